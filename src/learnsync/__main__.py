@@ -1,0 +1,3 @@
+from learnsync.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command line (a runner: it only calls the pipelines)."""

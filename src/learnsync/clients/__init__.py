@@ -1,0 +1,1 @@
+"""API clients: ``coursera`` (the source) and ``threesixty`` (the target). No client knows the store."""

@@ -1,0 +1,161 @@
+"""Tolerant models of the rows the Coursera for Business API returns (reference §5–§7).
+
+Unknown fields are ignored, every field is optional, and a field of the wrong JSON type becomes
+``None`` (or is coerced where the meaning is unambiguous: a numeric ``externalId`` becomes a
+string, ``"true"`` becomes ``True``) instead of failing the row. Deciding whether a row is usable
+is the mapping's job, which reports a reason; the client never drops a row.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _loose_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else str(value)
+    return None
+
+
+def _loose_number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _loose_int(value: Any) -> int | None:
+    number = _loose_number(value)
+    return None if number is None else int(number)
+
+
+def _loose_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _loose_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _loose_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+LooseStr = Annotated[str | None, BeforeValidator(_loose_str)]
+LooseFloat = Annotated[float | None, BeforeValidator(_loose_number)]
+LooseInt = Annotated[int | None, BeforeValidator(_loose_int)]
+LooseBool = Annotated[bool | None, BeforeValidator(_loose_bool)]
+LooseDict = Annotated[dict[str, Any], BeforeValidator(_loose_dict)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Partner(_Row):
+    name: LooseStr = None
+    logo_url: LooseStr = Field(default=None, alias="logoUrl")
+
+
+class ContentProgram(_Row):
+    program_id: LooseStr = Field(default=None, alias="programId")
+    content_url: LooseStr = Field(default=None, alias="contentUrl")
+
+
+def _rows_of(model: type[_Row]) -> BeforeValidator:
+    def convert(value: Any) -> list[Any]:
+        return [item for item in _loose_list(value) if isinstance(item, dict)]
+
+    return BeforeValidator(convert)
+
+
+class ExtraMetadata(_Row):
+    type_name: LooseStr = Field(default=None, alias="typeName")
+    # kept raw: keys differ per content type and the mapping checks each one it uses
+    definition: LooseDict = Field(default_factory=dict)
+
+
+class Content(_Row):
+    """One element of ``GET /businesses.v1/{orgId}/contents``."""
+
+    id: LooseStr = None
+    content_id: LooseStr = Field(default=None, alias="contentId")
+    content_type: LooseStr = Field(default=None, alias="contentType")
+    name: LooseStr = None
+    description: LooseStr = None
+    slug: LooseStr = None
+    language_code: LooseStr = Field(default=None, alias="languageCode")
+    difficulty_level: LooseStr = Field(default=None, alias="difficultyLevel")
+    last_updated_at: LooseInt = Field(default=None, alias="lastUpdatedAt")
+    partners: Annotated[list[Partner], _rows_of(Partner)] = Field(default_factory=list)
+    programs: Annotated[list[ContentProgram], _rows_of(ContentProgram)] = Field(
+        default_factory=list
+    )
+    extra_metadata: Annotated[ExtraMetadata, BeforeValidator(_loose_dict)] = Field(
+        default_factory=ExtraMetadata, alias="extraMetadata"
+    )
+
+
+class Program(_Row):
+    """One element of ``GET /businesses.v1/{orgId}/programs``."""
+
+    id: LooseStr = None
+    name: LooseStr = None
+    tagline: LooseStr = None
+    url: LooseStr = None
+    content_ids: Annotated[list[dict[str, Any]], _rows_of(_Row)] = Field(
+        default_factory=list, alias="contentIds"
+    )
+
+
+class Membership(_Row):
+    """One element of ``GET /businesses.v1/{orgId}/programs/{programId}/memberships``."""
+
+    id: LooseStr = None
+    program_id: LooseStr = Field(default=None, alias="programId")
+    external_id: LooseStr = Field(default=None, alias="externalId")
+    full_name: LooseStr = Field(default=None, alias="fullName")
+    email: LooseStr = None
+    joined_at: LooseInt = Field(default=None, alias="joinedAt")
+
+
+class EnrollmentRow(_Row):
+    """One element of ``GET /businesses.v1/{orgId}/enrollmentReports`` (timestamps in epoch ms)."""
+
+    id: LooseStr = None
+    program_id: LooseStr = Field(default=None, alias="programId")
+    external_id: LooseStr = Field(default=None, alias="externalId")
+    email: LooseStr = None
+    full_name: LooseStr = Field(default=None, alias="fullName")
+    content_id: LooseStr = Field(default=None, alias="contentId")
+    content_type: LooseStr = Field(default=None, alias="contentType")
+    content_name: LooseStr = Field(default=None, alias="contentName")
+    is_completed: LooseBool = Field(default=None, alias="isCompleted")
+    overall_progress: LooseFloat = Field(default=None, alias="overallProgress")
+    approx_total_course_hrs: LooseFloat = Field(default=None, alias="approxTotalCourseHrs")
+    enrolled_at: LooseInt = Field(default=None, alias="enrolledAt")
+    completed_at: LooseInt = Field(default=None, alias="completedAt")
+    last_activity_at: LooseInt = Field(default=None, alias="lastActivityAt")
+    updated_at: LooseInt = Field(default=None, alias="updatedAt")
+    deleted_at: LooseInt = Field(default=None, alias="deletedAt")
+    membership_state: LooseStr = Field(default=None, alias="membershipState")

@@ -1,0 +1,69 @@
+"""The one exception tree of learnsync.
+
+Every error a user can act on carries a message that says what to do. The command line maps
+each class to an exit status (SPEC §5): 2 configuration or usage, 3 authentication or
+authorization refused by either API, 1 anything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LearnsyncError(Exception):
+    """Base class. ``exit_code`` is what the command line exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(LearnsyncError):
+    """The configuration file or the command line is wrong (exit 2)."""
+
+    exit_code = 2
+
+
+class AuthError(LearnsyncError):
+    """Authentication or authorization refused by Coursera or 360Learning (exit 3)."""
+
+    exit_code = 3
+
+
+class ApiError(LearnsyncError):
+    """An API answered with an error that retrying did not fix (exit 1).
+
+    ``status`` is the HTTP status (0 for a transport failure), ``code`` the API's error code
+    when its body carried one, ``body`` the decoded body (never containing our secrets).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        code: str | None = None,
+        body: Any = None,
+        api: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = body
+        self.api = api
+
+
+class PagingError(ApiError):
+    """A paging cursor that does not advance, or pages that contradict their total."""
+
+
+class BulkOperationError(ApiError):
+    """A 360Learning bulk operation ended in ``error`` as a whole."""
+
+
+class GuardError(LearnsyncError):
+    """A safety guard refused the run (e.g. the 20 % archive guard without ``--force``)."""
+
+    exit_code = 1
