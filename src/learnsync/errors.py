@@ -64,6 +64,13 @@ class BulkOperationError(ApiError):
 
 
 class GuardError(LearnsyncError):
-    """A safety guard refused the run (e.g. the 20 % archive guard without ``--force``)."""
+    """A safety guard refused part of a run (the 20 % archive guard without ``--force``).
+
+    ``report`` is the run's report: the rest of the run was done and must still be written.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report

@@ -1,11 +1,200 @@
-"""Entry point of the ``learnsync`` console script."""
+"""Entry point of the ``learnsync`` console script (SPEC §5). A runner: it only calls pipelines."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
 import typer
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="learnsync: Coursera → 360Learning")
+from learnsync.cli.output import (
+    TerminalProgress,
+    error_line,
+    item_failures,
+    warning_line,
+    write_report,
+)
+from learnsync.config import Config, load_config
+from learnsync.errors import GuardError, LearnsyncError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="learnsync: synchronize Coursera for Business content and statistics into 360Learning.",
+)
+sync_app = typer.Typer(no_args_is_help=True, help="Run a synchronization now.")
+filters_app = typer.Typer(no_args_is_help=True, help="Show or save the language / content-type filters.")
+app.add_typer(sync_app, name="sync")
+app.add_typer(filters_app, name="filters")
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", help="TOML file describing the integration (SPEC §5).")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Read everything, write nothing; report what would happen.")
+]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report-json", help="Write the run report (JSON) to this file.")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(func: F) -> F:
+    """Turn every error into one clear stderr line and the SPEC §5 exit status."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        _configure_logging(debug)
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LearnsyncError as exc:
+            if debug:
+                traceback.print_exc()
+            error_line(exc.message)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+            if debug:
+                traceback.print_exc()
+            error_line(
+                f"unexpected {type(exc).__name__}: {exc} (run again with --debug for details)"
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.ERROR,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    # never log request URLs with query strings or headers at debug level from httpx
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _config(path: Path) -> Config:
+    return load_config(path)
+
+
+@sync_app.command("content")
+@guarded
+def sync_content(
+    config: ConfigOpt,
+    dry_run: DryRunOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Let the run archive more than 20 % of the courses.")
+    ] = False,
+    report_json: ReportOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Synchronize the Coursera catalog into 360Learning external courses."""
+    from learnsync.sync.content import run_content_sync
+
+    settings = _config(config)
+    try:
+        with TerminalProgress() as progress:
+            report = run_content_sync(settings, dry_run=dry_run, force=force, progress=progress)
+    except GuardError as exc:
+        if exc.report is not None:
+            write_report(report_json, exc.report.to_json())
+            _print_content(exc.report)
+        raise
+    write_report(report_json, report.to_json())
+    _print_content(report)
+
+
+def _print_content(report: Any) -> None:
+    print(f"content sync: {report.summary()}")
+    for warning in report.warnings:
+        warning_line(warning)
+    item_failures(report.failed)
+
+
+@filters_app.command("show")
+@guarded
+def filters_show(config: ConfigOpt, debug: DebugOpt = False) -> None:
+    """Show the saved filters and the languages / content types found in the catalog."""
+    from learnsync.sync.filters import show_filters
+
+    view = show_filters(_config(config))
+    f = view.filters
+    print("languages:     " + (", ".join(sorted(f.languages)) or "(all)"))
+    print("content types: " + (", ".join(sorted(f.content_types)) or "(all)"))
+    source = "last synchronization" if view.catalog_source == "store" else "Coursera, read now"
+    print(f"\nlanguages in the catalog ({source}):")
+    for code, count in sorted(view.languages.items(), key=lambda kv: (-kv[1], kv[0])):
+        mark = "*" if code in f.languages else " "
+        print(f" {mark} {code:<10} {count:>7}  {_language_name(code)}")
+    print("\ncontent types in the catalog:")
+    for kind, count in sorted(view.content_types.items(), key=lambda kv: (-kv[1], kv[0])):
+        mark = "*" if kind in f.content_types else " "
+        print(f" {mark} {kind:<24} {count:>7}")
+
+
+def _language_name(code: str) -> str:
+    from learnsync.filter.names import language_name
+
+    return language_name(code)
+
+
+@filters_app.command("set")
+@guarded
+def filters_set(
+    config: ConfigOpt,
+    language: Annotated[
+        list[str] | None,
+        typer.Option("--language", help="A Coursera languageCode to keep (repeatable)."),
+    ] = None,
+    content_type: Annotated[
+        list[str] | None,
+        typer.Option("--content-type", help="A Coursera contentType to keep (repeatable)."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove both filters first.")] = False,
+    dry_run: DryRunOpt = False,
+    report_json: ReportOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Save the filters: non-matching content is archived at once (with --dry-run: a preview)."""
+    from learnsync.sync.filters import set_filters
+
+    report = set_filters(
+        _config(config),
+        languages=list(language or []),
+        content_types=list(content_type or []),
+        clear=clear,
+        dry_run=dry_run,
+    )
+    write_report(report_json, report.to_json())
+    if dry_run:
+        print(
+            f"preview: saving these filters would archive {report.archived} courses "
+            f"and restore {report.restored} (nothing saved)"
+        )
+    else:
+        print(f"filters saved: {report.archived} courses archived, {report.restored} restored")
+    for warning in report.warnings:
+        warning_line(warning)
+    item_failures(report.failed)
 
 
 def main() -> None:
+    from learnsync.cli import sandbox as _sandbox  # noqa: F401 - registers commands
+
     app()

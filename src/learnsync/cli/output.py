@@ -1,0 +1,85 @@
+"""How the command line talks: one clear stderr line per failure, progress bars on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from learnsync.errors import ConfigError
+
+MAX_ITEM_LINES = 50
+
+
+def error_line(message: str) -> None:
+    print(f"learnsync: error: {message}", file=sys.stderr)
+
+
+def warning_line(message: str) -> None:
+    print(f"learnsync: warning: {message}", file=sys.stderr)
+
+
+def item_failures(failed: list[dict[str, str]]) -> None:
+    """One stderr line per failed item (the first 50; the report has them all)."""
+    for entry in failed[:MAX_ITEM_LINES]:
+        who = entry.get("externalId", "")
+        if entry.get("learner"):
+            who += f" / {entry['learner']}"
+        print(f"learnsync: failed: {who}: {entry.get('error', '')}", file=sys.stderr)
+    if len(failed) > MAX_ITEM_LINES:
+        print(
+            f"learnsync: failed: … and {len(failed) - MAX_ITEM_LINES} more (see --report-json)",
+            file=sys.stderr,
+        )
+
+
+def write_report(path: Path | None, report: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
+
+
+class TerminalProgress:
+    """A rich progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> TerminalProgress:
+        if sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if self._bar is None:
+            return
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(name, total=total)
+
+    def advance(self, units: int = 1, total: int | None = None) -> None:
+        if self._bar is None or self._task is None:
+            return
+        if total is not None:
+            self._bar.update(self._task, total=total)
+        if units:
+            self._bar.advance(self._task, units)

@@ -1,0 +1,141 @@
+"""``learnsync sandbox serve`` and ``learnsync demo``: the simulators, standalone."""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from learnsync.cli.main import DebugOpt, app, guarded
+from learnsync.errors import ConfigError
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="Local simulators of both APIs.")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("serve")
+@guarded
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    coursera_port: Annotated[
+        int, typer.Option("--coursera-port", help="Port of the Coursera simulator (0: any).")
+    ] = 8401,
+    threesixty_port: Annotated[
+        int, typer.Option("--threesixty-port", help="Port of the 360Learning simulator (0: any).")
+    ] = 8402,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated company.")] = 42,
+    catalog_size: Annotated[int, typer.Option("--catalog-size", min=0)] = 300,
+    learners: Annotated[int, typer.Option("--learners", min=1)] = 1_000,
+    enrollments: Annotated[int, typer.Option("--enrollments", min=0)] = 3_000,
+    config_out: Annotated[
+        Path | None, typer.Option("--config-out", help="Also write a learnsync config here.")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Serve both simulators until interrupted; print their URLs and the credentials to use."""
+    from learnsync.sandbox.stack import running_stack
+    from learnsync.sandbox.world import World
+
+    world = World(seed=seed, catalog_size=catalog_size, learners=learners, enrollments=enrollments)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack_cm = running_stack(
+            world, host=host, coursera_port=coursera_port, threesixty_port=threesixty_port
+        )
+        stack = stack_cm.__enter__()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host} ({exc.strerror or exc}): choose other ports with "
+            "--coursera-port / --threesixty-port (0 picks free ones)"
+        ) from None
+    try:
+        config = stack.config_toml()
+        if config_out is not None:
+            config_out.write_text(config, encoding="utf-8")
+        _print_banner(stack, config, config_out)
+        try:
+            while not stop.is_set():
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        stack_cm.__exit__(None, None, None)
+
+
+def _print_banner(stack: object, config: str, config_out: Path | None) -> None:
+    from learnsync.sandbox.stack import Stack
+
+    assert isinstance(stack, Stack)
+    w = stack.world
+    lines = [
+        f"learnsync sandbox (seed {w.seed}): {w.catalog_size} catalog items, "
+        f"{w.learners} learners, {w.enrollments} enrollment rows",
+        f"coursera    {stack.coursera_url}   api_base {stack.coursera_url}/api   "
+        f"token_url {stack.coursera_url}/oauth2/v1/token",
+        f"coursera    org_id={w.coursera_org_id} client_id={w.coursera_client_id} "
+        f"client_secret={w.coursera_client_secret} refresh_token={w.coursera_refresh_token}",
+        f"360learning {stack.threesixty_url}",
+        f"360learning client_id={w.threesixty_client_id} "
+        f"client_secret={w.threesixty_client_secret} group_id={w.group_id} "
+        f"author_id={w.author_id}",
+        "admin routes: <simulator URL>/_sandbox/... (faults, clock, catalog, learners, paths)",
+    ]
+    if config_out is not None:
+        lines.append(f"config written to {config_out}")
+    lines += ["", "# learnsync config for these simulators:", config.rstrip(), "", "ready"]
+    print("\n".join(lines), flush=True)
+
+
+@app.command("demo")
+@guarded
+def demo(
+    catalog_size: Annotated[int, typer.Option("--catalog-size", min=1)] = 5_000,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Where to keep the demo's store and report.")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the main job on embedded defaults: simulators + SQLite, a content sync, then a re-sync."""
+    from learnsync.config import load_config
+    from learnsync.sandbox.stack import running_stack
+    from learnsync.sandbox.world import World
+    from learnsync.sync.content import run_content_sync
+
+    from learnsync.cli.output import TerminalProgress, warning_line, write_report
+
+    base = workdir or Path(tempfile.mkdtemp(prefix="learnsync-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    db = base / "learnsync.db"
+    for stale in (db, base / "learnsync.db-wal", base / "learnsync.db-shm"):
+        stale.unlink(missing_ok=True)
+    world = World(seed=seed, catalog_size=catalog_size, learners=2_000, enrollments=10_000)
+    print(f"demo: simulated Coursera catalog of {catalog_size} items (seed {seed}); store {db}")
+    with running_stack(world) as stack:
+        config_path = base / "learnsync.toml"
+        config_path.write_text(stack.config_toml(f"sqlite:///{db}"), encoding="utf-8")
+        config = load_config(config_path)
+        for label in ("first content sync", "second content sync (nothing changed)"):
+            started = time.perf_counter()
+            with TerminalProgress() as progress:
+                report = run_content_sync(config, progress=progress)
+            elapsed = time.perf_counter() - started
+            write_report(base / f"report-{label.split()[0]}.json", report.to_json())
+            print(f"{label}: {report.summary()} in {elapsed:.1f} s")
+            reasons: dict[str, int] = {}
+            for skip in report.skipped:
+                reasons[skip["reason"]] = reasons.get(skip["reason"], 0) + 1
+            if reasons:
+                print("  skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
+            for warning in report.warnings[:5]:
+                warning_line(warning)
+        courses = stack.threesixty.course_count() if hasattr(stack.threesixty, "course_count") else None
+        if courses is not None:
+            print(f"360Learning simulator now holds {courses} external courses")
+    print(f"demo: config, store and reports are in {base}")

@@ -1,0 +1,1 @@
+"""The extract step: read rows from Coursera (all pages), nothing else."""

@@ -1,0 +1,96 @@
+"""Client-side rate limits: thread-safe token buckets, so learnsync stays under each API's limit.
+
+360Learning allows 50 GET and 10 write requests per second per company (reference §6.1); Coursera
+publishes no limit, so a modest default is used. Staying below the limit is cheaper than meeting
+429s and backing off. The clock and the sleep are injected so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` saved up; ``acquire`` blocks until one is free.
+
+    ``burst`` defaults to 1: requests are spaced evenly, so no one-second window of the server's
+    counter ever sees more than ``rate`` (+1) requests, whatever its window alignment.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = self.burst
+        self._updated = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)  # a clock that goes back never adds tokens
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._updated = now
+
+    def acquire(self) -> float:
+        """Take one token, waiting as needed; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                self._refill()
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return waited
+                wait = (1.0 - self._tokens) / self.rate
+            # sleep outside the lock so other threads can refill and compute their own waits
+            self._sleep(wait)
+            waited += wait
+
+
+class RateLimiter:
+    """One bucket for reads and one for writes (same bucket for both when ``write`` is None)."""
+
+    def __init__(self, read: TokenBucket, write: TokenBucket | None = None) -> None:
+        self.read = read
+        self.write = write or read
+
+    def acquire(self, method: str) -> float:
+        bucket = self.read if method.upper() in READ_METHODS else self.write
+        return bucket.acquire()
+
+    @classmethod
+    def threesixty(
+        cls,
+        *,
+        reads_per_second: float = 50.0,
+        writes_per_second: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> RateLimiter:
+        return cls(
+            TokenBucket(reads_per_second, clock=clock, sleep=sleep),
+            TokenBucket(writes_per_second, clock=clock, sleep=sleep),
+        )
+
+    @classmethod
+    def coursera(
+        cls,
+        *,
+        per_second: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> RateLimiter:
+        return cls(TokenBucket(per_second, clock=clock, sleep=sleep))

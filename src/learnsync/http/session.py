@@ -1,0 +1,211 @@
+"""One HTTP session per API: rate limit, retry, count, and keep secrets out of every message.
+
+Both clients send every request through :meth:`HttpSession.send`, so the retry policy
+(:mod:`learnsync.http.retry`) and the rate limits (:mod:`learnsync.http.ratelimit`) apply the same
+way everywhere, and ``request_count`` counts what really went over the wire (retries and token
+requests included) — the benchmarks read it.
+
+Status codes are *returned*, not raised: what a 401 or a 403 means differs per API, so each client
+maps answers to :mod:`learnsync.errors`. Only a transport failure that outlived the retries is
+raised here, as :class:`~learnsync.errors.ApiError` with status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from learnsync.errors import ApiError
+from learnsync.http.ratelimit import RateLimiter
+from learnsync.http.retry import RetryPolicy
+
+log = logging.getLogger("learnsync.http")
+
+REDACTED = "[redacted]"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=30.0)
+_MAX_BODY_TEXT = 2000
+
+
+class HttpSession:
+    """An ``httpx.Client`` wrapped with the retry policy, a rate limiter and request counters."""
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        user_agent: str = "learnsync",
+    ) -> None:
+        self.api = api
+        self.retry = retry or RetryPolicy()
+        self.limiter = limiter
+        self.sleep = sleep
+        self.clock = clock
+        self.request_count = 0
+        self.request_counts: Counter[tuple[str, str]] = Counter()
+        self._secrets: set[str] = set()
+        self._client = httpx.Client(
+            transport=transport, timeout=timeout, headers={"User-Agent": user_agent}
+        )
+
+    # -- secrets -------------------------------------------------------------------------------
+
+    def add_secret(self, value: str | None) -> None:
+        """Remember a value that must never appear in a message, a log line or an error body."""
+        if value and len(value) >= 4:
+            self._secrets.add(value)
+
+    def scrub(self, value: Any) -> Any:
+        """``value`` (text, or JSON-like data) with every known secret replaced."""
+        if isinstance(value, str):
+            for secret in sorted(self._secrets, key=len, reverse=True):
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, Mapping):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub(v) for v in value]
+        return value
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> httpx.Response:
+        """Send with retries; return the last response (any status) or raise ApiError (status 0).
+
+        ``kind`` names the route for the counters (e.g. ``contents``, ``bulk_submit``);
+        ``idempotent`` defaults from the method (see :mod:`learnsync.http.retry`).
+        """
+        method = method.upper()
+        policy = retry or self.retry
+        safe = policy.is_idempotent(method) if idempotent is None else idempotent
+        request = self._client.build_request(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            json=json,
+            data=data,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+        if auth is not None:
+            request = httpx.BasicAuth(*auth).sync_auth_flow(request).__next__()
+        attempt = 0
+        while True:
+            attempt += 1
+            if self.limiter is not None:
+                self.limiter.acquire(method)
+            self.request_count += 1
+            self.request_counts[(method, kind)] += 1
+            try:
+                response = self._client.send(request)
+            except httpx.TransportError as exc:
+                if not policy.should_retry(attempt=attempt, idempotent=safe, error=exc):
+                    raise self._transport_failure(method, kind, request, exc, attempt) from None
+                wait = policy.delay(attempt)
+                log.warning(
+                    "%s %s: %s; retry %d in %.1fs",
+                    self.api,
+                    kind,
+                    type(exc).__name__,
+                    attempt,
+                    wait,
+                )
+                self.sleep(wait)
+                continue
+            response.read()
+            if not policy.should_retry(attempt=attempt, idempotent=safe, response=response):
+                return response
+            wait = policy.delay(attempt, response, now=self.clock())
+            log.warning(
+                "%s %s: HTTP %d; retry %d in %.1fs",
+                self.api,
+                kind,
+                response.status_code,
+                attempt,
+                wait,
+            )
+            response.close()
+            self.sleep(wait)
+
+    def _transport_failure(
+        self, method: str, kind: str, request: httpx.Request, exc: Exception, attempts: int
+    ) -> ApiError:
+        detail = self.scrub(str(exc)) or type(exc).__name__
+        tries = f"after {attempts} attempts" if attempts > 1 else "(not retried: the request "
+        if attempts == 1:
+            tries += "may have reached the server, and repeating it is not safe)"
+        return ApiError(
+            f"could not complete {method} {request.url.path} on {self.api} "
+            f"({type(exc).__name__}: {detail}) {tries}; check the network and run again",
+            status=0,
+            code=type(exc).__name__,
+            api=self.api,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def decode_body(response: httpx.Response) -> Any:
+    """The JSON body, or the text (shortened), or None when empty."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:_MAX_BODY_TEXT]
+
+
+def error_code(body: Any) -> str | None:
+    """The API's error code from any of the known body shapes.
+
+    360Learning: ``{"error": {"code": …}}`` or ``{"error": "…"}``; Coursera (Naptime):
+    ``{"errorCode": …}``; OAuth token endpoints: ``{"error": "invalid_grant"}``.
+    """
+    if not isinstance(body, Mapping):
+        return None
+    error = body.get("error")
+    if isinstance(error, Mapping) and isinstance(error.get("code"), str):
+        return error["code"]
+    if isinstance(error, str):
+        return error
+    if isinstance(body.get("errorCode"), str):
+        return body["errorCode"]
+    return None
+
+
+def error_text(body: Any) -> str | None:
+    """The API's human-readable message, when the body carries one."""
+    if not isinstance(body, Mapping):
+        return None
+    error = body.get("error")
+    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+        return error["message"]
+    for key in ("message", "error_description", "errorMessage"):
+        if isinstance(body.get(key), str):
+            return body[key]
+    return None

@@ -1,0 +1,73 @@
+"""Load content changes into 360Learning: bulk upsert, bulk archive, and un-archive (restore)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from learnsync.diff.content import Upsert
+from learnsync.errors import ApiError, AuthError, ConfigError
+from learnsync.load.bulk import ARCHIVE_LIMIT, UPSERT_LIMIT, Outcome, run_bulk
+
+
+def _external_id(item: Mapping[str, Any]) -> str:
+    return str(item["externalId"])
+
+
+def upsert_courses(
+    client: Any,
+    integration_id: str,
+    upserts: Iterable[Upsert],
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, Outcome]:
+    """Bulk upsert (≤ 10,000 per request); ``resource_id`` of a success is the courseId."""
+    items = [u.course.payload for u in upserts]
+    return run_bulk(
+        client,
+        "upsert_courses",
+        integration_id,
+        items,
+        size=UPSERT_LIMIT,
+        key=_external_id,
+        on_batch=on_batch,
+    )
+
+
+def archive_courses(
+    client: Any,
+    integration_id: str,
+    external_ids: Iterable[str],
+    on_batch: Callable[[int], None] | None = None,
+) -> dict[str, Outcome]:
+    """Bulk archive (≤ 1,000 per request)."""
+    items = [{"externalId": external_id} for external_id in external_ids]
+    return run_bulk(
+        client,
+        "archive_courses",
+        integration_id,
+        items,
+        size=ARCHIVE_LIMIT,
+        key=_external_id,
+        on_batch=on_batch,
+    )
+
+
+def unarchive_courses(
+    client: Any,
+    course_ids: Mapping[str, str],
+    on_item: Callable[[int], None] | None = None,
+) -> dict[str, Outcome]:
+    """``PUT /api/v2/courses/{courseId}/archive {"archived": false}`` for each ``{externalId: courseId}``."""
+    outcomes: dict[str, Outcome] = {}
+    for external_id, course_id in course_ids.items():
+        try:
+            client.set_course_archived(course_id, False)
+        except (AuthError, ConfigError):
+            raise
+        except ApiError as exc:
+            outcomes[external_id] = Outcome(external_id, False, error=f"restore failed: {exc.message}")
+        else:
+            outcomes[external_id] = Outcome(external_id, True, resource_id=course_id)
+        if on_item is not None:
+            on_item(1)
+    return outcomes

@@ -1,0 +1,50 @@
+"""Alembic environment for the packaged migrations.
+
+:func:`learnsync.store.db.upgrade` hands over an open connection in
+``config.attributes["connection"]``; running ``alembic`` from a shell with
+``-x url=...`` also works for maintainers (``alembic -c /dev/null`` is not needed).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from learnsync.store.db import create_store_engine
+from learnsync.store.models import Base
+
+target_metadata = Base.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite ALTERs need batch mode
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
+        "sqlalchemy.url"
+    )
+    if not url:
+        raise RuntimeError("give the database with: alembic -x url=sqlite:///learnsync.db ...")
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("offline (SQL script) migrations are not supported")
+run_migrations_online()

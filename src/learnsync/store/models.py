@@ -1,0 +1,160 @@
+"""The store's tables as SQLAlchemy 2 typed declarative models.
+
+The models describe the newest schema; the Alembic revisions in ``migrations/versions`` are
+what actually creates it (a test checks that the two agree). Nothing outside ``store`` sees
+these classes: the repository hands out plain dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from learnsync.store.db import UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSON everywhere, JSONB on PostgreSQL (smaller, indexable if the web app ever needs it)
+Json = JSON().with_variant(JSONB(), "postgresql")
+# BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+CONTENT_STATES = ("active", "archived_filter", "archived_removed", "skipped", "failed")
+STAT_STATES = ("sent", "skipped", "failed")
+RUN_KINDS = ("content", "stats", "filters")
+RUN_STATUSES = ("running", "succeeded", "failed")
+RUN_ITEM_ACTIONS = ("created", "updated", "archived", "restored", "skipped", "failed", "sent")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Integration(Base):
+    """One Coursera organization synchronized into one 360Learning group (SPEC §1)."""
+
+    __tablename__ = "integrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    org_id: Mapped[str] = mapped_column(String(255), default="")  # Coursera organization
+    base_url: Mapped[str] = mapped_column(String(255), default="")  # 360Learning platform
+    group_id: Mapped[str] = mapped_column(String(64), default="")
+    author_id: Mapped[str] = mapped_column(String(64), default="")
+    integration_name: Mapped[str] = mapped_column(String(255), default="")
+    remote_integration_id: Mapped[str | None] = mapped_column(String(64))
+    languages: Mapped[list[str]] = mapped_column(Json, default=list)
+    content_types: Mapped[list[str]] = mapped_column(Json, default=list)
+    content_type_overrides: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
+    archive_removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ContentItem(Base):
+    """What learnsync knows of one Coursera content item of one integration."""
+
+    __tablename__ = "content_items"
+    __table_args__ = (CheckConstraint(_one_of("state", CONTENT_STATES), name="state"),)
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    course_id: Mapped[str | None] = mapped_column(String(64))
+    sent_hash: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    language_code: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(32))
+    in_catalog: Mapped[bool] = mapped_column(Boolean, default=True)
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StatItem(Base):
+    """The last statistics sent for one (content, learner) pair; ~1,000,000 rows per integration.
+
+    Kept narrow on purpose: the composite primary key is the only index, and ``sent_hash`` is a
+    signed 64-bit integer (see :func:`learnsync.store.compact_hash`) instead of a hex string.
+    """
+
+    __tablename__ = "stat_items"
+    __table_args__ = (CheckConstraint(_one_of("state", STAT_STATES), name="state"),)
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    learner: Mapped[str] = mapped_column(String(320), primary_key=True)
+    sent_hash: Mapped[int | None] = mapped_column(BigInteger)
+    sent_completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Run(Base):
+    """One execution of a pipeline (or of ``filters set``) and its final report."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        Index("ix_runs_integration_id_started_at", "integration_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    report: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class RunItem(Base):
+    """Audit row: one item a run wrote, failed to write or skipped. Never deleted."""
+
+    __tablename__ = "run_items"
+    __table_args__ = (
+        CheckConstraint(_one_of("action", RUN_ITEM_ACTIONS), name="action"),
+        Index("ix_run_items_run_id_external_id", "run_id", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    learner: Mapped[str | None] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,285 @@
+"""The content pipeline (SPEC §2–§3): Coursera catalog → 360Learning external courses.
+
+extract (all catalog pages) → map (SPEC §2) → dedupe → filter + diff (plan) → load (bulk upsert,
+archive, restore) → store (states, audit rows, run report). A dry run stops after the plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from learnsync.config import Config
+from learnsync.diff.content import (
+    ACTIVE,
+    ARCHIVED_FILTER,
+    ARCHIVED_REMOVED,
+    FAILED,
+    SKIPPED,
+    ContentPlan,
+    dedupe,
+    plan_content,
+)
+from learnsync.errors import GuardError
+from learnsync.extract.content import extract_catalog
+from learnsync.filter.rules import Filters
+from learnsync.load.bulk import Outcome
+from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
+from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
+from learnsync.store.repository import ContentItemState, RunItem, Store
+from learnsync.sync.context import Clients, open_clients, open_store, store_exists
+from learnsync.sync.integration import IntegrationHandle, prepare_integration
+from learnsync.sync.progress import NoProgress, Progress
+from learnsync.sync.report import ContentReport
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_content_sync(
+    config: Config,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    clients: Clients | None = None,
+    clock: Clock = _utcnow,
+) -> ContentReport:
+    """Run one content synchronization; raises :class:`GuardError` after the run when the 20 %
+    archive guard refused to archive (the rest of the run is done and reported)."""
+    progress = progress or NoProgress()
+    own_clients = clients is None
+    clients = clients or open_clients(config)
+    store = None if dry_run and not store_exists(config.store_url) else open_store(config)
+    try:
+        return _run(config, store, clients, dry_run=dry_run, force=force, progress=progress,
+                    clock=clock)
+    finally:
+        if own_clients:
+            clients.close()
+        if store is not None:
+            store.close()
+
+
+def _run(
+    config: Config,
+    store: Store | None,
+    clients: Clients,
+    *,
+    dry_run: bool,
+    force: bool,
+    progress: Progress,
+    clock: Clock,
+) -> ContentReport:
+    report = ContentReport(dry_run=dry_run)
+    handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
+    report.warnings.extend(handle.warnings)
+    run_id = None if dry_run or store is None else store.start_run(handle.record_id, "content", False)
+    try:
+        plan = _plan(config, clients, handle, progress)
+        report.warnings.extend(plan.warnings)
+        guard_refused = plan.archive_guard_tripped and not force
+        if guard_refused:
+            report.warnings.append(_guard_message(plan))
+        if dry_run:
+            _report_plan(report, plan, guard_refused)
+        else:
+            assert store is not None and run_id is not None
+            _execute(config, store, clients, handle, plan, report, run_id, guard_refused,
+                     progress, clock)
+    except BaseException as exc:
+        if run_id is not None and store is not None:
+            store.finish_run(run_id, "failed", report.to_json(), error=str(exc))
+        raise
+    if run_id is not None and store is not None:
+        store.finish_run(run_id, "succeeded", report.to_json())
+    if guard_refused:
+        raise GuardError(_guard_message(plan), report=report)
+    return report
+
+
+def _guard_message(plan: ContentPlan) -> str:
+    share = 100 * len(plan.archive_removed) / max(plan.active_before, 1)
+    return (
+        f"refused to archive {len(plan.archive_removed)} courses that left Coursera "
+        f"({share:.0f} % of {plan.active_before} active, more than 20 %): check the Coursera "
+        "catalog, then run again with --force to archive them"
+    )
+
+
+def _plan(config: Config, clients: Clients, handle: IntegrationHandle, progress: Progress) -> ContentPlan:
+    program_id = config.coursera.program_id or None
+    overrides = config.sync.content_types
+    progress.stage("reading the Coursera catalog")
+    rows = extract_catalog(clients.coursera, program_id=program_id, progress=progress)
+    results = [map_content(row, program_id=program_id, content_types=overrides) for row in rows]
+    warnings: list[str] = []
+    missing_id = sum(1 for r in results if isinstance(r, SkippedCourse) and not r.external_id)
+    if missing_id:
+        warnings.append(
+            f"{missing_id} Coursera catalog rows had neither contentType/contentId nor id "
+            "and were ignored"
+        )
+    mapped = dedupe(results)
+    plan = plan_content(mapped, handle.states, handle.filters, archive_removed=config.sync.archive_removed)
+    for row in mapped.values():
+        if isinstance(row, MappedCourse):
+            warnings.extend(row.warnings)
+    if plan.excluded:
+        warnings.append(f"{len(plan.excluded)} Coursera items do not match the filters and were not created")
+    plan.warnings = warnings + plan.warnings
+    return plan
+
+
+def _report_plan(report: ContentReport, plan: ContentPlan, guard_refused: bool) -> None:
+    report.created = plan.count("create")
+    report.updated = plan.count("update")
+    report.restored = plan.count("restore")
+    report.unchanged = len(plan.unchanged)
+    report.archived = len(plan.archive_filter) + (0 if guard_refused else len(plan.archive_removed))
+    report.skipped = [{"externalId": s.external_id, "reason": s.reason} for s in plan.skipped]
+
+
+def _execute(
+    config: Config,
+    store: Store,
+    clients: Clients,
+    handle: IntegrationHandle,
+    plan: ContentPlan,
+    report: ContentReport,
+    run_id: int,
+    guard_refused: bool,
+    progress: Progress,
+    clock: Clock,
+) -> None:
+    now = clock()
+    integration_id = handle.remote_id
+    states = dict(handle.states)
+    audit: list[RunItem] = []
+    changed: dict[str, ContentItemState] = {}
+
+    def save(state: ContentItemState) -> None:
+        states[state.external_id] = state
+        changed[state.external_id] = state
+
+    # 1. what the catalog says now (metadata used by filters, presence, skips)
+    for external_id, row in plan.seen.items():
+        previous = states.get(external_id)
+        base = previous or ContentItemState(external_id=external_id, state=SKIPPED, first_seen_at=now)
+        update = dict(
+            language_code=row.language_code,
+            content_type=row.content_type,
+            name=row.payload["name"] if isinstance(row, MappedCourse) else row.name,
+            in_catalog=True,
+            last_seen_at=now,
+        )
+        if not isinstance(row, MappedCourse):
+            update["skip_reason"] = row.reason
+        elif base.skip_reason is not None:
+            update["skip_reason"] = None
+        save(dataclasses.replace(base, **update))
+    for external_id, previous in handle.states.items():
+        if external_id not in plan.seen and previous.in_catalog:
+            save(dataclasses.replace(previous, in_catalog=False))
+    for skipped in plan.skipped:
+        audit.append(RunItem(external_id=skipped.external_id, action="skipped", detail=skipped.reason))
+        report.skipped.append({"externalId": skipped.external_id, "reason": skipped.reason})
+
+    # 2. upserts (create, update, restore)
+    if plan.upserts:
+        progress.stage("sending courses to 360Learning", total=len(plan.upserts))
+        outcomes = upsert_courses(clients.threesixty, integration_id, plan.upserts, progress.advance)
+        restore_ids: dict[str, str] = {}
+        for upsert in plan.upserts:
+            external_id = upsert.course.external_id
+            outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
+            state = states[external_id]
+            if not outcome.ok:
+                error = outcome.error or "rejected"
+                report.failed.append({"externalId": external_id, "error": error})
+                audit.append(RunItem(external_id=external_id, action="failed", detail=error))
+                # a live or archived course stays what it is; a course never created is "failed"
+                new_state = state.state if state.course_id is not None else FAILED
+                save(dataclasses.replace(state, state=new_state, last_error=error))
+                continue
+            course_id = outcome.resource_id or state.course_id
+            saved = dataclasses.replace(
+                state,
+                course_id=course_id,
+                sent_hash=upsert.hash,
+                payload=upsert.course.payload,
+                last_error=None,
+                state=ACTIVE if upsert.action != "restore" else state.state,
+            )
+            save(saved)
+            if upsert.action == "restore" and course_id:
+                restore_ids[external_id] = course_id
+            elif upsert.action == "create":
+                report.created += 1
+                audit.append(RunItem(external_id=external_id, action="created", detail=course_id))
+            else:
+                report.updated += 1
+                audit.append(RunItem(external_id=external_id, action="updated", detail=course_id))
+        if restore_ids:
+            progress.stage("restoring archived courses", total=len(restore_ids))
+            for external_id, outcome in unarchive_courses(
+                clients.threesixty, restore_ids, progress.advance
+            ).items():
+                state = states[external_id]
+                if outcome.ok:
+                    report.restored += 1
+                    audit.append(RunItem(external_id=external_id, action="restored", detail=None))
+                    save(dataclasses.replace(state, state=ACTIVE, last_error=None))
+                else:
+                    error = outcome.error or "restore failed"
+                    report.failed.append({"externalId": external_id, "error": error})
+                    audit.append(RunItem(external_id=external_id, action="failed", detail=error))
+                    save(dataclasses.replace(state, last_error=error))
+
+    report.unchanged = len(plan.unchanged)
+
+    # 3. archives (filters; content that left Coursera unless the guard refused)
+    to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive_filter}
+    if not guard_refused:
+        to_archive.update({s.external_id: ARCHIVED_REMOVED for s in plan.archive_removed})
+    if to_archive:
+        progress.stage("archiving courses", total=len(to_archive))
+        outcomes = archive_courses(clients.threesixty, integration_id, to_archive, progress.advance)
+        _apply_archives(to_archive, outcomes, states, save, report, audit)
+
+    store.save_content_items(handle.record_id, changed.values())
+    store.add_run_items(run_id, audit)
+    report.warnings.extend(_failure_summary(report))
+
+
+def _apply_archives(
+    to_archive: dict[str, str],
+    outcomes: dict[str, Outcome],
+    states: dict[str, ContentItemState],
+    save: Callable[[ContentItemState], None],
+    report: ContentReport,
+    audit: list[RunItem],
+) -> None:
+    for external_id, new_state in to_archive.items():
+        outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
+        state = states[external_id]
+        if outcome.ok:
+            report.archived += 1
+            audit.append(RunItem(external_id=external_id, action="archived", detail=new_state))
+            save(dataclasses.replace(state, state=new_state, last_error=None))
+        else:
+            error = outcome.error or "archive failed"
+            report.failed.append({"externalId": external_id, "error": error})
+            audit.append(RunItem(external_id=external_id, action="failed", detail=error))
+            save(dataclasses.replace(state, last_error=error))
+
+
+def _failure_summary(report: ContentReport) -> list[str]:
+    if not report.failed:
+        return []
+    return [f"{len(report.failed)} items failed; they will be sent again by the next run"]
+

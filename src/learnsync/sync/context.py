@@ -1,0 +1,56 @@
+"""What a pipeline run needs: the two API clients, the store and the integration's record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from learnsync.clients.coursera.client import CourseraClient
+from learnsync.clients.threesixty.client import ThreeSixtyClient
+from learnsync.config import Config
+from learnsync.errors import ConfigError
+from learnsync.store.repository import Store
+
+
+def store_exists(url: str) -> bool:
+    """False only for a SQLite file that does not exist yet (a dry run must not create it)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
+        raise ConfigError(f"[store] url {url!r} is not a valid database URL") from None
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    database = parsed.database or ""
+    return database in ("", ":memory:") or Path(database).exists()
+
+
+def open_store(config: Config) -> Store:
+    try:
+        return Store.open(config.store_url)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any driver error: one clear line
+        raise ConfigError(
+            f"cannot open the store at [store] url ({type(exc).__name__}: {exc}); "
+            "check the URL and that the database is reachable"
+        ) from None
+
+
+@dataclass
+class Clients:
+    coursera: Any
+    threesixty: Any
+
+    def close(self) -> None:
+        self.coursera.close()
+        self.threesixty.close()
+
+
+def open_clients(config: Config) -> Clients:
+    return Clients(
+        coursera=CourseraClient(config.coursera),
+        threesixty=ThreeSixtyClient(config.threesixty),
+    )

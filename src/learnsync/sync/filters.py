@@ -1,0 +1,171 @@
+"""Filters (SPEC §3, article Step 4): show them with the choices, save them with immediate effect."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass, field
+
+from learnsync.config import Config
+from learnsync.diff.content import ACTIVE, ARCHIVED_FILTER, is_live, plan_filter_change
+from learnsync.errors import ConfigError
+from learnsync.filter.rules import Filters
+from learnsync.load.content import archive_courses, unarchive_courses
+from learnsync.mapping.content import map_content
+from learnsync.store.repository import ContentItemState, RunItem
+from learnsync.sync.context import Clients, open_clients, open_store, store_exists
+from learnsync.sync.integration import prepare_integration
+from learnsync.sync.report import ContentReport
+
+
+@dataclass
+class FiltersView:
+    filters: Filters
+    languages: Counter[str] = field(default_factory=Counter)  # code → items in the catalog
+    content_types: Counter[str] = field(default_factory=Counter)
+    catalog_source: str = "store"  # "store" (last sync) or "coursera" (read now)
+
+
+def show_filters(config: Config, *, clients: Clients | None = None) -> FiltersView:
+    """The saved filters and the choices: languages and content types found in the catalog."""
+    filters = Filters()
+    states: dict[str, ContentItemState] = {}
+    if store_exists(config.store_url):
+        store = open_store(config)
+        try:
+            record = store.get_integration(config.integration_key)
+            if record is not None:
+                filters = Filters(frozenset(record.languages), frozenset(record.content_types))
+                states = store.load_content_items(record.id)
+        finally:
+            store.close()
+    view = FiltersView(filters)
+    present = [s for s in states.values() if s.in_catalog]
+    if present:
+        view.languages.update(s.language_code for s in present if s.language_code)
+        view.content_types.update(s.content_type for s in present if s.content_type)
+        return view
+    # nothing synchronized yet: read the catalog now (read-only)
+    own = clients is None
+    clients = clients or open_clients(config)
+    try:
+        for row in clients.coursera.iter_contents(program_id=config.coursera.program_id or None):
+            mapped = map_content(row, program_id=config.coursera.program_id or None)
+            if mapped.external_id:
+                if mapped.language_code:
+                    view.languages[mapped.language_code] += 1
+                if mapped.content_type:
+                    view.content_types[mapped.content_type] += 1
+    finally:
+        if own:
+            clients.close()
+    view.catalog_source = "coursera"
+    return view
+
+
+def new_filters(
+    current: Filters, *, languages: list[str], content_types: list[str], clear: bool
+) -> Filters:
+    """Each filter given on the command line replaces that filter; ``--clear`` empties both first."""
+    base = Filters() if clear else current
+    for value in [*languages, *content_types]:
+        if not value.strip():
+            raise ConfigError("filter values must not be empty")
+    return Filters(
+        frozenset(v.strip() for v in languages) if languages else base.languages,
+        frozenset(v.strip() for v in content_types) if content_types else base.content_types,
+    )
+
+
+def set_filters(
+    config: Config,
+    *,
+    languages: list[str],
+    content_types: list[str],
+    clear: bool,
+    dry_run: bool,
+    clients: Clients | None = None,
+) -> ContentReport:
+    """Save the filters; archive non-matching content at once; restore content that matches again.
+
+    With ``dry_run`` nothing is saved or written: the report is the preview.
+    """
+    report = ContentReport(dry_run=dry_run)
+    own = clients is None
+    clients = clients or open_clients(config)
+    store = None if dry_run and not store_exists(config.store_url) else open_store(config)
+    try:
+        handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
+        report.warnings.extend(handle.warnings)
+        filters = new_filters(
+            handle.filters, languages=languages, content_types=content_types, clear=clear
+        )
+        plan = plan_filter_change(handle.states, filters)
+        report.warnings.extend(_unknown_values(filters, handle.states))
+        archived_ids = {s.external_id for s in plan.archive}
+        report.unchanged = sum(
+            1 for s in handle.states.values() if is_live(s) and s.external_id not in archived_ids
+        )
+        if dry_run or store is None:
+            report.archived = len(plan.archive)
+            report.restored = len(plan.restore)
+            return report
+
+        run_id = store.start_run(handle.record_id, "filters", False)
+        # saved first: even if a write below fails, every later sync applies them
+        store.save_filters(handle.record_id, filters.languages, filters.content_types)
+        audit: list[RunItem] = []
+        changed: list[ContentItemState] = []
+        states = handle.states
+        if plan.archive:
+            outcomes = archive_courses(
+                clients.threesixty, handle.remote_id, [s.external_id for s in plan.archive]
+            )
+            for state in plan.archive:
+                outcome = outcomes[state.external_id]
+                if outcome.ok:
+                    report.archived += 1
+                    audit.append(RunItem(external_id=state.external_id, action="archived",
+                                         detail=ARCHIVED_FILTER))
+                    changed.append(dataclasses.replace(state, state=ARCHIVED_FILTER, last_error=None))
+                else:
+                    report.failed.append({"externalId": state.external_id, "error": outcome.error or ""})
+                    audit.append(RunItem(external_id=state.external_id, action="failed",
+                                         detail=outcome.error))
+        if plan.restore:
+            ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
+            for external_id, outcome in unarchive_courses(clients.threesixty, ids).items():
+                state = states[external_id]
+                if outcome.ok:
+                    report.restored += 1
+                    audit.append(RunItem(external_id=external_id, action="restored", detail=None))
+                    changed.append(dataclasses.replace(state, state=ACTIVE, last_error=None))
+                else:
+                    report.failed.append({"externalId": external_id, "error": outcome.error or ""})
+                    audit.append(RunItem(external_id=external_id, action="failed",
+                                         detail=outcome.error))
+        store.save_content_items(handle.record_id, changed)
+        store.add_run_items(run_id, audit)
+        store.finish_run(run_id, "succeeded", report.to_json())
+        return report
+    finally:
+        if own:
+            clients.close()
+        if store is not None:
+            store.close()
+
+
+def _unknown_values(filters: Filters, states: dict[str, ContentItemState]) -> list[str]:
+    """Warn about a chosen value no synchronized content has (a typo, most likely)."""
+    if not states:
+        return []
+    warnings = []
+    for code in sorted(filters.languages):
+        probe = Filters(frozenset({code}), frozenset())
+        if not any(probe.matches(s.language_code, s.content_type) for s in states.values()):
+            warnings.append(f"no Coursera content has the language {code!r}")
+    for kind in sorted(filters.content_types):
+        probe = Filters(frozenset(), frozenset({kind}))
+        if not any(probe.matches(s.language_code, s.content_type) for s in states.values()):
+            warnings.append(f"no Coursera content has the content type {kind!r}")
+    return warnings

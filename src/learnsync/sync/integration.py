@@ -1,0 +1,96 @@
+"""Prepare a run: the integration's store record, its 360Learning integration, its stored state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from learnsync.config import Config
+from learnsync.filter.rules import Filters
+from learnsync.store.repository import ContentItemState, Store
+
+
+@dataclass
+class IntegrationHandle:
+    record_id: int  # the store's id (0 in a dry run without a store)
+    remote_id: str  # the 360Learning integration id ("" in a dry run when it does not exist yet)
+    filters: Filters
+    states: dict[str, ContentItemState] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def integration_fields(config: Config) -> dict[str, Any]:
+    t = config.threesixty
+    return {
+        "name": t.integration_name,
+        "coursera_org_id": config.coursera.org_id,
+        "threesixty_base_url": t.base_url,
+        "group_id": t.group_id,
+        "author_id": t.author_id,
+        "integration_name": t.integration_name,
+        "archive_removed": config.sync.archive_removed,
+        "content_type_overrides": dict(config.sync.content_types),
+    }
+
+
+def prepare_integration(
+    config: Config, store: Store | None, threesixty: Any, *, dry_run: bool
+) -> IntegrationHandle:
+    """Find (or, outside a dry run, create) the store record and the 360Learning integration.
+
+    When the 360Learning integration id differs from the one remembered (it was deleted and
+    re-created in 360Learning), the stored course states no longer describe it: every course is
+    sent again, with a warning.
+    """
+    t = config.threesixty
+    warnings: list[str] = []
+    record = None
+    if store is not None:
+        if dry_run:
+            record = store.get_integration(config.integration_key)
+        else:
+            record = store.get_or_create_integration(config.integration_key, **integration_fields(config))
+
+    if dry_run:
+        found = next(
+            (
+                i
+                for i in threesixty.list_integrations(external_platform=t.integration_name)
+                if i.get("groupId") == t.group_id
+            ),
+            None,
+        )
+        remote_id = str(found["_id"]) if found else ""
+        if not found:
+            warnings.append(
+                f"the 360Learning integration {t.integration_name!r} does not exist yet in group "
+                f"{t.group_id}: a real run would create it"
+            )
+    else:
+        integration, more = threesixty.ensure_integration(
+            name=t.integration_name, group_id=t.group_id, author_id=t.author_id
+        )
+        remote_id = str(integration["_id"])
+        warnings.extend(more)
+
+    filters = Filters()
+    states: dict[str, ContentItemState] = {}
+    if record is not None:
+        filters = Filters(frozenset(record.languages), frozenset(record.content_types))
+        states = store.load_content_items(record.id) if store is not None else {}
+        known = record.remote_integration_id
+        if remote_id and known and known != remote_id:
+            warnings.append(
+                f"the 360Learning integration changed ({known} → {remote_id}): "
+                "every course is sent again"
+            )
+            states = {}
+        if remote_id and known != remote_id and not dry_run and store is not None:
+            store.set_remote_integration_id(record.id, remote_id)
+    return IntegrationHandle(
+        record_id=record.id if record is not None else 0,
+        remote_id=remote_id,
+        filters=filters,
+        states=states,
+        warnings=warnings,
+    )

@@ -1,0 +1,71 @@
+"""Run reports: the exact JSON shapes of SPEC §5 and a human summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ContentReport:
+    dry_run: bool = False
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    archived: int = 0
+    restored: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    kind: str = "content"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "archived": self.archived,
+            "restored": self.restored,
+            "skipped": list(self.skipped),
+            "failed": list(self.failed),
+            "warnings": list(self.warnings),
+        }
+
+    def summary(self) -> str:
+        prefix = "dry run, would have: " if self.dry_run else ""
+        return (
+            f"{prefix}{self.created} created, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{self.archived} archived, {self.restored} restored, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed"
+        )
+
+
+@dataclass(slots=True)
+class StatsReport:
+    dry_run: bool = False
+    sent: int = 0
+    unchanged: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    kind: str = "stats"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dry_run": self.dry_run,
+            "sent": self.sent,
+            "unchanged": self.unchanged,
+            "skipped": list(self.skipped),
+            "failed": list(self.failed),
+            "warnings": list(self.warnings),
+        }
+
+    def summary(self) -> str:
+        prefix = "dry run, would have: " if self.dry_run else ""
+        return (
+            f"{prefix}{self.sent} sent, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped, {len(self.failed)} failed"
+        )
