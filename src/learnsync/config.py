@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from learnsync.errors import ConfigError
+from learnsync.mapping.content_types import validate_content_type_overrides
 
 COURSERA_API_BASE = "https://api.coursera.org/api"
 COURSERA_TOKEN_URL = "https://accounts.coursera.org/oauth2/v1/token"
@@ -132,6 +133,9 @@ def parse_config(
         archive_removed=reader.boolean("sync", "archive_removed", default=False),
         content_types=reader.string_table("sync", "content_types"),
     )
+    problems = validate_content_type_overrides(sync.content_types)
+    if problems:
+        raise ConfigError(f"{source}: {problems[0]}")
     store_url = reader.text("store", "url", required=False, default=DEFAULT_STORE_URL)
     reader.only_keys("store", {"url"})
     reader.only_keys(

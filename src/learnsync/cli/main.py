@@ -196,5 +196,6 @@ def filters_set(
 
 def main() -> None:
     from learnsync.cli import sandbox as _sandbox  # noqa: F401 - registers commands
+    from learnsync.cli import service as _service  # noqa: F401 - registers commands
 
     app()

@@ -42,22 +42,23 @@ class TokenBucket:
     def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._updated)  # a clock that goes back never adds tokens
-        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)  # may be < 0: reserved
         self._updated = now
 
     def acquire(self) -> float:
-        """Take one token, waiting as needed; return the seconds waited."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                self._refill()
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return waited
-                wait = (1.0 - self._tokens) / self.rate
-            # sleep outside the lock so other threads can refill and compute their own waits
-            self._sleep(wait)
-            waited += wait
+        """Take one token, waiting as needed; return the seconds waited.
+
+        A caller that finds the bucket empty reserves the next token (the count goes negative)
+        and sleeps until it is due, once — so concurrent callers queue up fairly and a float
+        rounding error can never make anyone spin.
+        """
+        with self._lock:
+            self._refill()
+            self._tokens -= 1.0
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait > 0:
+            self._sleep(wait)  # outside the lock: other callers reserve their own slots meanwhile
+        return wait
 
 
 class RateLimiter:

@@ -91,7 +91,6 @@ class HttpSession:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         data: Mapping[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> httpx.Response:
         """Send with retries; return the last response (any status) or raise ApiError (status 0).
@@ -111,8 +110,6 @@ class HttpSession:
             data=data,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
-        if auth is not None:
-            request = httpx.BasicAuth(*auth).sync_auth_flow(request).__next__()
         attempt = 0
         while True:
             attempt += 1
@@ -124,7 +121,7 @@ class HttpSession:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
                 if not policy.should_retry(attempt=attempt, idempotent=safe, error=exc):
-                    raise self._transport_failure(method, kind, request, exc, attempt) from None
+                    raise self._transport_failure(method, request, exc, attempt, safe) from None
                 wait = policy.delay(attempt)
                 log.warning(
                     "%s %s: %s; retry %d in %.1fs",
@@ -152,15 +149,15 @@ class HttpSession:
             self.sleep(wait)
 
     def _transport_failure(
-        self, method: str, kind: str, request: httpx.Request, exc: Exception, attempts: int
+        self, method: str, request: httpx.Request, exc: Exception, attempts: int, safe: bool
     ) -> ApiError:
-        detail = self.scrub(str(exc)) or type(exc).__name__
-        tries = f"after {attempts} attempts" if attempts > 1 else "(not retried: the request "
-        if attempts == 1:
-            tries += "may have reached the server, and repeating it is not safe)"
+        detail = self.scrub(str(exc)) or "no detail"
+        why = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        if not safe and attempts == 1:
+            why += " (not retried: the request may have reached the server; repeating is unsafe)"
         return ApiError(
-            f"could not complete {method} {request.url.path} on {self.api} "
-            f"({type(exc).__name__}: {detail}) {tries}; check the network and run again",
+            f"could not complete {method} {request.url.path} on {self.api}: "
+            f"{type(exc).__name__} ({detail}) {why}; check the network and run again",
             status=0,
             code=type(exc).__name__,
             api=self.api,

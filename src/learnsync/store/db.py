@@ -52,6 +52,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy's SQLite dialect stores it (naive UTC, microseconds)."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} given to the store; use aware UTC")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
+
+
 def normalize_url(url: str | URL) -> URL:
     """Accept plain ``postgresql://`` (and ``postgres://``) URLs: they mean psycopg 3 here."""
     parsed = make_url(url) if isinstance(url, str) else url
@@ -67,7 +78,15 @@ def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "connect", _postgresql_on_connect)
+    return engine
+
+
+def _postgresql_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Sessions in UTC: psycopg then returns ``timezone.utc`` datetimes, nothing to convert."""
+    dbapi_connection.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -77,6 +96,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: 1,000,000-row upserts stay in memory
         cursor.execute("PRAGMA busy_timeout=30000")
     finally:
         cursor.close()

@@ -55,6 +55,23 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def all_metadata() -> MetaData:
+    """The whole schema: imports every ``*models`` module of the store package first.
+
+    Other modules (``service_models``) declare tables on the same :class:`Base`; Alembic's
+    environment and the models-vs-migrations test need all of them loaded.
+    """
+    import importlib
+    import pkgutil
+
+    import learnsync.store as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.endswith("models"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    return Base.metadata
+
+
 class Integration(Base):
     """One Coursera organization synchronized into one 360Learning group (SPEC §1)."""
 
@@ -108,7 +125,10 @@ class StatItem(Base):
     """
 
     __tablename__ = "stat_items"
-    __table_args__ = (CheckConstraint(_one_of("state", STAT_STATES), name="state"),)
+    __table_args__ = (
+        CheckConstraint(_one_of("state", STAT_STATES), name="state"),
+        {"sqlite_with_rowid": False},  # one B-tree keyed by the primary key, not two
+    )
 
     integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(255), primary_key=True)

@@ -131,7 +131,8 @@ def _plan(config: Config, clients: Clients, handle: IntegrationHandle, progress:
             warnings.extend(row.warnings)
     if plan.excluded:
         warnings.append(f"{len(plan.excluded)} Coursera items do not match the filters and were not created")
-    plan.warnings = warnings + plan.warnings
+    # one line per distinct warning (1,000 items of an unknown type give one line)
+    plan.warnings = list(dict.fromkeys(warnings + plan.warnings))
     return plan
 
 

@@ -23,8 +23,8 @@ def integration_fields(config: Config) -> dict[str, Any]:
     t = config.threesixty
     return {
         "name": t.integration_name,
-        "coursera_org_id": config.coursera.org_id,
-        "threesixty_base_url": t.base_url,
+        "org_id": config.coursera.org_id,
+        "base_url": t.base_url,
         "group_id": t.group_id,
         "author_id": t.author_id,
         "integration_name": t.integration_name,

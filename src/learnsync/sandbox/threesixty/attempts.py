@@ -109,9 +109,7 @@ class AttemptStore:
     def for_course(self, course: int) -> Iterator[Attempt]:
         return (a for a in self.ordered if a.course == course)
 
-    def apply(
-        self, course: int, user: int, stat: StatInput, rules: AttemptRules
-    ) -> Attempt | str:
+    def apply(self, course: int, user: int, stat: StatInput, rules: AttemptRules) -> Attempt | str:
         """Apply one statistic; returns the attempt written (or kept), or an error message."""
         existing = self.of(course, user)
         if stat.force_new or not existing or all(stat.first > a.end for a in existing):

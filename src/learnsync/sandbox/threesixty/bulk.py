@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 from learnsync.sandbox.threesixty.validation import format_ms
 
-OperationType = Literal["importExternalCourses", "archiveExternalCourses", "importExternalStatistics"]
+OperationType = Literal[
+    "importExternalCourses", "archiveExternalCourses", "importExternalStatistics"
+]
 TERMINAL = ("completed", "error")
 
 
@@ -50,7 +52,7 @@ class Operation:
         return self.status not in TERMINAL
 
     def _ms(self, phases: int) -> int:
-        return int(round((self.created + phases * self.phase) * 1000))
+        return round((self.created + phases * self.phase) * 1000)
 
     def describe(self, now: float) -> dict[str, Any]:
         """The ``PendingOperationDTO`` … ``ErroredOperationDTO`` for the current status."""

@@ -13,34 +13,34 @@ from datetime import UTC, datetime
 from typing import Any
 
 # reference §5.1: 80 entries in the spec, "el" twice, so 79 distinct codes
-LANGS: tuple[str, ...] = tuple(
-    dict.fromkeys(
-        "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru "
-        "rw_RW sk sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et "
-        "fr_CA gu he_IL hy kk km lo lv mi mn_MN mr ms my_MM nn_NO or pa pt_BR pt_MZ rn_BI si ta te "
-        "tl_PH ur uz yo_NG zh_tw el hi sr ar vi zh_HANT".split()
-    )
+_LANG_LIST = (
+    "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru "
+    "rw_RW sk sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et "
+    "fr_CA gu he_IL hy kk km lo lv mi mn_MN mr ms my_MM nn_NO or pa pt_BR pt_MZ rn_BI si ta te "
+    "tl_PH ur uz yo_NG zh_tw el hi sr ar vi zh_HANT"
 )
+LANGS: tuple[str, ...] = tuple(dict.fromkeys(_LANG_LIST.split()))
 LANG_INDEX: dict[str, int] = {code: i for i, code in enumerate(LANGS)}
-CONTENT_TYPES = frozenset(
+_CONTENT_TYPES = (
     "article assessment audiobook book certificate channel course curriculum interactive journey "
-    "labs linkedContent mooc podcast program roleplay specialization topvoice video".split()
+    "labs linkedContent mooc podcast program roleplay specialization topvoice video"
 )
+CONTENT_TYPES = frozenset(_CONTENT_TYPES.split())
 DIFFICULTY_LEVELS = frozenset({"advanced", "beginner", "intermediate"})
 OBJECT_ID = re.compile(r"^[a-fA-F0-9]{24}$")
 
-COURSE_FIELDS = frozenset(
+_COURSE_FIELDS = (
     "defaultLang externalId launchUrl name sources subjects contentType description "
-    "difficultyLevel duration imageUrl mobileLaunchUrl authorId translations".split()
+    "difficultyLevel duration imageUrl mobileLaunchUrl authorId translations"
 )
-STAT_FIELDS = frozenset(
+COURSE_FIELDS = frozenset(_COURSE_FIELDS.split())
+_STAT_FIELDS = (
     "courseIdentifier userIdentifier progress timeSpent firstActivityAt lastActivityAt forceNew "
-    "score result lang".split()
+    "score result lang"
 )
+STAT_FIELDS = frozenset(_STAT_FIELDS.split())
 TRANSLATED_FIELDS = frozenset({"name", "description", "launchUrl", "mobileLaunchUrl", "subjects"})
-_DATE_TIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 def parse_date_time(value: Any) -> datetime | None:

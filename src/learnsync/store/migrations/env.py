@@ -1,8 +1,9 @@
 """Alembic environment for the packaged migrations.
 
 :func:`learnsync.store.db.upgrade` hands over an open connection in
-``config.attributes["connection"]``; running ``alembic`` from a shell with
-``-x url=...`` also works for maintainers (``alembic -c /dev/null`` is not needed).
+``config.attributes["connection"]``. Maintainers can also run the ``alembic`` command with a
+config whose ``script_location`` points here and ``-x url=...`` (e.g. to autogenerate a draft
+of the next revision, which is then rewritten by hand and frozen).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from alembic import context
 from sqlalchemy import Connection
 
 from learnsync.store.db import create_store_engine
-from learnsync.store.models import Base
+from learnsync.store.models import all_metadata
 
-target_metadata = Base.metadata
+target_metadata = all_metadata()
 
 
 def _run(connection: Connection) -> None:

@@ -78,7 +78,9 @@ def upgrade() -> None:
             name="fk_content_items_integration_id_integrations",
         ),
         sa.CheckConstraint(
-            _one_of("state", ("active", "archived_filter", "archived_removed", "skipped", "failed")),
+            _one_of(
+                "state", ("active", "archived_filter", "archived_removed", "skipped", "failed")
+            ),
             name="ck_content_items_state",
         ),
     )
@@ -96,11 +98,14 @@ def upgrade() -> None:
         _ts("updated_at"),
         sa.PrimaryKeyConstraint("integration_id", "external_id", "learner", name="pk_stat_items"),
         sa.ForeignKeyConstraint(
-            ["integration_id"], ["integrations.id"], name="fk_stat_items_integration_id_integrations"
+            ["integration_id"],
+            ["integrations.id"],
+            name="fk_stat_items_integration_id_integrations",
         ),
         sa.CheckConstraint(
             _one_of("state", ("sent", "skipped", "failed")), name="ck_stat_items_state"
         ),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "runs",

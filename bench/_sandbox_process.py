@@ -1,0 +1,48 @@
+"""Start ``learnsync sandbox serve`` in another process and read its config (for benchmarks)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+LEARNSYNC = Path(sys.executable).with_name("learnsync")
+
+
+@contextlib.contextmanager
+def sandbox_process(*args: str) -> Iterator[dict[str, str]]:
+    """Yield ``{"config": TOML text, "coursera_url": …, "threesixty_url": …}``."""
+    proc = subprocess.Popen(
+        [str(LEARNSYNC), "sandbox", "serve", "--coursera-port", "0", "--threesixty-port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.strip() == "ready":
+                break
+        else:
+            raise RuntimeError("the sandbox did not start:\n" + "\n".join(lines))
+        start = lines.index("# learnsync config for these simulators:") + 1
+        config = "\n".join(lines[start:-1]).strip() + "\n"
+        urls = {}
+        for line in lines:
+            if line.startswith("coursera ") and "api_base" in line:
+                urls["coursera_url"] = line.split()[1]
+            if line.startswith("360learning ") and "client_id=" not in line:
+                urls["threesixty_url"] = line.split()[1]
+        yield {"config": config, **urls}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

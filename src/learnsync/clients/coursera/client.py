@@ -1,0 +1,267 @@
+"""The Coursera for Business API client: authenticated, paged reads that yield typed rows.
+
+It reads; it never decides. Rows are validated into the tolerant models of
+:mod:`learnsync.clients.coursera.models`; an element that is not a JSON object is skipped with a
+logged warning (the mapping reports unusable rows, the client never crashes on one).
+
+Error mapping (reference §2.3): 401 → one re-authentication and one retry, then ``AuthError``;
+403 → ``AuthError`` (wrong org id, or the app is not entitled); 404 on the organisation's routes →
+``ConfigError`` (an unknown ``org_id`` — or ``program_id`` — is fixed in the config file, exit 2);
+400 on a program-filtered route → ``ConfigError`` (a program slug given where an id is expected);
+anything else after the retries → ``ApiError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from learnsync.clients.coursera.auth import CourseraAuth
+from learnsync.clients.coursera.models import Content, EnrollmentRow, Membership, Program
+from learnsync.clients.coursera.paging import OffsetPaginator
+from learnsync.errors import ApiError, AuthError, ConfigError
+from learnsync.http import (
+    DEFAULT_TIMEOUT,
+    HttpSession,
+    RateLimiter,
+    RetryPolicy,
+    decode_body,
+    error_code,
+    error_text,
+)
+
+log = logging.getLogger("learnsync.coursera")
+
+API = "Coursera"
+# enrollmentReports pages are slow to build on Coursera's side (reference §12: ≥ 60 s)
+REPORTS_TIMEOUT = httpx.Timeout(connect=15.0, read=180.0, write=60.0, pool=30.0)
+
+OnPage = Callable[[int, int | None], None]
+M = TypeVar("M", bound=BaseModel)
+
+
+class CourseraClient:
+    """Reads one organisation's catalog, programs, memberships and enrollment reports."""
+
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        requests_per_second: float = 20.0,
+    ) -> None:
+        self.settings = settings
+        self.session = HttpSession(
+            api=API,
+            transport=transport,
+            retry=retry,
+            limiter=RateLimiter.coursera(per_second=requests_per_second, clock=clock, sleep=sleep),
+            sleep=sleep,
+            clock=clock,
+            timeout=DEFAULT_TIMEOUT,
+        )
+        self.auth = CourseraAuth(settings, self.session, clock=clock)
+        self._org_base = (
+            f"{settings.api_base.rstrip('/')}/businesses.v1/{quote(settings.org_id, safe='')}"
+        )
+
+    # -- counters and lifecycle ----------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        return self.session.request_count
+
+    @property
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        return dict(self.session.request_counts)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> CourseraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- public reads --------------------------------------------------------------------------
+
+    def get_organization(self) -> dict[str, Any]:
+        """``GET /businesses.v1/{orgId}``: the organisation (validates org id and credentials)."""
+        body = self._get(self._org_base, {}, kind="organization")
+        if isinstance(body, dict) and isinstance(body.get("elements"), list):
+            first = next((e for e in body["elements"] if isinstance(e, dict)), None)
+            return first or {}
+        return body if isinstance(body, dict) else {}
+
+    def iter_contents(
+        self, program_id: str | None = None, page_size: int = 1000, *, on_page: OnPage | None = None
+    ) -> Iterator[Content]:
+        params = {"q": "byProgramIds", "programIds": program_id} if program_id else {}
+        return self._iter("contents", Content, params, page_size, on_page, program_id)
+
+    def iter_programs(
+        self, page_size: int = 1000, *, on_page: OnPage | None = None
+    ) -> Iterator[Program]:
+        return self._iter("programs", Program, {}, page_size, on_page, None)
+
+    def iter_memberships(
+        self, program_id: str, page_size: int = 1000, *, on_page: OnPage | None = None
+    ) -> Iterator[Membership]:
+        path = f"programs/{quote(program_id, safe='')}/memberships"
+        return self._iter(path, Membership, {}, page_size, on_page, program_id, kind="memberships")
+
+    def iter_enrollment_reports(
+        self,
+        *,
+        program_id: str | None = None,
+        include_s12n: bool = True,
+        last_activity_after: datetime | None = None,
+        page_size: int = 1000,
+        on_page: OnPage | None = None,
+    ) -> Iterator[EnrollmentRow]:
+        params: dict[str, str] = {}
+        if program_id:
+            params.update(q="byProgramId", programId=program_id)
+        if include_s12n:
+            params["includeS12n"] = "true"
+        if last_activity_after is not None:
+            if last_activity_after.tzinfo is None:
+                raise ValueError("last_activity_after must be timezone-aware")
+            params["lastActivityAfter"] = str(int(last_activity_after.timestamp() * 1000))
+        return self._iter(
+            "enrollmentReports",
+            EnrollmentRow,
+            params,
+            page_size,
+            on_page,
+            program_id,
+            timeout=REPORTS_TIMEOUT,
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _iter(
+        self,
+        path: str,
+        model: type[M],
+        params: dict[str, str],
+        page_size: int,
+        on_page: OnPage | None,
+        program_id: str | None,
+        *,
+        kind: str | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Iterator[M]:
+        kind = kind or path
+        pager = OffsetPaginator(page_size, route=kind)
+        url = f"{self._org_base}/{path}"
+        while True:
+            body = self._get(
+                url, {**params, **pager.params()}, kind=kind, program_id=program_id, timeout=timeout
+            )
+            if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
+                raise ApiError(
+                    f"Coursera {kind}: the answer is not an envelope with an 'elements' list",
+                    status=200,
+                    body=self.session.scrub(body if isinstance(body, dict) else None),
+                    api=API,
+                )
+            elements = body["elements"]
+            for position, element in enumerate(elements):
+                if not isinstance(element, dict):
+                    log.warning(
+                        "Coursera %s: element %d of the page at start %s is a %s, not an "
+                        "object; skipped",
+                        kind,
+                        position,
+                        pager.start,
+                        type(element).__name__,
+                    )
+                    continue
+                yield model.model_validate(element)
+            more = pager.update(body.get("paging"), len(elements))
+            if on_page is not None:
+                on_page(pager.fetched, pager.total)
+            if not more:
+                return
+
+    def _get(
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        kind: str,
+        program_id: str | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> Any:
+        response = self._send(url, params, kind, timeout)
+        if response.status_code == 401:
+            # reference §2.3: re-mint the token once and retry once
+            self.auth.invalidate()
+            response = self._send(url, params, kind, timeout)
+        if response.status_code == 200:
+            return decode_body(response)
+        raise self._error(response, kind, program_id)
+
+    def _send(
+        self, url: str, params: dict[str, str], kind: str, timeout: httpx.Timeout | None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.auth.token()}", "Accept": "application/json"}
+        return self.session.send(
+            "GET", url, kind=kind, headers=headers, params=params, timeout=timeout
+        )
+
+    def _error(self, response: httpx.Response, kind: str, program_id: str | None) -> Exception:
+        status = response.status_code
+        body = self.session.scrub(decode_body(response))
+        code = error_code(body)
+        org = self.settings.org_id
+        if status == 401:
+            return AuthError(
+                f"Coursera refused a freshly minted access token for {kind} (401): the app's "
+                "authorization was revoked or it has no access to the Coursera for Business API; "
+                "check [coursera] client_id, or run `learnsync coursera authorize` again"
+            )
+        if status == 403:
+            return AuthError(
+                f"Coursera refused access to organization {org} (403 on {kind}): either "
+                "[coursera] org_id is wrong or the app is not entitled to this organization's "
+                "business API — the app must belong to the organization's service account or "
+                "admin, with the Coursera for Business API enabled"
+            )
+        if status == 404:
+            what = (
+                f"organization {org} or program {program_id}"
+                if program_id
+                else (f"organization {org}")
+            )
+            return ConfigError(
+                f"Coursera does not know {what} (404 on {kind}): check [coursera] org_id"
+                + (" and program_id" if program_id else "")
+            )
+        if status == 400 and program_id:
+            return ConfigError(
+                f"Coursera rejected program {program_id!r} (400 on {kind}: "
+                f"{error_text(body) or code or 'bad request'}): [coursera] program_id must be a "
+                "program id such as gywzv9MFEeml3w46OqZe-A, not a program slug"
+            )
+        hint = "Coursera kept refusing; try again later" if status in (429, 502, 503, 504) else ""
+        detail = error_text(body) or code or "no detail"
+        return ApiError(
+            f"Coursera answered HTTP {status} on {kind} ({detail})" + (f"; {hint}" if hint else ""),
+            status=status,
+            code=code,
+            body=body,
+            api=API,
+        )

@@ -1,0 +1,93 @@
+"""Coursera's ``start``/``limit`` paging as one small strategy (dlt-style, reference §3.2).
+
+Rules, and why:
+
+- ``paging.next`` is followed whether it is a decimal string (the documented wire type) or a
+  number (legacy answers); it is sent back as ``start``. No ``next`` → the last page.
+- A ``next`` that is not an integer, or that does not advance past the current ``start``, raises
+  :class:`~learnsync.errors.PagingError`: following it would loop forever or re-read rows.
+- An empty page that still carries a ``next`` raises ``PagingError`` too: the server claims more
+  rows but sends none, and a silently short catalog would make learnsync archive live content.
+- When ``next`` is absent but fewer rows than ``paging.total`` were read, the fetch ends with a
+  logged warning: ``total`` is an estimate that moves while the data changes between pages, and
+  the cursor is the authority on where the data ends (``short_by`` records the gap).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from learnsync.errors import PagingError
+
+log = logging.getLogger("learnsync.coursera")
+
+API = "Coursera"
+
+
+def _as_offset(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+class OffsetPaginator:
+    """Tracks ``start`` across pages of one listing; ``update`` says whether to fetch another."""
+
+    def __init__(self, page_size: int = 1000, *, route: str = "") -> None:
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        self.page_size = page_size
+        self.route = route
+        self.start = 0
+        self.fetched = 0
+        self.total: int | None = None
+        self.short_by = 0
+
+    def params(self) -> dict[str, str]:
+        return {"start": str(self.start), "limit": str(self.page_size)}
+
+    def _fail(self, message: str, body: Any = None) -> PagingError:
+        return PagingError(f"Coursera {self.route}: {message}", code="paging", body=body, api=API)
+
+    def update(self, paging: Any, count: int) -> bool:
+        """Record a page of ``count`` elements with envelope ``paging``; True if another follows."""
+        self.fetched += count
+        paging = paging if isinstance(paging, dict) else {}
+        total = _as_offset(paging.get("total"))
+        if total is not None:
+            self.total = total
+        raw_next = paging.get("next")
+        if raw_next is None or raw_next == "":
+            if self.total is not None and self.fetched < self.total:
+                self.short_by = self.total - self.fetched
+                log.warning(
+                    "Coursera %s: the last page came after %d of %d rows; the total moved "
+                    "while paging or is an estimate",
+                    self.route,
+                    self.fetched,
+                    self.total,
+                )
+            return False
+        nxt = _as_offset(raw_next)
+        if nxt is None:
+            raise self._fail(f"paging.next {raw_next!r} is not an integer offset", paging)
+        if nxt <= self.start:
+            raise self._fail(
+                f"paging.next {nxt} does not advance past start {self.start}; stopping "
+                "instead of looping",
+                paging,
+            )
+        if count == 0:
+            raise self._fail(
+                f"an empty page at start {self.start} still announced paging.next {nxt}", paging
+            )
+        self.start = nxt
+        return True

@@ -1,0 +1,90 @@
+"""360Learning API v2 tokens: client credentials, JSON body, one hour (reference §1.2).
+
+The token is renewed five minutes before it expires and after a 401 (``invalidate``). A refused
+credential is an :class:`~learnsync.errors.AuthError` naming the config keys to check.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from learnsync.errors import ApiError, AuthError
+from learnsync.http import HttpSession, decode_body, error_code
+
+API = "360Learning"
+REFRESH_MARGIN = 300.0
+
+
+def _expires_in(body: dict[str, Any]) -> float:
+    try:
+        seconds = float(body.get("expires_in"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 3600.0
+    return seconds if seconds > 0 else 3600.0
+
+
+class ThreeSixtyAuth:
+    def __init__(
+        self, settings: Any, session: HttpSession, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.session = session
+        self.clock = clock
+        self.token_url = f"{settings.base_url.rstrip('/')}/api/v2/oauth2/token"
+        self._token: str | None = None
+        self._renew_at = 0.0
+        session.add_secret(settings.client_secret)
+
+    def token(self) -> str:
+        if self._token is not None and self.clock() < self._renew_at:
+            return self._token
+        return self._fetch()
+
+    def invalidate(self) -> None:
+        self._token = None
+        self._renew_at = 0.0
+
+    def _fetch(self) -> str:
+        s = self.settings
+        response = self.session.send(
+            "POST",
+            self.token_url,
+            kind="token",
+            idempotent=True,  # minting a token has no effect on the platform
+            headers={"Accept": "application/json"},
+            json={
+                "grant_type": "client_credentials",
+                "client_id": s.client_id,
+                "client_secret": s.client_secret,
+            },
+        )
+        body = self.session.scrub(decode_body(response))
+        code = error_code(body)
+        if response.status_code == 401 or code == "invalid_client":
+            raise AuthError(
+                f"360Learning refused the client credentials ({code or 'HTTP 401'}): check "
+                "[threesixty] client_id and client_secret, and base_url (EU "
+                "https://app.360learning.com or US https://app.us.360learning.com)"
+            )
+        if response.status_code in (400, 403):
+            raise AuthError(
+                f"360Learning refused the token request ({code or response.status_code}): "
+                "check [threesixty] client_id and client_secret"
+            )
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if response.status_code != 200 or not isinstance(token, str) or not token:
+            raise ApiError(
+                f"the 360Learning token endpoint answered HTTP {response.status_code} without "
+                "an access token; try again later",
+                status=response.status_code,
+                code=code,
+                body=body,
+                api=API,
+            )
+        self.session.add_secret(token)
+        lifetime = _expires_in(body)
+        self._token = token
+        self._renew_at = self.clock() + max(lifetime - REFRESH_MARGIN, lifetime / 2)
+        return token

@@ -1,0 +1,348 @@
+"""The 360Learning API v2 client (the target): integrations, bulk writes, and the reads that
+validation, restore and tests need.
+
+Every request carries ``360-api-version: v2.0``, ``Accept: application/json`` and the bearer token.
+Error mapping: 401 → one re-authentication and one retry, then ``AuthError``; 403 → ``AuthError``
+naming the missing scope; 503 ``bulkAPIDisabled`` (after the policy's retries) and any other
+refusal → ``ApiError`` with status, code and body.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import httpx
+
+from learnsync.clients.threesixty.auth import ThreeSixtyAuth
+from learnsync.clients.threesixty.bulk import BulkMixin
+from learnsync.clients.threesixty.errors import API, display_path, missing_scope
+from learnsync.errors import ApiError, AuthError, ConfigError, PagingError
+from learnsync.http import (
+    DEFAULT_TIMEOUT,
+    HttpSession,
+    RateLimiter,
+    RetryPolicy,
+    decode_body,
+    error_code,
+    error_text,
+)
+
+API_VERSION = "v2.0"
+# what learnsync creates (SPEC §1): Start → completed at 0 %, visible in public subgroups
+INTEGRATION_DEFAULTS: dict[str, Any] = {
+    "defaultCompletion": True,
+    "defaultProgress": 0,
+    "noGroupPropagation": False,
+}
+
+
+class ThreeSixtyClient(BulkMixin):
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        poll_initial: float = 0.2,
+        poll_max: float = 5.0,
+        wait_timeout: float = 3600.0,
+        concurrency_patience: float = 600.0,
+        reads_per_second: float = 50.0,
+        writes_per_second: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self.wait_timeout = wait_timeout
+        self.concurrency_patience = concurrency_patience
+        self.session = HttpSession(
+            api=API,
+            transport=transport,
+            retry=self.retry,
+            limiter=RateLimiter.threesixty(
+                reads_per_second=reads_per_second,
+                writes_per_second=writes_per_second,
+                clock=clock,
+                sleep=sleep,
+            ),
+            sleep=sleep,
+            clock=clock,
+            timeout=DEFAULT_TIMEOUT,
+        )
+        self.auth = ThreeSixtyAuth(settings, self.session, clock=clock)
+
+    # -- counters and lifecycle ----------------------------------------------------------------
+
+    @property
+    def request_count(self) -> int:
+        return self.session.request_count
+
+    @property
+    def request_counts(self) -> dict[tuple[str, str], int]:
+        return dict(self.session.request_counts)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ThreeSixtyClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- integrations --------------------------------------------------------------------------
+
+    def list_integrations(self, external_platform: str | None = None) -> list[dict[str, Any]]:
+        params = {"externalPlatform[eq]": external_platform} if external_platform else {}
+        return list(self._iter_linked("/api/v2/integrations", params, kind="integrations"))
+
+    def create_integration(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self._request(
+            "POST", "/api/v2/integrations", kind="integrations", json=body, ok=(200, 201)
+        )
+        return self._object(response)
+
+    def patch_integration(self, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"/api/v2/integrations/{quote(integration_id, safe='')}"
+        return self._object(self._request("PATCH", path, kind="integrations", json=body))
+
+    def ensure_integration(
+        self, *, name: str, group_id: str, author_id: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Find the integration ``name`` of ``group_id`` or create it; return it and warnings."""
+        existing = self._find_integration(name, group_id)
+        if existing is not None:
+            return existing, _default_warnings(existing)
+        body = {
+            "externalPlatform": name,
+            "groupId": group_id,
+            "authorId": author_id,
+            **INTEGRATION_DEFAULTS,
+        }
+        try:
+            return self.create_integration(body), []
+        except ApiError as exc:
+            if exc.code == "duplicateExternalPlatform":
+                # created meanwhile (or a lost answer to our own create): list again
+                existing = self._find_integration(name, group_id)
+                if existing is not None:
+                    return existing, _default_warnings(existing)
+                raise ConfigError(
+                    f"360Learning says the integration name {name!r} is already used in this "
+                    "group by a configuration learnsync cannot see: choose another "
+                    "integration_name in [threesixty]"
+                ) from None
+            if exc.code == "reservedPlatformName":
+                raise ConfigError(
+                    f"360Learning reserves the integration name {name!r} (reservedPlatformName): "
+                    "choose another integration_name in [threesixty], e.g. 'Coursera for Business'"
+                ) from None
+            if exc.code == "groupNotFound":
+                raise ConfigError(
+                    f"360Learning does not know group {group_id} (groupNotFound): check "
+                    "[threesixty] group_id"
+                ) from None
+            if exc.code == "userNotFound":
+                raise ConfigError(
+                    f"360Learning does not know user {author_id} (userNotFound): check "
+                    "[threesixty] author_id (an editor or admin of the group)"
+                ) from None
+            raise
+
+    def _find_integration(self, name: str, group_id: str) -> dict[str, Any] | None:
+        for item in self.list_integrations(name):
+            if item.get("externalPlatform") == name and item.get("groupId") == group_id:
+                return item
+        return None
+
+    # -- courses, users, groups, stats ---------------------------------------------------------
+
+    def set_course_archived(self, course_id: str, archived: bool) -> dict[str, Any]:
+        path = f"/api/v2/courses/{quote(course_id, safe='')}/archive"
+        response = self._request("PUT", path, kind="course_archive", json={"archived": archived})
+        return self._object(response)
+
+    def get_course(self, course_id: str) -> dict[str, Any]:
+        path = f"/api/v2/courses/{quote(course_id, safe='')}"
+        return self._object(self._request("GET", path, kind="courses"))
+
+    def get_course_tags(self, course_id: str) -> list[Any]:
+        path = f"/api/v2/courses/{quote(course_id, safe='')}/tags"
+        return list(self._iter_linked(path, {}, kind="course_tags"))
+
+    def get_external_course(self, integration_id: str, external_id: str) -> dict[str, Any]:
+        path = (
+            f"/api/v2/integrations/{quote(integration_id, safe='')}/courses/"
+            f"{quote(external_id, safe='')}"
+        )
+        return self._object(self._request("GET", path, kind="external_course"))
+
+    def get_group(self, group_id: str) -> dict[str, Any]:
+        path = f"/api/v2/groups/{quote(group_id, safe='')}"
+        return self._object(self._request("GET", path, kind="groups"))
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        path = f"/api/v2/users/{quote(user_id, safe='')}"
+        return self._object(self._request("GET", path, kind="users"))
+
+    def find_user_by_mail(self, mail: str) -> dict[str, Any] | None:
+        for user in self._iter_linked("/api/v2/users", {"mail[eq]": mail}, kind="users"):
+            if isinstance(user, dict):
+                return user
+        return None
+
+    def list_course_stats(self, **filters: str) -> list[dict[str, Any]]:
+        """``GET /api/v2/courses/stats``; filters as keyword arguments, e.g.
+        ``list_course_stats(**{"courseId[eq]": cid})``."""
+        items = self._iter_linked("/api/v2/courses/stats", filters, kind="course_stats")
+        return [item for item in items if isinstance(item, dict)]
+
+    # -- the request core ----------------------------------------------------------------------
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.base_url + path_or_url
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        url = self._url(url)
+        response = self._send(method, url, kind, params, json, idempotent, retry)
+        if response.status_code == 401:
+            self.auth.invalidate()
+            response = self._send(method, url, kind, params, json, idempotent, retry)
+        if response.status_code in ok:
+            return response
+        raise self._error(method, url, response)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        kind: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        idempotent: bool | None,
+        retry: RetryPolicy | None,
+    ) -> httpx.Response:
+        headers = {
+            "Authorization": f"Bearer {self.auth.token()}",
+            "360-api-version": API_VERSION,
+            "Accept": "application/json",
+        }
+        return self.session.send(
+            method,
+            url,
+            kind=kind,
+            idempotent=idempotent,
+            retry=retry,
+            headers=headers,
+            params=params,
+            json=json,
+        )
+
+    def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
+        status = response.status_code
+        path = urlsplit(url).path
+        route = f"{method} {display_path(path)}"
+        body = self.session.scrub(decode_body(response))
+        code = error_code(body)
+        if status == 401:
+            return AuthError(
+                f"360Learning refused a fresh access token on {route} (401 {code or ''}): check "
+                "that the API credential of [threesixty] client_id is still active"
+            )
+        if status == 403:
+            return missing_scope(method, path)
+        detail = error_text(body) or code or "no detail"
+        if status == 503 and code == "bulkAPIDisabled":
+            message = (
+                f"the 360Learning bulk API is temporarily disabled (503 bulkAPIDisabled on "
+                f"{route}), and stayed so through the retries; run again later"
+            )
+        elif status == 429:
+            message = (
+                f"360Learning kept answering 429 ({code or 'tooManyRequests'}) on {route} "
+                "through the retries; run again later"
+            )
+        else:
+            message = f"360Learning answered HTTP {status} on {route} ({code or '-'}: {detail})"
+        return ApiError(message, status=status, code=code, body=body, api=API)
+
+    def _json(self, response: httpx.Response) -> Any:
+        return self.session.scrub(decode_body(response))
+
+    def _object(self, response: httpx.Response) -> dict[str, Any]:
+        body = self._json(response)
+        return body if isinstance(body, dict) else {}
+
+    def _iter_linked(self, path: str, params: dict[str, Any], *, kind: str) -> Iterator[Any]:
+        """Items of a listing that pages with ``Link: <…>; rel="next"`` (reference §6.2)."""
+        url: str | None = self._url(path)
+        query: dict[str, Any] | None = params
+        seen: set[str] = set()
+        while url is not None:
+            response = self._request("GET", url, kind=kind, params=query)
+            body = self._json(response)
+            if not isinstance(body, list):
+                raise ApiError(
+                    f"360Learning answered {display_path(urlsplit(url).path)} with a "
+                    f"{type(body).__name__}, not a list",
+                    status=response.status_code,
+                    api=API,
+                )
+            yield from body
+            nxt = response.links.get("next", {}).get("url")
+            if not nxt:
+                return
+            # the next URL keeps the filters; resolve a relative one against this page's URL
+            url = urljoin(str(response.url), nxt)
+            query = None
+            if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+                raise PagingError(
+                    f"360Learning pointed the next page of {kind} to another host; refusing "
+                    "to send the token there",
+                    api=API,
+                )
+            if url in seen:
+                raise PagingError(
+                    f"360Learning repeated the same next page of {kind}; stopping instead of "
+                    "looping",
+                    api=API,
+                )
+            seen.add(url)
+
+
+def _default_warnings(integration: dict[str, Any]) -> list[str]:
+    differ = [
+        f"{key}={integration[key]!r}"
+        for key, want in INTEGRATION_DEFAULTS.items()
+        if key in integration and integration[key] != want
+    ]
+    if not differ:
+        return []
+    wanted = ", ".join(f"{k}={v!r}" for k, v in INTEGRATION_DEFAULTS.items())
+    return [
+        f"the existing 360Learning integration {integration.get('externalPlatform')!r} "
+        f"({integration.get('_id', '?')}) has {', '.join(differ)}; learnsync reuses it as it is "
+        f"(it would create one with {wanted})"
+    ]

@@ -1,0 +1,50 @@
+"""The service's object graph: store, repository, secrets, auth, integrations, runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from learnsync.service.auth import Auth
+from learnsync.service.integrations import Integrations
+from learnsync.service.runs import Pipeline, RunManager
+from learnsync.service.secrets import SecretBox
+from learnsync.store.records import IntegrationRecord
+from learnsync.store.repository import Store
+from learnsync.store.service_repository import ServiceRepository
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    def __init__(
+        self,
+        store_url: str,
+        box: SecretBox,
+        *,
+        clock: Clock = _utcnow,
+        pipelines: dict[str, Pipeline] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store_url = store_url
+        self.clock = clock
+        self.store = Store.open(store_url, clock=clock)
+        self.repo = ServiceRepository(self.store.engine, clock)
+        self.integrations = Integrations(self.repo, box, store_url)
+        self.auth = Auth(self.repo)
+        self.runs = RunManager(
+            self.integrations, self.repo, pipelines=pipelines, owner=owner, clock=clock
+        )
+
+    def store_record(self, integration_id: int) -> IntegrationRecord | None:
+        """The pipelines' record (filters, runs, content state) of this integration, if any."""
+        config = self.integrations.config(integration_id)
+        return self.store.get_integration(config.integration_key)
+
+    def close(self) -> None:
+        self.runs.wait(5)
+        self.store.close()

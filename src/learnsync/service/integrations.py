@@ -1,0 +1,176 @@
+"""Integrations as the service stores them ↔ the pipelines' :class:`~learnsync.config.Config`.
+
+A record plus its decrypted secrets becomes the same raw shape as a SPEC §5 file and goes
+through :func:`~learnsync.config.parse_config`, so the UI, the API and a config file are
+validated by one set of rules with one set of messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from learnsync.config import (
+    COURSERA_API_BASE,
+    COURSERA_TOKEN_URL,
+    DEFAULT_INTEGRATION_NAME,
+    THREESIXTY_BASE_URL,
+    Config,
+    parse_config,
+)
+from learnsync.errors import ConfigError
+from learnsync.service.secrets import SecretBox
+from learnsync.store.service_repository import (
+    SETTING_COLUMNS,
+    IntegrationSettings,
+    ServiceRepository,
+)
+
+# form field → (record column, secret?)
+SECRET_FIELDS = {
+    "coursera_client_secret": "coursera_client_secret_enc",
+    "coursera_refresh_token": "coursera_refresh_token_enc",
+    "threesixty_client_secret": "threesixty_client_secret_enc",
+}
+
+
+@dataclass
+class IntegrationInput:
+    """What an administrator enters (UI form, API body or config file). Empty secrets mean
+    "keep the stored one" — secret fields are write-only."""
+
+    label: str
+    coursera_org_id: str = ""
+    coursera_client_id: str = ""
+    coursera_client_secret: str = ""
+    coursera_refresh_token: str = ""
+    coursera_api_base: str = COURSERA_API_BASE
+    coursera_token_url: str = COURSERA_TOKEN_URL
+    coursera_program_id: str = ""
+    coursera_auth: str = "refresh_token"
+    threesixty_base_url: str = THREESIXTY_BASE_URL
+    threesixty_client_id: str = ""
+    threesixty_client_secret: str = ""
+    group_id: str = ""
+    author_id: str = ""
+    integration_name: str = DEFAULT_INTEGRATION_NAME
+    archive_removed: bool = False
+
+    def settings(self) -> dict[str, Any]:
+        values = {
+            k: (v.strip() if isinstance(v, str) else v)
+            for k, v in vars(self).items()
+            if k not in SECRET_FIELDS
+        }
+        values["content_type_overrides"] = {}
+        return values
+
+    def secrets(self) -> dict[str, str]:
+        return {k: getattr(self, k).strip() for k in SECRET_FIELDS if getattr(self, k).strip()}
+
+
+def input_from_config(config: Config, label: str) -> IntegrationInput:
+    c, t = config.coursera, config.threesixty
+    return IntegrationInput(
+        label=label,
+        coursera_org_id=c.org_id,
+        coursera_client_id=c.client_id,
+        coursera_client_secret=c.client_secret,
+        coursera_refresh_token=c.refresh_token,
+        coursera_api_base=c.api_base,
+        coursera_token_url=c.token_url,
+        coursera_program_id=c.program_id,
+        coursera_auth=c.auth,
+        threesixty_base_url=t.base_url,
+        threesixty_client_id=t.client_id,
+        threesixty_client_secret=t.client_secret,
+        group_id=t.group_id,
+        author_id=t.author_id,
+        integration_name=t.integration_name,
+        archive_removed=config.sync.archive_removed,
+    )
+
+
+def raw_config(
+    settings: Mapping[str, Any], secrets: Mapping[str, str], store_url: str
+) -> dict[str, Any]:
+    """The SPEC §5 shape of an integration (``settings``: record columns; ``secrets``: clear)."""
+    return {
+        "store": {"url": store_url},
+        "coursera": {
+            "org_id": settings["coursera_org_id"],
+            "client_id": settings["coursera_client_id"],
+            "client_secret": secrets.get("coursera_client_secret", ""),
+            "refresh_token": secrets.get("coursera_refresh_token", ""),
+            "api_base": settings["coursera_api_base"],
+            "token_url": settings["coursera_token_url"],
+            "program_id": settings["coursera_program_id"],
+            "auth": settings["coursera_auth"],
+        },
+        "threesixty": {
+            "base_url": settings["threesixty_base_url"],
+            "client_id": settings["threesixty_client_id"],
+            "client_secret": secrets.get("threesixty_client_secret", ""),
+            "group_id": settings["group_id"],
+            "author_id": settings["author_id"],
+            "integration_name": settings["integration_name"],
+        },
+        "sync": {
+            "archive_removed": bool(settings["archive_removed"]),
+            "content_types": dict(settings.get("content_type_overrides") or {}),
+        },
+    }
+
+
+def validate_input(data: IntegrationInput, stored: Mapping[str, str], store_url: str) -> Config:
+    """Check ``data`` (stored secrets fill the blank secret fields) with the config-file rules;
+    raises :class:`~learnsync.errors.ConfigError` naming the field."""
+    secrets = {**stored, **data.secrets()}
+    return parse_config(
+        raw_config(data.settings(), secrets, store_url), source=f"integration {data.label!r}"
+    )
+
+
+class Integrations:
+    """Create, update, read integrations; the only place that decrypts their secrets."""
+
+    def __init__(self, repo: ServiceRepository, box: SecretBox, store_url: str) -> None:
+        self.repo = repo
+        self.box = box
+        self.store_url = store_url
+
+    def clear_secrets(self, integration_id: int) -> dict[str, str]:
+        encrypted = self.repo.get_encrypted_secrets(integration_id)
+        return {
+            field: self.box.decrypt(encrypted[column])
+            for field, column in SECRET_FIELDS.items()
+            if encrypted.get(column)
+        }
+
+    def save(self, data: IntegrationInput, integration_id: int | None = None) -> int:
+        """Validate and store; returns the integration id. Raises ConfigError / ValueError."""
+        if not data.label.strip():
+            raise ConfigError("the integration needs a name")
+        stored = self.clear_secrets(integration_id) if integration_id is not None else {}
+        validate_input(data, stored, self.store_url)
+        encrypted = {SECRET_FIELDS[k]: self.box.encrypt(v) for k, v in data.secrets().items()}
+        if integration_id is None:
+            return self.repo.create_integration(data.settings(), encrypted)
+        self.repo.update_integration(integration_id, data.settings(), encrypted)
+        return integration_id
+
+    def get(self, integration_id: int) -> IntegrationSettings:
+        found = self.repo.get_integration(integration_id)
+        if found is None:
+            raise LookupError(f"no integration with id {integration_id}")
+        return found
+
+    def config(self, integration_id: int) -> Config:
+        """The pipelines' Config for this integration (secrets decrypted in memory only)."""
+        record = self.get(integration_id)
+        settings = {k: getattr(record, k) for k in SETTING_COLUMNS}
+        return parse_config(
+            raw_config(settings, self.clear_secrets(integration_id), self.store_url),
+            source=f"integration {record.label!r}",
+        )

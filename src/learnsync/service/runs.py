@@ -1,0 +1,198 @@
+"""Runs started by the web app or the scheduler: one per integration at a time, in a thread.
+
+The database lock (:meth:`ServiceRepository.acquire_lock`) is what guarantees "one run per
+integration" across processes; a heartbeat keeps it alive while the run lasts, and a crashed
+process's lock expires after ``LOCK_TTL``. Progress lives in memory (it is only shown live);
+the result is in the store's ``runs`` table, written by the pipeline itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from learnsync.config import Config
+from learnsync.errors import GuardError, LearnsyncError
+from learnsync.service.integrations import Integrations
+from learnsync.store.service_repository import ServiceRepository
+
+log = logging.getLogger("learnsync.service.runs")
+
+LOCK_TTL = timedelta(minutes=10)
+KINDS = ("content", "stats")
+
+Pipeline = Callable[[Config, Any], Any]  # (config, progress) -> report
+
+
+class RunBusy(LearnsyncError):
+    """Another run of this integration is going (here or in another process)."""
+
+
+def _content(config: Config, progress: Any) -> Any:
+    from learnsync.sync.content import run_content_sync
+
+    return run_content_sync(config, progress=progress)
+
+
+def _stats(config: Config, progress: Any) -> Any:
+    try:
+        from learnsync.sync.stats import run_stats_sync  # type: ignore[import-not-found]
+    except ImportError:
+        raise LearnsyncError("the statistics pipeline is not available in this version") from None
+    return run_stats_sync(config, progress=progress)
+
+
+DEFAULT_PIPELINES: dict[str, Pipeline] = {"content": _content, "stats": _stats}
+
+
+@dataclass
+class LiveRun:
+    key: str
+    integration_id: int
+    kind: str
+    trigger: str  # "manual" or "schedule"
+    started_at: datetime
+    status: str = "running"  # running, succeeded, failed
+    stage: str = "starting"
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+    finished_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "integration_id": self.integration_id,
+            "kind": self.kind,
+            "trigger": self.trigger,
+            "status": self.status,
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "message": self.message,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+class _LiveProgress:
+    """The pipelines' Progress protocol, written into a LiveRun the web page polls."""
+
+    def __init__(self, run: LiveRun) -> None:
+        self.run = run
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.run.stage, self.run.total, self.run.done = name, total, 0
+
+    def advance(self, units: int = 1, total: int | None = None) -> None:
+        self.run.done += units
+        if total is not None:
+            self.run.total = total
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RunManager:
+    def __init__(
+        self,
+        integrations: Integrations,
+        repo: ServiceRepository,
+        *,
+        pipelines: dict[str, Pipeline] | None = None,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.integrations = integrations
+        self.repo = repo
+        self.pipelines = pipelines or DEFAULT_PIPELINES
+        self.owner = owner or default_owner()
+        self.clock = clock
+        self._runs: dict[str, LiveRun] = {}
+        self._latest: dict[int, str] = {}
+        self._threads: list[threading.Thread] = []
+        self._mutex = threading.Lock()
+
+    def _claim(self, integration_id: int, kind: str, trigger: str) -> LiveRun:
+        if kind not in KINDS:
+            raise ValueError(f"unknown run kind {kind!r}")
+        self.integrations.get(integration_id)  # LookupError for an unknown integration
+        if not self.repo.acquire_lock(integration_id, self.owner, kind, LOCK_TTL):
+            held = self.repo.get_lock(integration_id)
+            what = f"a {held.kind} run" if held else "another run"
+            raise RunBusy(f"{what} of this integration is going; try again when it has finished")
+        run = LiveRun(uuid.uuid4().hex, integration_id, kind, trigger, self.clock())
+        with self._mutex:
+            self._runs[run.key] = run
+            self._latest[integration_id] = run.key
+        return run
+
+    def start(self, integration_id: int, kind: str, trigger: str = "manual") -> LiveRun:
+        """Start a run in a background thread; :class:`RunBusy` when one is going."""
+        run = self._claim(integration_id, kind, trigger)
+        thread = threading.Thread(
+            target=self._execute, args=(run,), name=f"run-{integration_id}-{kind}", daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+        return run
+
+    def run_now(self, integration_id: int, kind: str, trigger: str = "schedule") -> LiveRun:
+        """Run in the calling thread (the scheduler's worker); :class:`RunBusy` when busy."""
+        run = self._claim(integration_id, kind, trigger)
+        self._execute(run)
+        return run
+
+    def _execute(self, run: LiveRun) -> None:
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(run, stop), daemon=True)
+        beat.start()
+        extra = {"integration": run.integration_id, "run": run.key, "kind": run.kind}
+        log.info("run started", extra=extra)
+        try:
+            config = self.integrations.config(run.integration_id)
+            report = self.pipelines[run.kind](config, _LiveProgress(run))
+            run.report = report.to_json() if hasattr(report, "to_json") else {}
+            run.status = "succeeded"
+            run.message = report.summary() if hasattr(report, "summary") else "done"
+        except GuardError as exc:
+            run.status = "failed"
+            run.message = exc.message
+            if exc.report is not None:
+                run.report = exc.report.to_json()
+        except LearnsyncError as exc:
+            run.status, run.message = "failed", exc.message
+        except Exception as exc:
+            run.status, run.message = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            log.exception("run crashed", extra=extra)
+        finally:
+            stop.set()
+            run.finished_at = self.clock()
+            run.stage = "finished"
+            self.repo.release_lock(run.integration_id, self.owner)
+            log.info("run %s: %s", run.status, run.message, extra=extra)
+
+    def _heartbeat(self, run: LiveRun, stop: threading.Event) -> None:
+        while not stop.wait(LOCK_TTL.total_seconds() / 3):
+            self.repo.refresh_lock(run.integration_id, self.owner, LOCK_TTL)
+
+    def get(self, key: str) -> LiveRun | None:
+        return self._runs.get(key)
+
+    def latest(self, integration_id: int) -> LiveRun | None:
+        key = self._latest.get(integration_id)
+        return self._runs.get(key) if key else None
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Wait for the background runs (tests, shutdown)."""
+        for thread in list(self._threads):
+            thread.join(timeout)

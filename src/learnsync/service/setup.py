@@ -1,0 +1,151 @@
+"""**Setup integration** (article Step 3): check both APIs, one step at a time, and say what to do.
+
+Each check runs only when the ones it depends on passed; a failure carries the client's own
+actionable message (the clients' errors already name what to check), reworded where the
+web form uses other words than the config file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from learnsync.config import Config
+from learnsync.errors import ApiError, LearnsyncError
+from learnsync.sync.context import Clients, open_clients
+
+# config-file words → the settings page's labels
+_FORM_WORDS = {
+    "[coursera] client_id and client_secret": "the Coursera Client ID and Client secret",
+    "[coursera] client_id": "the Coursera Client ID",
+    "[coursera] org_id": "the Organization ID",
+    "[coursera] refresh_token": "the Refresh token",
+    "[threesixty] client_id and client_secret": "the 360Learning Client ID and Client secret",
+    "[threesixty] client_id": "the 360Learning Client ID",
+    "[threesixty] group_id": "the Synchronized group ID",
+    "[threesixty] author_id": "the Author ID",
+    "integration_name in [threesixty]": "the 360Learning integration name",
+    "[threesixty]": "the 360Learning settings",
+}
+
+
+def form_words(message: str) -> str:
+    for old, new in _FORM_WORDS.items():
+        message = message.replace(old, new)
+    return message
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok", "failed", "skipped"
+    message: str = ""
+
+
+@dataclass
+class SetupResult:
+    checks: list[Check] = field(default_factory=list)
+    remote_integration_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status == "ok" for c in self.checks)
+
+    def summary(self) -> str:
+        failed = [c for c in self.checks if c.status == "failed"]
+        if not failed:
+            return (
+                "Integration set up: both APIs answered and the 360Learning integration is ready."
+            )
+        return "; ".join(f"{c.name}: {c.message}" for c in failed)
+
+
+def _run(result: SetupResult, name: str, step: Callable[[], Any], *, blocked: bool) -> bool:
+    if blocked:
+        result.checks.append(Check(name, "skipped", "not checked (an earlier check failed)"))
+        return False
+    try:
+        step()
+    except LearnsyncError as exc:
+        result.checks.append(Check(name, "failed", form_words(exc.message)))
+        return False
+    result.checks.append(Check(name, "ok"))
+    return True
+
+
+def _not_found(kind: str, value: str, what: str) -> Callable[[ApiError], str]:
+    def message(exc: ApiError) -> str:
+        if exc.status == 404:
+            return f"360Learning does not know {kind} {value}: check {what}"
+        return exc.message
+
+    return message
+
+
+def _lookup(call: Callable[[], Any], describe: Callable[[ApiError], str]) -> Callable[[], None]:
+    def step() -> None:
+        try:
+            call()
+        except ApiError as exc:
+            raise LearnsyncError(describe(exc)) from None
+
+    return step
+
+
+def setup_integration(
+    config: Config, *, clients: Clients | None = None, create: bool = True
+) -> SetupResult:
+    """Validate credentials, organization, group, author; find or create the 360Learning
+    integration (``create=False``: only look it up)."""
+    result = SetupResult()
+    own = clients is None
+    clients = clients or open_clients(config)
+    t = config.threesixty
+    try:
+        coursera_ok = _run(
+            result, "Coursera credentials", clients.coursera.auth.token, blocked=False
+        )
+        _run(
+            result,
+            "Coursera organization",
+            clients.coursera.get_organization,
+            blocked=not coursera_ok,
+        )
+        tsl_ok = _run(
+            result, "360Learning credentials", clients.threesixty.auth.token, blocked=False
+        )
+        group_ok = _run(
+            result,
+            "360Learning group",
+            _lookup(
+                lambda: clients.threesixty.get_group(t.group_id),
+                _not_found("group", t.group_id, "the Synchronized group ID"),
+            ),
+            blocked=not tsl_ok,
+        )
+        author_ok = _run(
+            result,
+            "360Learning author",
+            _lookup(
+                lambda: clients.threesixty.get_user(t.author_id),
+                _not_found("user", t.author_id, "the Author ID (an editor or admin of the group)"),
+            ),
+            blocked=not tsl_ok,
+        )
+
+        def ensure() -> None:
+            if create:
+                found, warnings = clients.threesixty.ensure_integration(
+                    name=t.integration_name, group_id=t.group_id, author_id=t.author_id
+                )
+                result.warnings.extend(warnings)
+                result.remote_integration_id = str(found.get("_id", ""))
+
+        blocked = not (group_ok and author_ok and all(c.status == "ok" for c in result.checks))
+        _run(result, "360Learning integration", ensure, blocked=blocked)
+    finally:
+        if own:
+            clients.close()
+    return result

@@ -1,0 +1,97 @@
+"""Plain dataclasses the repository hands in and out, so pipelines never touch a session.
+
+All datetimes are aware UTC. Fields a caller may leave to the store default to ``None``
+(``first_seen_at``: "now" on first save; ``updated_at``: always set by the store).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(slots=True)
+class IntegrationRecord:
+    id: int
+    key: str
+    name: str
+    org_id: str
+    base_url: str
+    group_id: str
+    author_id: str
+    integration_name: str
+    remote_integration_id: str | None
+    languages: list[str]
+    content_types: list[str]
+    content_type_overrides: dict[str, str]
+    archive_removed: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class ContentItemState:
+    """What learnsync knows of one content item (see ``learnsync.diff.content`` for ``state``).
+
+    ``sent_hash``/``payload``: the mapped payload 360Learning last accepted (``None``: never);
+    ``in_catalog``: whether the item was in the last complete Coursera fetch.
+    """
+
+    external_id: str
+    state: str
+    course_id: str | None = None
+    sent_hash: str | None = None
+    payload: dict[str, Any] | None = None
+    language_code: str | None = None
+    content_type: str | None = None
+    name: str | None = None
+    in_catalog: bool = True
+    skip_reason: str | None = None
+    last_error: str | None = None
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class StatItemState:
+    """The last statistics sent for one (content, learner) pair.
+
+    ``sent_hash`` is a signed 64-bit integer (:func:`learnsync.store.compact_hash`);
+    ``first_seen_at`` and ``completed_seen_at`` are written once and then kept by the store
+    (SPEC §4: dates that must never drift); ``sent_completed`` never goes back to false.
+    """
+
+    external_id: str
+    learner: str
+    state: str
+    sent_hash: int | None = None
+    sent_completed: bool = False
+    first_seen_at: datetime | None = None
+    completed_seen_at: datetime | None = None
+    last_error: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class RunItem:
+    """One audit row: an item a run wrote, failed to write, or skipped."""
+
+    external_id: str
+    action: str
+    learner: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class RunRecord:
+    id: int
+    integration_id: int
+    kind: str
+    dry_run: bool
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None

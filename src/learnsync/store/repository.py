@@ -1,0 +1,417 @@
+"""The store's public API: bulk reads and writes of integration state, runs and audit rows.
+
+Every method opens its own short transaction and speaks in plain dataclasses
+(:mod:`learnsync.store.records`), so pipelines never see a session or an ORM object. Reads of a
+whole integration are one query; writes are set-based (:mod:`learnsync.store.bulk`).
+Audit rows (``run_items``) and runs are never deleted by anything here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, Row, or_, select, update
+from sqlalchemy.engine import URL
+
+from learnsync.store import bulk, db
+from learnsync.store.models import (
+    CONTENT_STATES,
+    RUN_ITEM_ACTIONS,
+    RUN_KINDS,
+    RUN_STATUSES,
+    STAT_STATES,
+    ContentItem,
+    Integration,
+    Run,
+    StatItem,
+)
+from learnsync.store.models import RunItem as RunItemRow
+from learnsync.store.records import (
+    ContentItemState,
+    IntegrationRecord,
+    RunItem,
+    RunRecord,
+    StatItemState,
+)
+
+__all__ = [
+    "ContentItemState",
+    "IntegrationRecord",
+    "RunItem",
+    "RunRecord",
+    "StatItemState",
+    "Store",
+]
+
+Clock = Callable[[], datetime]
+
+INTEGRATION_FIELDS = (
+    "name",
+    "org_id",
+    "base_url",
+    "group_id",
+    "author_id",
+    "integration_name",
+    "remote_integration_id",
+    "languages",
+    "content_types",
+    "content_type_overrides",
+    "archive_removed",
+)
+_INTEGRATION_DEFAULTS: dict[str, Any] = {
+    "name": "",
+    "org_id": "",
+    "base_url": "",
+    "group_id": "",
+    "author_id": "",
+    "integration_name": "",
+    "remote_integration_id": None,
+    "languages": [],
+    "content_types": [],
+    "content_type_overrides": {},
+    "archive_removed": False,
+}
+STAT_YIELD_PER = 20_000
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _aware(value: datetime | None, what: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError(f"{what} must be an aware UTC datetime; got naive {value!r}")
+    return value
+
+
+class Store:
+    """Integration state in SQLite or PostgreSQL. Open with :meth:`open`; close when done."""
+
+    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    @classmethod
+    def open(cls, url: str | URL, *, clock: Clock | None = None) -> Store:
+        """Connect to ``url`` and upgrade its schema to the newest revision."""
+        engine = db.create_store_engine(url)
+        try:
+            db.upgrade(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        return cls(engine, clock or _utc_now)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the store's clock returned a naive datetime")
+        return now.astimezone(UTC)
+
+    # ------------------------------------------------------------------ integrations
+
+    def get_or_create_integration(self, key: str, **fields: Any) -> IntegrationRecord:
+        """The integration ``key``, created when missing; the given fields are updated."""
+        unknown = set(fields) - set(INTEGRATION_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown integration fields: {', '.join(sorted(unknown))}")
+        fields = {k: _json_copy(v) for k, v in fields.items()}
+        now = self._now()
+        table = Integration.__table__
+        row = {**_INTEGRATION_DEFAULTS, **fields, "key": key, "created_at": now, "updated_at": now}
+        with self.engine.begin() as conn:
+            stmt = bulk.dialect_insert(conn, table).values(row)
+            if fields:
+                changed = [table.c[name].is_distinct_from(stmt.excluded[name]) for name in fields]
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={**{n: stmt.excluded[n] for n in fields}, "updated_at": now},
+                    where=or_(*changed),
+                )
+            else:
+                stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+            conn.execute(stmt)
+            found = conn.execute(select(table).where(table.c.key == key)).one()
+        return _integration(found)
+
+    def get_integration(self, key: str) -> IntegrationRecord | None:
+        table = Integration.__table__
+        with self.engine.connect() as conn:
+            found = conn.execute(select(table).where(table.c.key == key)).one_or_none()
+        return _integration(found) if found is not None else None
+
+    def set_remote_integration_id(self, integration_id: int, remote_id: str) -> None:
+        self._update_integration(integration_id, remote_integration_id=remote_id)
+
+    def save_filters(
+        self, integration_id: int, languages: Iterable[str], content_types: Iterable[str]
+    ) -> None:
+        """Store the filters (sets: saved sorted and without duplicates)."""
+        self._update_integration(
+            integration_id,
+            languages=sorted(set(languages)),
+            content_types=sorted(set(content_types)),
+        )
+
+    def _update_integration(self, integration_id: int, **values: Any) -> None:
+        table = Integration.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.id == integration_id)
+                .values(**values, updated_at=self._now())
+            )
+            if result.rowcount == 0:
+                raise LookupError(f"no integration with id {integration_id}")
+
+    # ------------------------------------------------------------------ content
+
+    def load_content_items(self, integration_id: int) -> dict[str, ContentItemState]:
+        """Every stored content item of the integration, by externalId (one query)."""
+        table = ContentItem.__table__
+        columns = [table.c[name] for name in _CONTENT_COLUMNS]
+        stmt = select(*columns).where(table.c.integration_id == integration_id)
+        with self.engine.connect() as conn:
+            return {row.external_id: ContentItemState(**row._mapping) for row in conn.execute(stmt)}
+
+    def save_content_items(self, integration_id: int, items: Iterable[ContentItemState]) -> None:
+        """Insert or update the given items (all their fields); other items are untouched.
+
+        ``first_seen_at`` is kept once stored (``None``: now); ``last_seen_at`` ``None``: now;
+        ``updated_at`` is always now.
+        """
+        now = self._now()
+        rows = [_content_row(integration_id, item, now) for item in items]
+        with self.engine.begin() as conn:
+            for batch in bulk.batched(rows):
+                bulk.upsert(
+                    conn,
+                    ContentItem.__table__,
+                    _CONTENT_WRITE,
+                    batch,
+                    keys=("integration_id", "external_id"),
+                    keep_existing=("first_seen_at",),
+                )
+
+    # ------------------------------------------------------------------ statistics
+
+    def iter_stat_items(self, integration_id: int) -> Iterator[StatItemState]:
+        """Stream every stored statistics item of the integration (server-side, in batches)."""
+        table = StatItem.__table__
+        columns = [table.c[name] for name in _STAT_COLUMNS]
+        stmt = select(*columns).where(table.c.integration_id == int(integration_id))
+        with self.engine.connect() as conn:
+            for row in bulk.stream(conn, stmt, STAT_YIELD_PER):
+                yield StatItemState(*row)
+
+    def save_stat_items(self, integration_id: int, items: Iterable[StatItemState]) -> None:
+        """Insert or update the given items in batches, in one transaction.
+
+        ``first_seen_at`` (``None``: now) and ``completed_seen_at`` keep their first stored
+        value; ``sent_completed`` never goes back to false; ``updated_at`` is now.
+        """
+        now = self._now()
+        table = StatItem.__table__
+        with self.engine.begin() as conn:
+            for batch in bulk.batched(items):
+                bulk.upsert(
+                    conn,
+                    table,
+                    _STAT_WRITE,
+                    [_stat_row(integration_id, item, now) for item in batch],
+                    keys=("integration_id", "external_id", "learner"),
+                    keep_existing=("first_seen_at", "completed_seen_at"),
+                    sticky_true=("sent_completed",),
+                    raw=True,
+                )
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, integration_id: int, kind: str, dry_run: bool) -> int:
+        _check(kind, RUN_KINDS, "run kind")
+        table = Run.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                table.insert().values(
+                    integration_id=integration_id,
+                    kind=kind,
+                    dry_run=dry_run,
+                    status="running",
+                    started_at=self._now(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(
+        self, run_id: int, status: str, report: dict[str, Any], error: str | None = None
+    ) -> None:
+        _check(status, RUN_STATUSES, "run status")
+        table = Run.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.id == run_id)
+                .values(status=status, report=report, error=error, finished_at=self._now())
+            )
+            if result.rowcount == 0:
+                raise LookupError(f"no run with id {run_id}")
+
+    def add_run_items(self, run_id: int, items: Iterable[RunItem]) -> None:
+        """Append audit rows to the run (bulk insert; they are never deleted)."""
+        table = RunItemRow.__table__
+        columns = ("run_id", "external_id", "learner", "action", "detail")
+        with self.engine.begin() as conn:
+            for batch in bulk.batched(items):
+                rows = [
+                    (
+                        run_id,
+                        item.external_id,
+                        item.learner,
+                        _check(item.action, RUN_ITEM_ACTIONS, "run item action"),
+                        item.detail,
+                    )
+                    for item in batch
+                ]
+                bulk.insert_rows(conn, table, columns, rows)
+
+    def list_run_items(self, run_id: int) -> list[RunItem]:
+        """The audit rows of one run, in insertion order."""
+        table = RunItemRow.__table__
+        stmt = (
+            select(table.c.external_id, table.c.action, table.c.learner, table.c.detail)
+            .where(table.c.run_id == run_id)
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [RunItem(*row) for row in conn.execute(stmt)]
+
+    def list_runs(self, integration_id: int, limit: int = 50) -> list[RunRecord]:
+        """The integration's most recent runs, newest first."""
+        table = Run.__table__
+        stmt = (
+            select(table)
+            .where(table.c.integration_id == integration_id)
+            .order_by(table.c.started_at.desc(), table.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_run(row) for row in conn.execute(stmt)]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        table = Run.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == run_id)).one_or_none()
+        return _run(row) if row is not None else None
+
+
+# ---------------------------------------------------------------------- row <-> record
+
+_CONTENT_COLUMNS = (
+    "external_id",
+    "state",
+    "course_id",
+    "sent_hash",
+    "payload",
+    "language_code",
+    "content_type",
+    "name",
+    "in_catalog",
+    "skip_reason",
+    "last_error",
+    "first_seen_at",
+    "last_seen_at",
+    "updated_at",
+)
+_STAT_COLUMNS = (
+    "external_id",
+    "learner",
+    "state",
+    "sent_hash",
+    "sent_completed",
+    "first_seen_at",
+    "completed_seen_at",
+    "last_error",
+    "updated_at",
+)
+
+
+_CONTENT_WRITE = ("integration_id", *_CONTENT_COLUMNS)
+_STAT_WRITE = ("integration_id", *_STAT_COLUMNS)
+
+
+def _content_row(integration_id: int, item: ContentItemState, now: datetime) -> tuple[Any, ...]:
+    """A row in ``_CONTENT_WRITE`` order."""
+    _check(item.state, CONTENT_STATES, "content item state")
+    return (
+        integration_id,
+        item.external_id,
+        item.state,
+        item.course_id,
+        item.sent_hash,
+        item.payload,
+        item.language_code,
+        item.content_type,
+        item.name,
+        item.in_catalog,
+        item.skip_reason,
+        item.last_error,
+        _aware(item.first_seen_at, "first_seen_at") or now,
+        _aware(item.last_seen_at, "last_seen_at") or now,
+        now,
+    )
+
+
+def _stat_row(integration_id: int, item: StatItemState, now: datetime) -> tuple[Any, ...]:
+    """A row in ``_STAT_WRITE`` order."""
+    _check(item.state, STAT_STATES, "statistics item state")
+    return (
+        integration_id,
+        item.external_id,
+        item.learner,
+        item.state,
+        item.sent_hash,
+        item.sent_completed,
+        _aware(item.first_seen_at, "first_seen_at") or now,
+        _aware(item.completed_seen_at, "completed_seen_at"),
+        item.last_error,
+        now,
+    )
+
+
+def _integration(row: Row[Any]) -> IntegrationRecord:
+    values = row._mapping
+    return IntegrationRecord(**{k: values[k] for k in IntegrationRecord.__slots__})
+
+
+def _run(row: Row[Any]) -> RunRecord:
+    values = dict(row._mapping)
+    values["report"] = values["report"] or {}
+    return RunRecord(**values)
+
+
+def _json_copy(value: Any) -> Any:
+    """Lists and dicts are stored as JSON: take a plain copy (sets and tuples become lists)."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value

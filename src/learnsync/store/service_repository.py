@@ -1,0 +1,439 @@
+"""Repository functions for the service tables (:mod:`learnsync.store.service_models`).
+
+Like :class:`~learnsync.store.repository.Store`, every method runs its own short transaction and
+speaks in plain dataclasses. Secret columns go in and out as ciphertext only: encryption is the
+caller's job (:mod:`learnsync.service.secrets`), so this module never sees a secret in clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from learnsync.store.service_models import (
+    AdminSession,
+    AdminUser,
+    RunLock,
+    Schedule,
+    ServiceIntegration,
+)
+
+Clock = Callable[[], datetime]
+
+SECRET_COLUMNS = (
+    "coursera_client_secret_enc",
+    "coursera_refresh_token_enc",
+    "threesixty_client_secret_enc",
+)
+SETTING_COLUMNS = (
+    "label",
+    "coursera_org_id",
+    "coursera_client_id",
+    "coursera_api_base",
+    "coursera_token_url",
+    "coursera_program_id",
+    "coursera_auth",
+    "threesixty_base_url",
+    "threesixty_client_id",
+    "group_id",
+    "author_id",
+    "integration_name",
+    "archive_removed",
+    "content_type_overrides",
+)
+DEFAULT_SCHEDULES = {"content": "08:45", "stats": "09:00"}
+DEFAULT_TIMEZONE = "Europe/Paris"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminUserRecord:
+    id: int
+    username: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    user_id: int
+    username: str
+    csrf_token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrationSettings:
+    """An integration's settings without its secrets (only whether each one is set)."""
+
+    id: int
+    label: str
+    coursera_org_id: str
+    coursera_client_id: str
+    coursera_api_base: str
+    coursera_token_url: str
+    coursera_program_id: str
+    coursera_auth: str
+    threesixty_base_url: str
+    threesixty_client_id: str
+    group_id: str
+    author_id: str
+    integration_name: str
+    archive_removed: bool
+    content_type_overrides: dict[str, str]
+    setup_status: str
+    setup_message: str | None
+    setup_checked_at: datetime | None
+    has_coursera_client_secret: bool
+    has_coursera_refresh_token: bool
+    has_threesixty_client_secret: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    integration_id: int
+    kind: str
+    time_of_day: str
+    timezone: str
+    enabled: bool
+    last_slot_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    integration_id: int
+    owner: str
+    kind: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ServiceRepository:
+    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+        self.engine = engine
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    # ------------------------------------------------------------------ admin users
+
+    def create_user(self, username: str, password_hash: str) -> int:
+        """A new administrator; :class:`ValueError` when the name is taken."""
+        table = AdminUser.__table__
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    insert(table).values(
+                        username=username, password_hash=password_hash, created_at=self.now()
+                    )
+                )
+                return int(result.inserted_primary_key[0])
+        except IntegrityError:
+            raise ValueError(f"an administrator named {username!r} already exists") from None
+
+    def set_password(self, username: str, password_hash: str) -> bool:
+        table = AdminUser.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.username == username)
+                .values(password_hash=password_hash)
+            )
+        return result.rowcount > 0
+
+    def get_user(self, username: str) -> AdminUserRecord | None:
+        table = AdminUser.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.id, table.c.username, table.c.password_hash).where(
+                    table.c.username == username
+                )
+            ).one_or_none()
+        return AdminUserRecord(*row) if row is not None else None
+
+    def count_users(self) -> int:
+        table = AdminUser.__table__
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(table.c.id)).all())
+
+    def touch_login(self, user_id: int) -> None:
+        table = AdminUser.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table).where(table.c.id == user_id).values(last_login_at=self.now())
+            )
+
+    # ------------------------------------------------------------------ sessions
+
+    def create_session(
+        self, token_hash: str, user_id: int, csrf_token: str, lifetime: timedelta
+    ) -> None:
+        now = self.now()
+        table = AdminSession.__table__
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.expires_at < now))
+            conn.execute(
+                insert(table).values(
+                    token_hash=token_hash,
+                    user_id=user_id,
+                    csrf_token=csrf_token,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+
+    def get_session(self, token_hash: str) -> SessionRecord | None:
+        s, u = AdminSession.__table__, AdminUser.__table__
+        stmt = (
+            select(s.c.user_id, u.c.username, s.c.csrf_token, s.c.expires_at)
+            .join(u, u.c.id == s.c.user_id)
+            .where(s.c.token_hash == token_hash, s.c.expires_at > self.now())
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return SessionRecord(*row) if row is not None else None
+
+    def delete_session(self, token_hash: str) -> None:
+        table = AdminSession.__table__
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.token_hash == token_hash))
+
+    # ------------------------------------------------------------------ integrations
+
+    def create_integration(
+        self, settings: Mapping[str, Any], secrets_enc: Mapping[str, str | None]
+    ) -> int:
+        """A new integration (and its two default schedules); :class:`ValueError` on a taken
+        label."""
+        _known(settings, SETTING_COLUMNS)
+        _known(secrets_enc, SECRET_COLUMNS)
+        now = self.now()
+        table = ServiceIntegration.__table__
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    insert(table).values(
+                        **dict(settings),
+                        **dict(secrets_enc),
+                        setup_status="new",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                new_id = int(result.inserted_primary_key[0])
+                conn.execute(
+                    insert(Schedule.__table__),
+                    [
+                        {
+                            "integration_id": new_id,
+                            "kind": kind,
+                            "time_of_day": at,
+                            "timezone": DEFAULT_TIMEZONE,
+                            "enabled": True,
+                            # a new integration has missed nothing: its first run is the next slot
+                            "last_slot_at": now,
+                        }
+                        for kind, at in DEFAULT_SCHEDULES.items()
+                    ],
+                )
+                return new_id
+        except IntegrityError:
+            raise ValueError(f"an integration named {settings.get('label')!r} exists") from None
+
+    def update_integration(
+        self,
+        integration_id: int,
+        settings: Mapping[str, Any],
+        secrets_enc: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Update the given settings; a secret is replaced only when given (write-only fields)."""
+        _known(settings, SETTING_COLUMNS)
+        values = {**dict(settings), **{k: v for k, v in (secrets_enc or {}).items() if v}}
+        _known(values, SETTING_COLUMNS + SECRET_COLUMNS)
+        table = ServiceIntegration.__table__
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    update(table)
+                    .where(table.c.id == integration_id)
+                    .values(**values, updated_at=self.now())
+                )
+        except IntegrityError:
+            raise ValueError(f"an integration named {settings.get('label')!r} exists") from None
+        if result.rowcount == 0:
+            raise LookupError(f"no integration with id {integration_id}")
+
+    def set_setup_result(self, integration_id: int, status: str, message: str | None) -> None:
+        table = ServiceIntegration.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == integration_id)
+                .values(setup_status=status, setup_message=message, setup_checked_at=self.now())
+            )
+
+    def get_integration(self, integration_id: int) -> IntegrationSettings | None:
+        table = ServiceIntegration.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == integration_id)).one_or_none()
+        return _settings(row._mapping) if row is not None else None
+
+    def list_integrations(self) -> list[IntegrationSettings]:
+        table = ServiceIntegration.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).order_by(table.c.label, table.c.id)).all()
+        return [_settings(row._mapping) for row in rows]
+
+    def get_encrypted_secrets(self, integration_id: int) -> dict[str, str | None]:
+        table = ServiceIntegration.__table__
+        columns = [table.c[name] for name in SECRET_COLUMNS]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*columns).where(table.c.id == integration_id)).one_or_none()
+        if row is None:
+            raise LookupError(f"no integration with id {integration_id}")
+        return dict(row._mapping)
+
+    # ------------------------------------------------------------------ schedules
+
+    def list_schedules(self, integration_id: int | None = None) -> list[ScheduleRecord]:
+        table = Schedule.__table__
+        stmt = select(table).order_by(table.c.integration_id, table.c.kind)
+        if integration_id is not None:
+            stmt = stmt.where(table.c.integration_id == integration_id)
+        with self.engine.connect() as conn:
+            return [ScheduleRecord(**row._mapping) for row in conn.execute(stmt)]
+
+    def set_schedule(
+        self, integration_id: int, kind: str, *, time_of_day: str, timezone: str, enabled: bool
+    ) -> None:
+        table = Schedule.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.integration_id == integration_id, table.c.kind == kind)
+                .values(time_of_day=time_of_day, timezone=timezone, enabled=enabled)
+            )
+            if result.rowcount == 0:
+                conn.execute(
+                    insert(table).values(
+                        integration_id=integration_id,
+                        kind=kind,
+                        time_of_day=time_of_day,
+                        timezone=timezone,
+                        enabled=enabled,
+                        last_slot_at=self.now(),
+                    )
+                )
+
+    def claim_slot(self, integration_id: int, kind: str, slot: datetime) -> bool:
+        """Mark ``slot`` as started; False when it (or a later one) already was — by this or
+        another process. This compare-and-set is what makes a slot run once."""
+        table = Schedule.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(
+                    table.c.integration_id == integration_id,
+                    table.c.kind == kind,
+                    or_(table.c.last_slot_at.is_(None), table.c.last_slot_at < slot),
+                )
+                .values(last_slot_at=slot)
+            )
+        return result.rowcount == 1
+
+    def unclaim_slot(self, integration_id: int, kind: str, slot: datetime) -> None:
+        """Give a claimed slot back (its run could not start); it becomes due again."""
+        table = Schedule.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(
+                    table.c.integration_id == integration_id,
+                    table.c.kind == kind,
+                    table.c.last_slot_at == slot,
+                )
+                .values(last_slot_at=slot - timedelta(microseconds=1))
+            )
+
+    # ------------------------------------------------------------------ run locks
+
+    def acquire_lock(self, integration_id: int, owner: str, kind: str, ttl: timedelta) -> bool:
+        """Take the integration's run lock; False when another live owner holds it.
+
+        An expired lock (its process died) is taken over. Both statements are atomic in SQLite
+        and PostgreSQL: the primary key refuses a second insert, the update only matches an
+        expired row.
+        """
+        now = self.now()
+        table = RunLock.__table__
+        values = {"owner": owner, "kind": kind, "acquired_at": now, "expires_at": now + ttl}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(table).values(integration_id=integration_id, **values))
+            return True
+        except IntegrityError:
+            pass
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.integration_id == integration_id, table.c.expires_at <= now)
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    def refresh_lock(self, integration_id: int, owner: str, ttl: timedelta) -> bool:
+        table = RunLock.__table__
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(table)
+                .where(table.c.integration_id == integration_id, table.c.owner == owner)
+                .values(expires_at=self.now() + ttl)
+            )
+        return result.rowcount == 1
+
+    def release_lock(self, integration_id: int, owner: str) -> None:
+        table = RunLock.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(table).where(
+                    table.c.integration_id == integration_id, table.c.owner == owner
+                )
+            )
+
+    def get_lock(self, integration_id: int) -> LockRecord | None:
+        table = RunLock.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(table).where(
+                    table.c.integration_id == integration_id, table.c.expires_at > self.now()
+                )
+            ).one_or_none()
+        return LockRecord(**row._mapping) if row is not None else None
+
+
+def _known(values: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(values) - set(allowed)
+    if unknown:
+        raise TypeError(f"unknown integration fields: {', '.join(sorted(unknown))}")
+
+
+def _settings(row: Mapping[str, Any]) -> IntegrationSettings:
+    plain = {
+        k: row[k] for k in IntegrationSettings.__slots__ if not k.startswith("has_") and k in row
+    }
+    return IntegrationSettings(
+        **plain,
+        has_coursera_client_secret=bool(row["coursera_client_secret_enc"]),
+        has_coursera_refresh_token=bool(row["coursera_refresh_token_enc"]),
+        has_threesixty_client_secret=bool(row["threesixty_client_secret_enc"]),
+    )

@@ -1,0 +1,99 @@
+"""Learners whose Coursera statistics cannot reach 360Learning (``learnsync report
+unmatched-learners``): read from the store only, no API call.
+
+Two reasons:
+
+- ``unknown_learner``: 360Learning rejected the learner's statistics because it knows no user
+  with that e-mail (the per-item error names ``userNotFound`` / "no user"; the real API's text is a
+  GAP, reference §4) — the usual cause is a different e-mail on each platform;
+- ``no_learner_email``: Coursera gives neither an ``externalId`` nor an ``email`` that is an
+  e-mail address (the learner is the row's ``externalId``, ``""`` when absent).
+
+Only pairs the last statistics runs saw are listed: items not touched since the start of the
+last successful full read (their rows left the report) are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from learnsync.config import Config
+from learnsync.mapping.stats import NO_LEARNER_EMAIL
+from learnsync.sync.context import open_store, store_exists
+
+UNKNOWN_LEARNER = "unknown_learner"
+_UNKNOWN_MARKERS = ("usernotfound", "no user", "user not found", "unknown user")
+
+
+@dataclass
+class UnmatchedLearner:
+    learner: str
+    reason: str
+    courses: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def is_unknown_learner_error(error: str | None) -> bool:
+    text = (error or "").lower()
+    return any(marker in text for marker in _UNKNOWN_MARKERS)
+
+
+def unmatched_learners(config: Config) -> list[UnmatchedLearner]:
+    """The unmatched learners of the integration, sorted by reason then learner."""
+    if not store_exists(config.store_url):
+        return []
+    store = open_store(config)
+    try:
+        record = store.get_integration(config.integration_key)
+        if record is None:
+            return []
+        cutoff = _last_full_read(store.list_runs(record.id, limit=100))
+        found: dict[tuple[str, str], UnmatchedLearner] = {}
+        for item in store.iter_stat_items(record.id):
+            if cutoff is not None and item.updated_at is not None and item.updated_at < cutoff:
+                continue
+            if item.state == "failed" and is_unknown_learner_error(item.last_error):
+                reason = UNKNOWN_LEARNER
+            elif item.state == "skipped" and item.last_error == NO_LEARNER_EMAIL:
+                reason = NO_LEARNER_EMAIL
+            else:
+                continue
+            entry = found.setdefault(
+                (reason, item.learner),
+                UnmatchedLearner(item.learner, reason, error=item.last_error or ""),
+            )
+            entry.courses.append(item.external_id)
+    finally:
+        store.close()
+    for entry in found.values():
+        entry.courses.sort()
+    return sorted(found.values(), key=lambda e: (e.reason, e.learner))
+
+
+def _last_full_read(runs: Iterable[object]) -> datetime | None:
+    for run in runs:  # newest first
+        report = getattr(run, "report", {}) or {}
+        if (
+            getattr(run, "kind", "") == "stats"
+            and getattr(run, "status", "") == "succeeded"
+            and not getattr(run, "dry_run", False)
+            and report.get("read", {}).get("mode") == "full"
+        ):
+            return getattr(run, "started_at", None)
+    return None
+
+
+def write_csv(rows: Iterable[UnmatchedLearner], path: str | Path) -> int:
+    """Write ``learner,reason,course_count,courses`` (courses ``;``-separated); return the count."""
+    count = 0
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["learner", "reason", "course_count", "courses"])
+        for row in rows:
+            writer.writerow([row.learner, row.reason, len(row.courses), ";".join(row.courses)])
+            count += 1
+    return count

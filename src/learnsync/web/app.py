@@ -1,0 +1,276 @@
+"""The FastAPI application: pages (Jinja2), the JSON API, /healthz and /metrics.
+
+A runner only: every action calls the service layer or a pipeline (DESIGN: no sync logic here).
+Secrets are write-only: no template or API answer ever receives one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from learnsync.errors import LearnsyncError
+from learnsync.service.core import Service
+from learnsync.service.integrations import IntegrationInput
+from learnsync.service.runs import RunBusy
+from learnsync.service.setup import form_words, setup_integration
+from learnsync.web import metrics, views
+from learnsync.web.security import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    SessionMiddleware,
+    csrf_guard,
+    new_login_csrf,
+)
+
+HERE = Path(__file__).parent
+
+
+def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
+    app = FastAPI(
+        title="learnsync",
+        summary="Coursera for Business → 360Learning connector service",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        dependencies=[Depends(csrf_guard)],
+    )
+    app.add_middleware(SessionMiddleware, auth=service.auth)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.service = service
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        session = request.state.session
+        return templates.TemplateResponse(
+            request,
+            name,
+            {
+                "session": session,
+                "csrf_token": session.csrf_token if session else "",
+                **context,
+            },
+            status_code=status_code,
+        )
+
+    def integration_or_404(integration_id: int) -> Any:
+        try:
+            return service.integrations.get(integration_id)
+        except LookupError:
+            raise HTTPException(404, "no such integration") from None
+
+    # ------------------------------------------------------------------ public
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        service.repo.count_users()  # the database answers
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint() -> PlainTextResponse:
+        return PlainTextResponse(
+            metrics.render(service), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @app.get("/login", include_in_schema=False)
+    def login_page(request: Request, error: str = "") -> HTMLResponse:
+        token = new_login_csrf()
+        response = page(request, "login.html", login_csrf=token, error=error)
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies
+        )
+        return response
+
+    @app.post("/login", include_in_schema=False)
+    def login(username: str = Form(""), password: str = Form("")) -> RedirectResponse:
+        token = service.auth.login(username, password)
+        if token is None:
+            return RedirectResponse("/login?error=1", status_code=303)
+        response = RedirectResponse("/integrations", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookies,
+            max_age=12 * 3600,
+        )
+        response.delete_cookie(LOGIN_CSRF_COOKIE)
+        return response
+
+    # ------------------------------------------------------------------ pages
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request) -> RedirectResponse:
+        service.auth.logout(request.cookies.get(SESSION_COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="learnsync API")
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/integrations", status_code=303)
+
+    @app.get("/integrations", include_in_schema=False)
+    def integrations_page(request: Request) -> HTMLResponse:
+        rows = [views.summary(service, s) for s in service.integrations.repo.list_integrations()]
+        return page(request, "integrations.html", rows=rows)
+
+    @app.get("/integrations/new", include_in_schema=False)
+    def new_integration_page(request: Request) -> HTMLResponse:
+        return page(request, "settings.html", item=None, form=IntegrationInput(label="Coursera"))
+
+    @app.post("/integrations/new", include_in_schema=False)
+    def create_integration(request: Request, form: IntegrationInput = Depends(views.form_input)):
+        try:
+            new_id = service.integrations.save(form)
+        except (LearnsyncError, ValueError) as exc:
+            return page(request, "settings.html", 400, item=None, form=form, error=_msg(exc))
+        return RedirectResponse(f"/integrations/{new_id}", status_code=303)
+
+    @app.get("/integrations/{integration_id}", include_in_schema=False)
+    def settings_page(request: Request, integration_id: int) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        return page(request, "settings.html", item=item, form=views.input_of(item))
+
+    @app.post("/integrations/{integration_id}", include_in_schema=False)
+    def save_settings(
+        request: Request,
+        integration_id: int,
+        action: str = Form("save"),
+        form: IntegrationInput = Depends(views.form_input),
+    ) -> Any:
+        item = integration_or_404(integration_id)
+        try:
+            service.integrations.save(form, integration_id)
+        except (LearnsyncError, ValueError) as exc:
+            return page(request, "settings.html", 400, item=item, form=form, error=_msg(exc))
+        if action != "setup":
+            return RedirectResponse(f"/integrations/{integration_id}?saved=1", status_code=303)
+        result = setup_integration(service.integrations.config(integration_id))
+        service.repo.set_setup_result(
+            integration_id, "ok" if result.ok else "error", result.summary()
+        )
+        item = integration_or_404(integration_id)
+        return page(
+            request,
+            "settings.html",
+            200 if result.ok else 400,
+            item=item,
+            form=views.input_of(item),
+            setup=result,
+        )
+
+    @app.get("/integrations/{integration_id}/languages", include_in_schema=False)
+    def languages_page(request: Request, integration_id: int) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        view = views.filters_view(service, integration_id)
+        return page(request, "languages.html", item=item, view=view)
+
+    @app.get("/integrations/{integration_id}/content-types", include_in_schema=False)
+    def content_types_page(request: Request, integration_id: int) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        view = views.filters_view(service, integration_id)
+        return page(request, "content_types.html", item=item, view=view)
+
+    @app.post("/integrations/{integration_id}/filters", include_in_schema=False)
+    async def save_filters(request: Request, integration_id: int) -> Any:
+        """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save and archive."""
+        item = integration_or_404(integration_id)
+        form = await request.form()
+        which = str(form.get("which", "languages"))
+        values = [str(v) for v in form.getlist("value") if str(v).strip()]
+        confirm = form.get("confirm") == "1"
+        try:
+            report, filters = await views.apply_filters(
+                service, integration_id, which, values, dry_run=not confirm
+            )
+        except LearnsyncError as exc:
+            return page(request, "preview.html", 400, item=item, error=form_words(exc.message))
+        return page(
+            request,
+            "preview.html",
+            item=item,
+            which=which,
+            values=values,
+            report=report,
+            filters=filters,
+            saved=confirm,
+        )
+
+    @app.get("/integrations/{integration_id}/runs", include_in_schema=False)
+    def runs_page(request: Request, integration_id: int, busy: str = "") -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        runs = views.runs_of(service, integration_id)
+        live = service.runs.latest(integration_id)
+        return page(request, "runs.html", item=item, runs=runs, live=live, busy=busy)
+
+    @app.get("/integrations/{integration_id}/runs/{run_id}", include_in_schema=False)
+    def run_page(request: Request, integration_id: int, run_id: int) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        run = views.run_of(service, integration_id, run_id)
+        if run is None:
+            raise HTTPException(404, "no such run")
+        return page(request, "run.html", item=item, run=run)
+
+    @app.post("/integrations/{integration_id}/sync/{kind}", include_in_schema=False)
+    def sync_now(integration_id: int, kind: str) -> RedirectResponse:
+        integration_or_404(integration_id)
+        if kind not in ("content", "stats"):
+            raise HTTPException(404, "unknown run kind")
+        try:
+            service.runs.start(integration_id, kind)
+        except RunBusy:
+            return RedirectResponse(f"/integrations/{integration_id}/runs?busy=1", status_code=303)
+        return RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
+
+    # ------------------------------------------------------------------ JSON API
+
+    @app.get("/api/integrations", tags=["integrations"])
+    def api_integrations() -> list[dict[str, Any]]:
+        """Every integration with its health, last runs and next run times (no secret)."""
+        return [views.summary(service, s) for s in service.repo.list_integrations()]
+
+    @app.get("/api/integrations/{integration_id}", tags=["integrations"])
+    def api_integration(integration_id: int) -> dict[str, Any]:
+        return views.summary(service, integration_or_404(integration_id))
+
+    @app.get("/api/integrations/{integration_id}/runs", tags=["runs"])
+    def api_runs(integration_id: int) -> list[dict[str, Any]]:
+        integration_or_404(integration_id)
+        return views.runs_of(service, integration_id)
+
+    @app.get("/api/integrations/{integration_id}/progress", tags=["runs"])
+    def api_progress(integration_id: int) -> dict[str, Any]:
+        """The run going now (or the last one this process started), for the live indicator."""
+        integration_or_404(integration_id)
+        live = service.runs.latest(integration_id)
+        return live.to_json() if live else {"status": "idle"}
+
+    @app.post("/api/integrations/{integration_id}/sync/{kind}", tags=["runs"], status_code=202)
+    def api_sync(integration_id: int, kind: str) -> JSONResponse:
+        """Start a content or statistics run now (409 when one is going)."""
+        integration_or_404(integration_id)
+        if kind not in ("content", "stats"):
+            raise HTTPException(404, "unknown run kind")
+        try:
+            live = service.runs.start(integration_id, kind)
+        except RunBusy as exc:
+            raise HTTPException(409, exc.message) from None
+        return JSONResponse(live.to_json(), status_code=202)
+
+    return app
+
+
+def _msg(exc: Exception) -> str:
+    return form_words(exc.message if isinstance(exc, LearnsyncError) else str(exc))

@@ -1,0 +1,215 @@
+"""What the pages and the API show, computed from the service (no secret ever leaves here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Form
+from starlette.concurrency import run_in_threadpool
+
+from learnsync.filter.names import language_name
+from learnsync.filter.rules import Filters
+from learnsync.service.core import Service
+from learnsync.service.integrations import IntegrationInput
+from learnsync.service.scheduler import next_runs
+from learnsync.store.service_repository import IntegrationSettings
+
+# the run report's reasons, in the administrator's words
+FRIENDLY = {
+    "missing_name": "Coursera gives this item no title, so it cannot be created",
+    "unsupported_language": "its language is not one 360Learning offers",
+    "missing_launch_url": "Coursera gives no link to open it (no program content URL)",
+    "course_not_synchronized": "the course was never synchronized to this integration",
+    "no_learner_email": "the learner has no e-mail address in Coursera",
+}
+
+
+def store_key(item: IntegrationSettings) -> str:
+    """Same as :attr:`Config.integration_key`, without decrypting anything."""
+    return f"{item.threesixty_base_url.rstrip('/')}|{item.group_id}|{item.integration_name}"
+
+
+def form_input(
+    label: str = Form(""),
+    coursera_org_id: str = Form(""),
+    coursera_client_id: str = Form(""),
+    coursera_client_secret: str = Form(""),
+    coursera_refresh_token: str = Form(""),
+    coursera_api_base: str = Form(""),
+    coursera_token_url: str = Form(""),
+    coursera_program_id: str = Form(""),
+    threesixty_base_url: str = Form(""),
+    threesixty_client_id: str = Form(""),
+    threesixty_client_secret: str = Form(""),
+    group_id: str = Form(""),
+    author_id: str = Form(""),
+    integration_name: str = Form(""),
+    archive_removed: str = Form(""),
+) -> IntegrationInput:
+    defaults = IntegrationInput(label="")
+    return IntegrationInput(
+        label=label,
+        coursera_org_id=coursera_org_id,
+        coursera_client_id=coursera_client_id,
+        coursera_client_secret=coursera_client_secret,
+        coursera_refresh_token=coursera_refresh_token,
+        coursera_api_base=coursera_api_base or defaults.coursera_api_base,
+        coursera_token_url=coursera_token_url or defaults.coursera_token_url,
+        coursera_program_id=coursera_program_id,
+        threesixty_base_url=threesixty_base_url or defaults.threesixty_base_url,
+        threesixty_client_id=threesixty_client_id,
+        threesixty_client_secret=threesixty_client_secret,
+        group_id=group_id,
+        author_id=author_id,
+        integration_name=integration_name or defaults.integration_name,
+        archive_removed=archive_removed in ("1", "on", "true"),
+    )
+
+
+def input_of(item: IntegrationSettings) -> IntegrationInput:
+    """The form for an existing integration: every setting, secrets left blank (write-only)."""
+    values = {
+        k: getattr(item, k) for k in IntegrationInput.__dataclass_fields__ if hasattr(item, k)
+    }
+    return IntegrationInput(**values)
+
+
+def _run_json(run: Any) -> dict[str, Any]:
+    report = run.report or {}
+    duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    counts = {
+        k: report[k]
+        for k in ("created", "updated", "unchanged", "archived", "restored", "sent")
+        if k in report
+    }
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "dry_run": run.dry_run,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "duration_seconds": duration,
+        "counts": counts,
+        "skipped": len(report.get("skipped", [])),
+        "failed": len(report.get("failed", [])),
+        "error": run.error,
+    }
+
+
+def runs_of(service: Service, integration_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    item = service.integrations.get(integration_id)
+    record = service.store.get_integration(store_key(item))
+    if record is None:
+        return []
+    return [_run_json(r) for r in service.store.list_runs(record.id, limit)]
+
+
+def run_of(service: Service, integration_id: int, run_id: int) -> dict[str, Any] | None:
+    item = service.integrations.get(integration_id)
+    record = service.store.get_integration(store_key(item))
+    run = service.store.get_run(run_id)
+    if record is None or run is None or run.integration_id != record.id:
+        return None
+    report = run.report or {}
+    data = _run_json(run)
+    data["skipped_items"] = [
+        {**s, "message": FRIENDLY.get(s.get("reason", ""), s.get("reason", ""))}
+        for s in report.get("skipped", [])
+    ]
+    data["failed_items"] = list(report.get("failed", []))
+    data["warnings"] = list(report.get("warnings", []))
+    return data
+
+
+def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
+    """An integration as the list page and ``GET /api/integrations`` show it: no secret."""
+    runs = runs_of(service, item.id)
+    last = {
+        kind: next((r for r in runs if r["kind"] == kind), None) for kind in ("content", "stats")
+    }
+    failing = any(r is not None and r["status"] == "failed" for r in last.values())
+    health = "error" if item.setup_status == "error" or failing else item.setup_status
+    if health == "ok" and any(r is not None and r["failed"] for r in last.values()):
+        health = "warning"
+    upcoming = next_runs(service.repo, item.id, service.clock())
+    return {
+        "id": item.id,
+        "label": item.label,
+        "integration_name": item.integration_name,
+        "group_id": item.group_id,
+        "health": health,
+        "setup_status": item.setup_status,
+        "setup_message": item.setup_message,
+        "last_content_run": last["content"],
+        "last_stats_run": last["stats"],
+        "next_content_run": upcoming["content"].isoformat() if "content" in upcoming else None,
+        "next_stats_run": upcoming["stats"].isoformat() if "stats" in upcoming else None,
+        "secrets_set": {
+            "coursera_client_secret": item.has_coursera_client_secret,
+            "coursera_refresh_token": item.has_coursera_refresh_token,
+            "threesixty_client_secret": item.has_threesixty_client_secret,
+        },
+    }
+
+
+@dataclass
+class FilterChoice:
+    code: str
+    name: str
+    count: int
+    selected: bool
+
+
+@dataclass
+class FiltersPage:
+    filters: Filters
+    languages: list[FilterChoice] = field(default_factory=list)
+    content_types: list[FilterChoice] = field(default_factory=list)
+    error: str = ""
+
+
+def filters_view(service: Service, integration_id: int) -> FiltersPage:
+    from learnsync.errors import LearnsyncError
+    from learnsync.service.setup import form_words
+    from learnsync.sync.filters import show_filters
+
+    try:
+        view = show_filters(service.integrations.config(integration_id))
+    except LearnsyncError as exc:
+        return FiltersPage(Filters(), error=form_words(exc.message))
+    f = view.filters
+    languages = {**dict.fromkeys(f.languages, 0), **view.languages}
+    kinds = {**dict.fromkeys(f.content_types, 0), **view.content_types}
+    return FiltersPage(
+        f,
+        languages=sorted(
+            (FilterChoice(c, language_name(c), n, c in f.languages) for c, n in languages.items()),
+            key=lambda c: (c.name.lower(), c.code),
+        ),
+        content_types=sorted(
+            (FilterChoice(k, k, n, k in f.content_types) for k, n in kinds.items()),
+            key=lambda c: c.code,
+        ),
+    )
+
+
+async def apply_filters(
+    service: Service, integration_id: int, which: str, values: list[str], *, dry_run: bool
+) -> tuple[Any, Filters]:
+    """Replace one filter (languages or content types), keep the other; preview or save."""
+    from learnsync.sync.filters import set_filters
+
+    config = service.integrations.config(integration_id)
+    record = service.store.get_integration(config.integration_key)
+    current = Filters(
+        frozenset(record.languages if record else ()),
+        frozenset(record.content_types if record else ()),
+    )
+    languages = values if which == "languages" else sorted(current.languages)
+    kinds = values if which == "content_types" else sorted(current.content_types)
+    report = await run_in_threadpool(
+        set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=dry_run
+    )
+    return report, Filters(frozenset(languages), frozenset(kinds))

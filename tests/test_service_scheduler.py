@@ -1,0 +1,174 @@
+"""Scheduler: 08:45 / 09:00 Paris across DST changes, run once per slot, catch-up, run lock."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from learnsync.service.core import Service
+from learnsync.service.integrations import IntegrationInput
+from learnsync.service.runs import RunBusy
+from learnsync.service.scheduler import Scheduler, latest_slot, next_slot, slot_on
+from learnsync.service.secrets import SecretBox
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("day", "at", "utc"),
+    [
+        (date(2024, 3, 30), "08:45", "07:45"),  # winter, UTC+1
+        (date(2024, 3, 31), "08:45", "06:45"),  # DST starts at 02:00 that night: UTC+2
+        (date(2024, 3, 31), "09:00", "07:00"),
+        (date(2024, 10, 26), "09:00", "07:00"),  # summer
+        (date(2024, 10, 27), "08:45", "07:45"),  # DST ends at 03:00 that night: UTC+1
+        (date(2024, 10, 27), "09:00", "08:00"),
+    ],
+)
+def test_paris_slots_across_dst(day: date, at: str, utc: str) -> None:
+    slot = slot_on(day, at, "Europe/Paris")
+    assert slot.tzinfo is UTC
+    assert slot.strftime("%Y-%m-%d %H:%M") == f"{day.isoformat()} {utc}"
+
+
+def test_next_and_latest_slot_around_the_change() -> None:
+    before = datetime(2024, 3, 30, 7, 46, tzinfo=UTC)  # just after Saturday's 08:45 Paris
+    assert next_slot(before, "08:45", "Europe/Paris") == datetime(2024, 3, 31, 6, 45, tzinfo=UTC)
+    assert latest_slot(before, "08:45", "Europe/Paris") == datetime(2024, 3, 30, 7, 45, tzinfo=UTC)
+    # 23 h later on the clock face it is already past Sunday's slot (the day has 23 hours)
+    assert latest_slot(before + timedelta(hours=23), "08:45", "Europe/Paris") == datetime(
+        2024, 3, 31, 6, 45, tzinfo=UTC
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path):  # type: ignore[no-untyped-def]
+    clock = Clock(datetime(2024, 3, 29, 12, 0, tzinfo=UTC))
+    calls: list[tuple[str, datetime]] = []
+    gate = threading.Event()
+    gate.set()
+
+    def pipeline(kind: str):  # type: ignore[no-untyped-def]
+        def run(config, progress):  # type: ignore[no-untyped-def]
+            gate.wait(10)
+            calls.append((kind, clock()))
+
+        return run
+
+    service = Service(
+        f"sqlite:///{tmp_path / 'sched.db'}",
+        SecretBox.generate(),
+        clock=clock,
+        pipelines={"content": pipeline("content"), "stats": pipeline("stats")},
+    )
+    service.integrations.save(
+        IntegrationInput(
+            label="Coursera",
+            coursera_org_id="org",
+            coursera_client_id="c",
+            coursera_client_secret="s",
+            coursera_refresh_token="r",
+            threesixty_client_id="t",
+            threesixty_client_secret="s",
+            group_id="a" * 24,
+            author_id="b" * 24,
+        )
+    )
+    yield service, clock, calls, gate
+    gate.set()
+    service.close()
+
+
+def test_runs_each_slot_once_across_dst(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, calls, _ = env
+    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    assert scheduler.tick() == []  # created at noon Friday: nothing missed
+    starts: list[tuple[str, str]] = []
+    # walk through Saturday and Sunday (DST starts Sunday 02:00) minute by minute around slots
+    for day in (30, 31):
+        for hour in range(5, 10):
+            for minute in range(0, 60, 5):
+                clock.now = datetime(2024, 3, day, hour, minute, tzinfo=UTC)
+                for started in scheduler.tick():
+                    starts.append((started.kind, clock.now.strftime("%d %H:%M")))
+    assert starts == [
+        ("content", "30 07:45"),
+        ("stats", "30 08:00"),
+        ("content", "31 06:45"),
+        ("stats", "31 07:00"),
+    ]
+    assert [k for k, _ in calls] == ["content", "stats", "content", "stats"]
+
+
+def test_missed_slots_run_once_at_start_up(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, calls, _ = env
+    clock.now = datetime(2024, 4, 3, 12, 0, tzinfo=UTC)  # down for five days
+    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    started = scheduler.tick()
+    assert [(s.kind, s.slot) for s in started] == [
+        ("content", datetime(2024, 4, 3, 6, 45, tzinfo=UTC)),
+        ("stats", datetime(2024, 4, 3, 7, 0, tzinfo=UTC)),
+    ]
+    assert scheduler.tick() == []
+    # a second process (another scheduler on the same database) does not run them again
+    other = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    assert other.tick() == []
+    assert len(calls) == 2
+
+
+def test_edited_schedule_and_disabled_one(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, _calls, _ = env
+    service.repo.set_schedule(1, "content", time_of_day="22:00", timezone="UTC", enabled=True)
+    service.repo.set_schedule(
+        1, "stats", time_of_day="09:00", timezone="Europe/Paris", enabled=False
+    )
+    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    clock.now = datetime(2024, 3, 29, 22, 1, tzinfo=UTC)
+    assert [s.kind for s in scheduler.tick()] == ["content"]
+    clock.now = datetime(2024, 3, 30, 9, 0, tzinfo=UTC)
+    assert scheduler.tick() == []
+    assert scheduler.next_runs(1) == {
+        "content": datetime(2024, 3, 30, 22, 0, tzinfo=UTC),
+        "stats": None,
+    }
+
+
+def test_one_run_per_integration_and_stats_wait_for_content(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, _calls, gate = env
+    gate.clear()
+    clock.now = datetime(2024, 3, 30, 8, 1, tzinfo=UTC)  # both slots due
+    live = service.runs.start(1, "content")  # blocked inside the pipeline
+    with pytest.raises(RunBusy):
+        service.runs.start(1, "stats")
+    # another process sharing the database is refused too
+    other = Service(service.store_url, SecretBox.generate(), clock=clock, owner="other-process")
+    try:
+        assert not other.repo.acquire_lock(1, "other-process", "stats", timedelta(minutes=1))
+        scheduler = Scheduler(other.repo, other.runs, clock=clock, background=False)
+        assert scheduler.tick() == []  # busy: both stay due
+        gate.set()
+        service.runs.wait()
+        assert live.status == "succeeded"
+        assert [s.kind for s in scheduler.tick()] == ["content", "stats"]
+    finally:
+        other.close()
+
+
+def test_an_expired_lock_is_taken_over(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, _, _ = env
+    repo = service.repo
+    assert repo.acquire_lock(1, "crashed", "content", timedelta(minutes=10))
+    assert not repo.acquire_lock(1, "me", "content", timedelta(minutes=10))
+    clock.now += timedelta(minutes=11)
+    assert repo.acquire_lock(1, "me", "content", timedelta(minutes=10))
+    repo.release_lock(1, "crashed")  # not the owner: nothing happens
+    assert repo.get_lock(1).owner == "me"

@@ -1,0 +1,127 @@
+"""Unit tests of the staging database: merge on insert, changed-only, never backwards, skips."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from learnsync.diff.stats import Compact, item_hash, to_ms
+from learnsync.mapping.stats import MappedStat, more_advanced
+from learnsync.diff.stats import from_ms
+from learnsync.store.records import StatItemState
+from learnsync.sync.staging import Staging
+
+T0 = 1_700_000_000_000
+
+
+def _item(ext: str, learner: str, completed: bool, progress: int, last: int, spent: int = 1) -> Compact:
+    return Compact(ext, learner, completed, progress, spent, T0, T0 + last, False, False)
+
+
+@pytest.fixture
+def staging(tmp_path):  # type: ignore[no-untyped-def]
+    with Staging.create(str(tmp_path)) as s:
+        yield s
+
+
+def _sent(staging: Staging) -> list[tuple]:  # type: ignore[type-arg]
+    return [row for batch in staging.iter_to_send(3) for row in batch]
+
+
+def test_duplicate_rows_merge_most_advanced_first(staging: Staging) -> None:
+    staging.add(_item("Course~a", "x@y.com", False, 40, 50))
+    staging.add(_item("Course~a", "x@y.com", True, 100, 10))
+    staging.add(_item("Course~a", "x@y.com", False, 90, 99))
+    staging.add(_item("Course~b", "x@y.com", False, 10, 1))
+    rows = _sent(staging)
+    assert staging.merged_count() == 2
+    by_ext = {r[1]: r for r in rows}
+    assert by_ext["Course~a"][8] == 1 and by_ext["Course~a"][3] == 100
+    assert by_ext["Course~b"][3] == 10
+
+
+def test_merge_matches_more_advanced_on_random_rows(staging: Staging) -> None:
+    rnd = random.Random(7)
+    expected: dict[str, MappedStat] = {}
+    for _ in range(3_000):
+        learner = f"l{rnd.randrange(40)}@y.com"
+        completed = rnd.random() < 0.3
+        item = _item("Course~a", learner, completed, 100 if completed else rnd.randrange(101), rnd.randrange(5))
+        staging.add(item)
+        stat = MappedStat(item.external_id, learner, completed, item.progress, 1, from_ms(item.first), from_ms(item.last))
+        expected[learner] = more_advanced(expected[learner], stat) if learner in expected else stat
+    got = {r[2]: (bool(r[8]), r[3], r[6]) for r in _sent(staging)}
+    want = {k: (v.completed, v.progress, to_ms(v.last_activity_at)) for k, v in expected.items()}
+    assert got == want
+
+
+def _state(ext: str, learner: str, item: Compact | None, completed: bool, state: str = "sent") -> StatItemState:
+    return StatItemState(
+        ext, learner, state, item_hash(item) if item else None, completed,
+        datetime(2025, 1, 1, tzinfo=UTC), None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("stored_item", "stored_completed", "stored_state", "new_item", "sent"),
+    [
+        (None, False, None, _item("C~1", "a@b.c", False, 10, 1), True),  # never stored
+        (_item("C~1", "a@b.c", False, 10, 1), False, "sent", _item("C~1", "a@b.c", False, 10, 1), False),
+        (_item("C~1", "a@b.c", False, 10, 1), False, "sent", _item("C~1", "a@b.c", False, 20, 1), True),
+        (_item("C~1", "a@b.c", True, 100, 1), True, "sent", _item("C~1", "a@b.c", False, 20, 9), False),
+        (_item("C~1", "a@b.c", True, 100, 1), True, "sent", _item("C~1", "a@b.c", True, 100, 1, spent=9), True),
+        # a rejected item keeps its last accepted hash (here: none), so it is sent again
+        (None, False, "failed", _item("C~1", "a@b.c", False, 10, 1), True),
+    ],
+)
+def test_changed_only_and_never_backwards(
+    staging: Staging,
+    stored_item: Compact | None,
+    stored_completed: bool,
+    stored_state: str | None,
+    new_item: Compact,
+    sent: bool,
+) -> None:
+    if stored_state is not None:
+        staging.load_states([_state("C~1", "a@b.c", stored_item, stored_completed, stored_state)], to_ms)
+    staging.add(new_item)
+    assert staging.to_send_count() == int(sent)
+    assert len(_sent(staging)) == int(sent)
+    assert staging.merged_count() == 1
+
+
+def test_stored_moments_and_failed_count(staging: Staging) -> None:
+    state = _state("C~1", "a@b.c", None, False, "failed")
+    state.completed_seen_at = datetime(2025, 2, 1, tzinfo=UTC)
+    assert staging.load_states([state], to_ms) == 1
+    assert staging.failed_stored == 1
+    assert staging.moments("C~1", "a@b.c") == (
+        to_ms(datetime(2025, 1, 1, tzinfo=UTC)),
+        to_ms(datetime(2025, 2, 1, tzinfo=UTC)),
+    )
+    assert staging.moments("C~1", "other@b.c") == (None, None)
+
+
+def test_skips_once_per_pair(staging: Staging) -> None:
+    for _ in range(3):
+        staging.add_skip("Course~zz", "a@b.c", "course_not_synchronized")
+    staging.add_skip("Course~a", "EMP-1", "no_learner_email")
+    assert list(staging.iter_skips()) == [
+        ("Course~a", "EMP-1", "no_learner_email"),
+        ("Course~zz", "a@b.c", "course_not_synchronized"),
+    ]
+
+
+def test_batches_hold_at_most_size(staging: Staging) -> None:
+    for i in range(7):
+        staging.add(_item("C~1", f"l{i}@b.c", False, 1, 1))
+    assert [len(b) for b in staging.iter_to_send(3)] == [3, 3, 1]
+
+
+def test_file_deleted_on_close(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Staging.create(str(tmp_path))
+    s.add(_item("C~1", "a@b.c", False, 1, 1))
+    s.close()
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,194 @@
+"""End to end: ``run_stats_sync`` against both simulators on loopback, with a real SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from learnsync.config import Config, load_config
+from learnsync.errors import LearnsyncError
+from learnsync.sandbox.stack import Stack, running_stack
+from learnsync.sandbox.world import World
+from learnsync.store.repository import Store
+from learnsync.sync.content import run_content_sync
+from learnsync.sync.context import open_clients
+from learnsync.sync.stats import run_stats_sync, wait_for_content_run
+from learnsync.sync.unmatched import unmatched_learners, write_csv
+
+WORLD = World(seed=7, catalog_size=60, learners=150, enrollments=900, unknown_learner_ratio=0.05)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with running_stack(WORLD) as running:
+        yield running
+
+
+@pytest.fixture
+def config(stack: Stack, tmp_path: Path) -> Config:
+    path = tmp_path / "learnsync.toml"
+    path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'store.db'}"), encoding="utf-8")
+    return load_config(path)
+
+
+def _imports(config: Config, **kwargs: Any) -> tuple[Any, int]:
+    clients = open_clients(config)
+    try:
+        report = run_stats_sync(config, clients=clients, **kwargs)
+        return report, clients.threesixty.request_counts.get(("POST", "bulk_import_stats"), 0)
+    finally:
+        clients.close()
+
+
+def _stored_runs(config: Config) -> list[Any]:
+    with Store.open(config.store_url) as store:
+        record = store.get_integration(config.integration_key)
+        assert record is not None
+        return store.list_runs(record.id)
+
+
+def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) -> None:
+    run_content_sync(config)
+    first, requests = _imports(config)
+    assert first.sent > 100 and requests == 1
+    assert first.failed, "the world has learners 360Learning does not know"
+    assert all("userNotFound" in f["error"] and f["learner"] for f in first.failed)
+    reasons = {s["reason"] for s in first.skipped}
+    assert reasons <= {"course_not_synchronized", "no_learner_email", "missing_content_id"}
+    keys = [(s["externalId"], s["learner"]) for s in first.skipped]
+    assert len(keys) == len(set(keys)), "skips are reported once per (course, learner)"
+    stored = _stored_runs(config)[0]
+    assert stored.kind == "stats" and stored.status == "succeeded"
+    assert stored.report["read"]["mode"] == "full"
+
+    # second run: nothing changed; only the rejected items are sent again (SPEC §4)
+    second, requests = _imports(config)
+    assert second.sent == 0
+    assert second.unchanged == first.sent
+    assert requests == 1 and len(second.failed) == len(first.failed)
+    assert _stored_runs(config)[0].report["read"]["reason"].startswith("items rejected")
+
+    # the unknown learners are listed by the report command (store only)
+    rows = unmatched_learners(config)
+    unknown = {r.learner for r in rows if r.reason == "unknown_learner"}
+    assert unknown == {f["learner"] for f in first.failed}
+    assert write_csv(rows, config.path.parent / "u.csv") == len(rows)  # type: ignore[union-attr]
+
+
+def test_one_changed_row_sends_exactly_one_item(config: Config, stack: Stack) -> None:
+    run_content_sync(config)
+    first, _ = _imports(config)
+    target = _a_sent_pair(stack, first)
+    stack.coursera.report.upsert(
+        content_id=target["contentId"],
+        content_type=target["contentType"],
+        learner=target["learner"],
+        fields={"overallProgress": 99, "isCompleted": False},
+        now_ms=stack.coursera.clock.now_ms(),
+    )
+    again, _ = _imports(config)
+    assert again.sent == 1
+    assert again.unchanged == first.sent - 1
+    # progress never goes backwards: complete it, then report it not completed again
+    for completed in (True, False):
+        stack.coursera.report.upsert(
+            content_id=target["contentId"],
+            content_type=target["contentType"],
+            learner=target["learner"],
+            fields={"isCompleted": completed, "overallProgress": 100 if completed else 10},
+            now_ms=stack.coursera.clock.now_ms(),
+        )
+        report, _ = _imports(config)
+        assert report.sent == (1 if completed else 0)
+
+
+def _a_sent_pair(stack: Stack, report: Any) -> dict[str, str]:
+    """A learner/course of the generated report whose learner is a plain e-mail externalId."""
+    failed = {f["learner"] for f in report.failed}
+    for row in _rows(stack):
+        ext = row.get("externalId") or ""
+        if "@" in ext and ext not in failed and row.get("contentType") == "Course":
+            return {"contentId": row["contentId"], "contentType": row["contentType"], "learner": ext}
+    raise AssertionError("no usable row")
+
+
+def _rows(stack: Stack) -> list[dict[str, Any]]:
+    from learnsync.clients.coursera.client import CourseraClient
+    from learnsync.config import CourseraSettings
+
+    w = stack.world
+    settings = CourseraSettings(
+        org_id=w.coursera_org_id,
+        client_id=w.coursera_client_id,
+        client_secret=w.coursera_client_secret,
+        refresh_token=w.coursera_refresh_token,
+        api_base=f"{stack.coursera_url}/api",
+        token_url=f"{stack.coursera_url}/oauth2/v1/token",
+    )
+    with CourseraClient(settings) as clients:
+        return [
+            {"externalId": r.external_id, "contentId": r.content_id, "contentType": r.content_type}
+            for r in clients.iter_enrollment_reports(page_size=200)
+        ][:200]
+
+
+def test_dry_run_writes_nothing(config: Config, stack: Stack, tmp_path: Path) -> None:
+    run_content_sync(config)
+    report, requests = _imports(config, dry_run=True)
+    assert report.dry_run and report.sent > 100 and requests == 0
+    assert not report.failed
+    assert [r.kind for r in _stored_runs(config)] == ["content"]
+    real, requests = _imports(config)
+    assert requests == 1 and real.sent + len(real.failed) == report.sent
+
+
+def test_dry_run_without_store_creates_none(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "dry.toml"
+    path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'none.db'}"), encoding="utf-8")
+    report, requests = _imports(load_config(path), dry_run=True)
+    assert requests == 0 and report.sent == 0
+    assert {s["reason"] for s in report.skipped} <= {"course_not_synchronized", "missing_content_id"}
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_waits_for_a_running_content_run(config: Config) -> None:
+    run_content_sync(config)
+    with Store.open(config.store_url) as store:
+        record = store.get_integration(config.integration_key)
+        assert record is not None
+        run_id = store.start_run(record.id, "content", False)
+        slept: list[float] = []
+        now = [datetime.now(UTC)]
+
+        def clock() -> datetime:
+            return now[0]
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            now[0] += timedelta(seconds=seconds)
+            if len(slept) == 3:
+                store.finish_run(run_id, "succeeded", {})
+
+        assert wait_for_content_run(
+            store, record.id, clock=clock, sleep=sleep, timeout=600, poll_interval=10,
+            stale_after=timedelta(hours=6),
+        ) == []
+        assert slept == [10, 10, 10]
+
+        run_id = store.start_run(record.id, "content", False)
+        with pytest.raises(LearnsyncError, match="still running"):
+            wait_for_content_run(
+                store, record.id, clock=clock, sleep=lambda s: now.__setitem__(0, now[0] + timedelta(seconds=s)),
+                timeout=60, poll_interval=10, stale_after=timedelta(hours=6),
+            )
+        # a "running" run older than stale_after is a crashed one: not waited for
+        now[0] += timedelta(hours=7)
+        warnings = wait_for_content_run(
+            store, record.id, clock=clock, sleep=sleep, timeout=60, poll_interval=10,
+            stale_after=timedelta(hours=6),
+        )
+        assert len(warnings) == 1 and "crashed" in warnings[0]

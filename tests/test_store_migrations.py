@@ -1,0 +1,83 @@
+"""Schema management: migrations on an empty database, reopen, models == migrations, URLs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from learnsync.store import ContentItemState, Store
+from learnsync.store.db import head_revision, normalize_url
+from learnsync.store.models import all_metadata
+from learnsync.store.testing import PostgresUnavailable, postgres_schema_url, sqlite_url
+
+TABLES = {"integrations", "content_items", "stat_items", "runs", "run_items", "alembic_version"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    try:
+        with postgres_schema_url() as pg_url:
+            yield pg_url
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+def test_open_creates_every_table_at_head(url: str) -> None:
+    with Store.open(url) as store:
+        assert set(inspect(store.engine).get_table_names()) >= TABLES
+        with store.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+
+
+def test_reopen_is_a_no_op(url: str) -> None:
+    Store.open(url).close()
+    with Store.open(url) as store, store.engine.connect() as conn:
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert [v[0] for v in versions] == [head_revision()]
+
+
+def test_models_match_the_migrations(url: str) -> None:
+    """A model change without a migration (or the reverse) fails here."""
+    with Store.open(url) as store, store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, all_metadata()) == []
+
+
+def test_foreign_keys_are_enforced(url: str) -> None:
+    with Store.open(url) as store, pytest.raises(IntegrityError):
+        store.save_content_items(9999, [ContentItemState("Course~a", "active")])
+
+
+def test_sqlite_default_is_a_wal_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with Store.open("sqlite:///learnsync.db") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    assert (tmp_path / "learnsync.db").is_file()
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg"),
+        ("postgres://u@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg"),
+        ("sqlite:///learnsync.db", "sqlite"),
+    ],
+)
+def test_postgresql_urls_use_psycopg3(given: str, driver: str) -> None:
+    assert normalize_url(given).drivername == driver
