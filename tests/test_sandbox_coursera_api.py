@@ -190,9 +190,9 @@ def test_next_as_integer_knob(client: TestClient) -> None:
 
 
 def test_stuck_cursor_knob(client: TestClient) -> None:
-    assert client.post(
-        "/_sandbox/knobs", json={"stuck_cursor": {"enrollmentReports": 200}}
-    ).json()["stuck_cursor"] == {"enrollmentReports": 200}
+    assert client.post("/_sandbox/knobs", json={"stuck_cursor": {"enrollmentReports": 200}}).json()[
+        "stuck_cursor"
+    ] == {"enrollmentReports": 200}
     url = f"{BASE}/enrollmentReports"
     assert client.get(url, params={"start": 100}).json()["paging"]["next"] == "200"
     assert client.get(url, params={"start": 200}).json()["paging"]["next"] == "200"
@@ -220,9 +220,10 @@ def test_stats_count_requests_per_route(client: TestClient) -> None:
 def test_catalog_admin_routes(client: TestClient, sim: CourseraSim) -> None:
     first = sim.catalog_items()[0]
     item = {"contentId": "NEWxxxxxxxxxxxxxxxxxxx", "contentType": "Course", "name": "New"}
-    assert client.put("/_sandbox/catalog/items", json=item).json()["id"] == "Course~" + item[
-        "contentId"
-    ]
+    assert (
+        client.put("/_sandbox/catalog/items", json=item).json()["id"]
+        == "Course~" + item["contentId"]
+    )
     patched = client.patch(
         f"/_sandbox/catalog/items/{first['id']}",
         json={

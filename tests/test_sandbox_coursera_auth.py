@@ -15,7 +15,11 @@ from learnsync.sandbox.world import World
 
 WORLD = World(seed=11, catalog_size=60, learners=50, enrollments=200)
 ORG = WORLD.coursera_org_id
-CID, SECRET, RT = WORLD.coursera_client_id, WORLD.coursera_client_secret, WORLD.coursera_refresh_token
+CID, SECRET, RT = (
+    WORLD.coursera_client_id,
+    WORLD.coursera_client_secret,
+    WORLD.coursera_refresh_token,
+)
 
 
 @pytest.fixture()
@@ -115,9 +119,9 @@ def test_revoked_and_expired_refresh_tokens(client: TestClient, sim: CourseraSim
     assert sim.expire_refresh_tokens(RT) == 1
     assert refresh(client).json()["error"] == "invalid_grant"
     other = sim.register_client("app-2", "s2")
-    assert client.post(
-        "/_sandbox/tokens/revoke-refresh", json={"refresh_token": other}
-    ).json() == {"revoked": 1}
+    assert client.post("/_sandbox/tokens/revoke-refresh", json={"refresh_token": other}).json() == {
+        "revoked": 1
+    }
     response = refresh(client, other, client_id="app-2", client_secret="s2")
     assert response.status_code == 400
 
@@ -219,7 +223,12 @@ def test_client_credentials_flow(client: TestClient, sim: CourseraSim) -> None:
 @pytest.mark.parametrize(
     ("form", "headers", "status", "error"),
     [
-        ({"grant_type": "client_credentials", "client_id": CID, "client_secret": SECRET}, {}, 200, None),
+        (
+            {"grant_type": "client_credentials", "client_id": CID, "client_secret": SECRET},
+            {},
+            200,
+            None,
+        ),
         ({"grant_type": "client_credentials"}, basic(CID, "bad"), 401, "invalid_client"),
         ({"grant_type": "refresh_token"}, basic(CID, SECRET), 400, "unsupported_grant_type"),
         ({}, basic(CID, SECRET), 400, "invalid_request"),

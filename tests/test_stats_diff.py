@@ -95,9 +95,21 @@ def test_light_row_reads_what_the_mapping_reads() -> None:
 @pytest.mark.parametrize(
     ("raw", "reason", "learner"),
     [
-        ({"contentType": "Course", "contentId": "zz", "externalId": "EMP-1"}, "course_not_synchronized", "EMP-1"),
-        ({"contentType": "Course", "contentId": "zz", "externalId": "A@B.com"}, "course_not_synchronized", "a@b.com"),
-        ({"contentType": "Course", "contentId": "c1", "externalId": "EMP-1"}, "no_learner_email", "EMP-1"),
+        (
+            {"contentType": "Course", "contentId": "zz", "externalId": "EMP-1"},
+            "course_not_synchronized",
+            "EMP-1",
+        ),
+        (
+            {"contentType": "Course", "contentId": "zz", "externalId": "A@B.com"},
+            "course_not_synchronized",
+            "a@b.com",
+        ),
+        (
+            {"contentType": "Course", "contentId": "c1", "externalId": "EMP-1"},
+            "no_learner_email",
+            "EMP-1",
+        ),
         ({"contentType": "Course", "contentId": "c1"}, "no_learner_email", ""),
         ({"externalId": "a@b.com"}, "missing_content_id", "a@b.com"),
     ],

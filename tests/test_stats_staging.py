@@ -16,7 +16,9 @@ from learnsync.sync.staging import Staging
 T0 = 1_700_000_000_000
 
 
-def _item(ext: str, learner: str, completed: bool, progress: int, last: int, spent: int = 1) -> Compact:
+def _item(
+    ext: str, learner: str, completed: bool, progress: int, last: int, spent: int = 1
+) -> Compact:
     return Compact(ext, learner, completed, progress, spent, T0, T0 + last, False, False)
 
 
@@ -48,19 +50,40 @@ def test_merge_matches_more_advanced_on_random_rows(staging: Staging) -> None:
     for _ in range(3_000):
         learner = f"l{rnd.randrange(40)}@y.com"
         completed = rnd.random() < 0.3
-        item = _item("Course~a", learner, completed, 100 if completed else rnd.randrange(101), rnd.randrange(5))
+        item = _item(
+            "Course~a",
+            learner,
+            completed,
+            100 if completed else rnd.randrange(101),
+            rnd.randrange(5),
+        )
         staging.add(item)
-        stat = MappedStat(item.external_id, learner, completed, item.progress, 1, from_ms(item.first), from_ms(item.last))
+        stat = MappedStat(
+            item.external_id,
+            learner,
+            completed,
+            item.progress,
+            1,
+            from_ms(item.first),
+            from_ms(item.last),
+        )
         expected[learner] = more_advanced(expected[learner], stat) if learner in expected else stat
     got = {r[2]: (bool(r[8]), r[3], r[6]) for r in _sent(staging)}
     want = {k: (v.completed, v.progress, to_ms(v.last_activity_at)) for k, v in expected.items()}
     assert got == want
 
 
-def _state(ext: str, learner: str, item: Compact | None, completed: bool, state: str = "sent") -> StatItemState:
+def _state(
+    ext: str, learner: str, item: Compact | None, completed: bool, state: str = "sent"
+) -> StatItemState:
     return StatItemState(
-        ext, learner, state, item_hash(item) if item else None, completed,
-        datetime(2025, 1, 1, tzinfo=UTC), None,
+        ext,
+        learner,
+        state,
+        item_hash(item) if item else None,
+        completed,
+        datetime(2025, 1, 1, tzinfo=UTC),
+        None,
     )
 
 
@@ -68,10 +91,34 @@ def _state(ext: str, learner: str, item: Compact | None, completed: bool, state:
     ("stored_item", "stored_completed", "stored_state", "new_item", "sent"),
     [
         (None, False, None, _item("C~1", "a@b.c", False, 10, 1), True),  # never stored
-        (_item("C~1", "a@b.c", False, 10, 1), False, "sent", _item("C~1", "a@b.c", False, 10, 1), False),
-        (_item("C~1", "a@b.c", False, 10, 1), False, "sent", _item("C~1", "a@b.c", False, 20, 1), True),
-        (_item("C~1", "a@b.c", True, 100, 1), True, "sent", _item("C~1", "a@b.c", False, 20, 9), False),
-        (_item("C~1", "a@b.c", True, 100, 1), True, "sent", _item("C~1", "a@b.c", True, 100, 1, spent=9), True),
+        (
+            _item("C~1", "a@b.c", False, 10, 1),
+            False,
+            "sent",
+            _item("C~1", "a@b.c", False, 10, 1),
+            False,
+        ),
+        (
+            _item("C~1", "a@b.c", False, 10, 1),
+            False,
+            "sent",
+            _item("C~1", "a@b.c", False, 20, 1),
+            True,
+        ),
+        (
+            _item("C~1", "a@b.c", True, 100, 1),
+            True,
+            "sent",
+            _item("C~1", "a@b.c", False, 20, 9),
+            False,
+        ),
+        (
+            _item("C~1", "a@b.c", True, 100, 1),
+            True,
+            "sent",
+            _item("C~1", "a@b.c", True, 100, 1, spent=9),
+            True,
+        ),
         # a rejected item keeps its last accepted hash (here: none), so it is sent again
         (None, False, "failed", _item("C~1", "a@b.c", False, 10, 1), True),
     ],
@@ -85,7 +132,9 @@ def test_changed_only_and_never_backwards(
     sent: bool,
 ) -> None:
     if stored_state is not None:
-        staging.load_states([_state("C~1", "a@b.c", stored_item, stored_completed, stored_state)], to_ms)
+        staging.load_states(
+            [_state("C~1", "a@b.c", stored_item, stored_completed, stored_state)], to_ms
+        )
     staging.add(new_item)
     assert staging.to_send_count() == int(sent)
     assert len(_sent(staging)) == int(sent)

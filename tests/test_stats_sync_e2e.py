@@ -112,7 +112,11 @@ def _a_sent_pair(stack: Stack, report: Any) -> dict[str, str]:
     for row in _rows(stack):
         ext = row.get("externalId") or ""
         if "@" in ext and ext not in failed and row.get("contentType") == "Course":
-            return {"contentId": row["contentId"], "contentType": row["contentType"], "learner": ext}
+            return {
+                "contentId": row["contentId"],
+                "contentType": row["contentType"],
+                "learner": ext,
+            }
     raise AssertionError("no usable row")
 
 
@@ -151,7 +155,10 @@ def test_dry_run_without_store_creates_none(stack: Stack, tmp_path: Path) -> Non
     path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'none.db'}"), encoding="utf-8")
     report, requests = _imports(load_config(path), dry_run=True)
     assert requests == 0 and report.sent == 0
-    assert {s["reason"] for s in report.skipped} <= {"course_not_synchronized", "missing_content_id"}
+    assert {s["reason"] for s in report.skipped} <= {
+        "course_not_synchronized",
+        "missing_content_id",
+    }
     assert not (tmp_path / "none.db").exists()
 
 
@@ -173,22 +180,40 @@ def test_waits_for_a_running_content_run(config: Config) -> None:
             if len(slept) == 3:
                 store.finish_run(run_id, "succeeded", {})
 
-        assert wait_for_content_run(
-            store, record.id, clock=clock, sleep=sleep, timeout=600, poll_interval=10,
-            stale_after=timedelta(hours=6),
-        ) == []
+        assert (
+            wait_for_content_run(
+                store,
+                record.id,
+                clock=clock,
+                sleep=sleep,
+                timeout=600,
+                poll_interval=10,
+                stale_after=timedelta(hours=6),
+            )
+            == []
+        )
         assert slept == [10, 10, 10]
 
         run_id = store.start_run(record.id, "content", False)
         with pytest.raises(LearnsyncError, match="still running"):
             wait_for_content_run(
-                store, record.id, clock=clock, sleep=lambda s: now.__setitem__(0, now[0] + timedelta(seconds=s)),
-                timeout=60, poll_interval=10, stale_after=timedelta(hours=6),
+                store,
+                record.id,
+                clock=clock,
+                sleep=lambda s: now.__setitem__(0, now[0] + timedelta(seconds=s)),
+                timeout=60,
+                poll_interval=10,
+                stale_after=timedelta(hours=6),
             )
         # a "running" run older than stale_after is a crashed one: not waited for
         now[0] += timedelta(hours=7)
         warnings = wait_for_content_run(
-            store, record.id, clock=clock, sleep=sleep, timeout=60, poll_interval=10,
+            store,
+            record.id,
+            clock=clock,
+            sleep=sleep,
+            timeout=60,
+            poll_interval=10,
             stale_after=timedelta(hours=6),
         )
         assert len(warnings) == 1 and "crashed" in warnings[0]

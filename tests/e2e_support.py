@@ -1,0 +1,74 @@
+"""Shared support for the end-to-end tests: simulators on loopback and the CLI in-process."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from learnsync.clients.coursera.models import Content
+from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
+from learnsync.sandbox.stack import Stack
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+
+
+def run_cli(*args: str | Path, report: Path | None = None) -> CliResult:
+    """Run ``learnsync ARGS`` in-process; with ``report``, add --report-json and read it back."""
+    from learnsync.cli import sandbox as _sandbox  # noqa: F401 - registers its commands
+    from learnsync.cli.main import app
+
+    argv = [str(a) for a in args]
+    if report is not None:
+        report.unlink(missing_ok=True)
+        argv += ["--report-json", str(report)]
+    result = CliRunner().invoke(app, argv, catch_exceptions=False)
+    data = json.loads(report.read_text()) if report is not None and report.exists() else None
+    return CliResult(result.exit_code, result.stdout, result.stderr, data)
+
+
+WRITE_METHODS = ("PUT ", "POST ", "DELETE ", "PATCH ")
+
+
+def threesixty_writes(stack: Stack) -> int:
+    """Write requests the 360Learning simulator received (the token request is not a write)."""
+    counts = stack.threesixty.request_counts
+    return sum(
+        n
+        for route, n in counts.items()
+        if route.startswith(WRITE_METHODS) and "oauth2/token" not in route
+    )
+
+
+def expected_catalog(stack: Stack) -> tuple[dict[str, MappedCourse], dict[str, SkippedCourse]]:
+    """What SPEC §2 makes of the simulator's current catalog (first occurrence wins)."""
+    mapped: dict[str, MappedCourse] = {}
+    skipped: dict[str, SkippedCourse] = {}
+    for item in stack.coursera.catalog_items():
+        row = map_content(Content.model_validate(item))
+        if not row.external_id or row.external_id in mapped or row.external_id in skipped:
+            continue
+        if isinstance(row, MappedCourse):
+            mapped[row.external_id] = row
+        else:
+            skipped[row.external_id] = row
+    return mapped, skipped
+
+
+def courses_of(stack: Stack) -> dict[str, Any]:
+    """The simulator's external courses by externalId."""
+    return {course.external_id: course for course in stack.threesixty.courses}
+
+
+def iter_mapped(stack: Stack) -> Iterator[MappedCourse]:
+    yield from expected_catalog(stack)[0].values()
