@@ -17,7 +17,16 @@ LEARNSYNC = Path(sys.executable).with_name("learnsync")
 def sandbox_process(*args: str) -> Iterator[dict[str, str]]:
     """Yield ``{"config": TOML text, "coursera_url": …, "threesixty_url": …}``."""
     proc = subprocess.Popen(
-        [str(LEARNSYNC), "sandbox", "serve", "--coursera-port", "0", "--threesixty-port", "0", *args],
+        [
+            str(LEARNSYNC),
+            "sandbox",
+            "serve",
+            "--coursera-port",
+            "0",
+            "--threesixty-port",
+            "0",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

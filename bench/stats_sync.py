@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sandbox_process import sandbox_process  # noqa: E402
+from _sandbox_process import sandbox_process
 
 IMPORT_ROUTE = "stats"  # the 360Learning simulator's counter key contains this and "bulk"
 
@@ -111,8 +111,10 @@ def main() -> None:
             print(step, json.dumps(result), flush=True)
     print()
     print(f"rows {args.rows:,}  catalog {args.catalog_size:,}  learners {learners:,}")
-    print(f"{'step':<16}{'wall s':>9}{'RSS MB':>9}{'imports':>9}{'sent':>10}{'failed':>8}"
-          f"{'unchanged':>11}{'skipped':>9}")
+    print(
+        f"{'step':<16}{'wall s':>9}{'RSS MB':>9}{'imports':>9}{'sent':>10}{'failed':>8}"
+        f"{'unchanged':>11}{'skipped':>9}"
+    )
     for step, r in table:
         print(
             f"{step:<16}{r['wall']:>9.1f}{r['rss_mb']:>9.0f}{r['imports']:>9}{r['sent']:>10,}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -47,7 +47,8 @@ CONNECT_ERR = httpx.ConnectError("refused")
         (True, 502, None, True),
         (True, 503, None, True),
         (True, 504, None, True),
-        (True, 500, None, False),
+        (True, 500, None, True),  # a read that failed on the server: safe to repeat
+        (False, 500, None, False),  # a write that failed half-way: never repeated blindly
         (True, 400, None, False),
         (True, 401, None, False),
         (True, 404, None, False),

@@ -171,7 +171,7 @@ def test_must_send(
     assert must_send(new_hash, new_completed, sent_hash, sent_completed) is send
 
 
-# --- full or incremental read ----------------------------------------------------------------------
+# --- full or incremental read ---------------------------------------------------------------
 
 LAST = NOW - timedelta(days=1)
 FULL = NOW - timedelta(days=3)

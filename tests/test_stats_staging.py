@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from learnsync.diff.stats import Compact, item_hash, to_ms
+from learnsync.diff.stats import Compact, from_ms, item_hash, to_ms
 from learnsync.mapping.stats import MappedStat, more_advanced
-from learnsync.diff.stats import from_ms
 from learnsync.store.records import StatItemState
 from learnsync.sync.staging import Staging
 

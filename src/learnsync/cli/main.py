@@ -29,7 +29,9 @@ app = typer.Typer(
     help="learnsync: synchronize Coursera for Business content and statistics into 360Learning.",
 )
 sync_app = typer.Typer(no_args_is_help=True, help="Run a synchronization now.")
-filters_app = typer.Typer(no_args_is_help=True, help="Show or save the language / content-type filters.")
+filters_app = typer.Typer(
+    no_args_is_help=True, help="Show or save the language / content-type filters."
+)
 app.add_typer(sync_app, name="sync")
 app.add_typer(filters_app, name="filters")
 
@@ -37,7 +39,8 @@ ConfigOpt = Annotated[
     Path, typer.Option("--config", help="TOML file describing the integration (SPEC §5).")
 ]
 DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Read everything, write nothing; report what would happen.")
+    bool,
+    typer.Option("--dry-run", help="Read everything, write nothing; report what would happen."),
 ]
 ReportOpt = Annotated[
     Path | None, typer.Option("--report-json", help="Write the run report (JSON) to this file.")
@@ -66,7 +69,7 @@ def guarded(func: F) -> F:
         except KeyboardInterrupt:
             error_line("interrupted")
             raise typer.Exit(130) from None
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+        except Exception as exc:
             if debug:
                 traceback.print_exc()
             error_line(

@@ -102,13 +102,12 @@ def demo(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run the main job on embedded defaults: simulators + SQLite, a content sync, then a re-sync."""
+    """The main job on embedded defaults: simulators + SQLite, a content sync, then a re-sync."""
+    from learnsync.cli.output import TerminalProgress, warning_line, write_report
     from learnsync.config import load_config
     from learnsync.sandbox.stack import running_stack
     from learnsync.sandbox.world import World
     from learnsync.sync.content import run_content_sync
-
-    from learnsync.cli.output import TerminalProgress, warning_line, write_report
 
     base = workdir or Path(tempfile.mkdtemp(prefix="learnsync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -135,7 +134,5 @@ def demo(
                 print("  skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
             for warning in report.warnings[:5]:
                 warning_line(warning)
-        courses = stack.threesixty.course_count() if hasattr(stack.threesixty, "course_count") else None
-        if courses is not None:
-            print(f"360Learning simulator now holds {courses} external courses")
+        print(f"360Learning simulator now holds {len(stack.threesixty.courses)} external courses")
     print(f"demo: config, store and reports are in {base}")

@@ -1,1 +1,1 @@
-"""API clients: ``coursera`` (the source) and ``threesixty`` (the target). No client knows the store."""
+"""API clients: ``coursera`` (the source), ``threesixty`` (the target); neither knows the store."""

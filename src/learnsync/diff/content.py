@@ -1,4 +1,4 @@
-"""Content diff (SPEC §3): decide, per Coursera item, create / update / unchanged / archive / restore.
+"""Content diff (SPEC §3): per Coursera item, create / update / unchanged / archive / restore.
 
 Pure: it reads the mapped catalog, the stored state of every item and the filters, and returns a
 :class:`ContentPlan`. Nothing here talks to an API or the store.
@@ -130,7 +130,9 @@ class FilterChangePlan:
     restore: list[ContentItemState] = field(default_factory=list)
 
 
-def plan_filter_change(states: Mapping[str, ContentItemState], filters: Filters) -> FilterChangePlan:
+def plan_filter_change(
+    states: Mapping[str, ContentItemState], filters: Filters
+) -> FilterChangePlan:
     """What saving ``filters`` does at once (SPEC §3, article Step 4).
 
     Every active synchronized course that no longer matches is archived, judged by its last known

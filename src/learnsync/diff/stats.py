@@ -171,9 +171,7 @@ def pair_key(external_id: str, learner: str) -> int:
 
 def item_hash(item: Compact) -> int:
     """The fingerprint of the payload ``item`` would send (stored as ``sent_hash``)."""
-    return _hash64(
-        f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}"
-    )
+    return _hash64(f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}")
 
 
 def rank(completed: bool, progress_: int, last: int) -> int:

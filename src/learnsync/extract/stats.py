@@ -13,6 +13,7 @@ Two things make a million rows affordable:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -29,16 +30,16 @@ class LightRow:
     """The ``EnrollmentRow`` attributes the statistics mapping reads, tolerantly converted."""
 
     __slots__ = (
-        "id",
-        "external_id",
-        "email",
+        "approx_total_course_hrs",
         "content_id",
         "content_type",
-        "is_completed",
-        "overall_progress",
-        "approx_total_course_hrs",
+        "email",
         "enrolled_at",
+        "external_id",
+        "id",
+        "is_completed",
         "last_activity_at",
+        "overall_progress",
     )
 
     def __init__(self, raw: dict[str, Any]) -> None:
@@ -155,7 +156,7 @@ class Prefetch:
             if chunk and not self._put(chunk):
                 return
             self._put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+        except BaseException as exc:
             self._put(exc)
 
     def chunks(self) -> Iterator[list[Any]]:
@@ -173,10 +174,8 @@ class Prefetch:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         if close is not None and not self._thread.is_alive():
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):  # still running elsewhere
                 close()
-            except (RuntimeError, ValueError):  # a generator still running elsewhere
-                pass
 
     def __enter__(self) -> Prefetch:
         return self.start()

@@ -5,7 +5,8 @@ and *how long* to wait first, so the rule lives in one place and tests can read 
 
 What is retried (when attempts remain):
 
-- answers ``429``, ``502``, ``503``, ``504`` (``retry_statuses``);
+- answers ``429``, ``500``, ``502``, ``503``, ``504`` (``retry_statuses``; ``500`` only for
+  idempotent requests, see below — a read that failed on the server is safe to repeat);
 - timeouts and dropped connections: ``httpx.TimeoutException``, ``httpx.NetworkError``
   (connect/read/write/close errors) and ``httpx.RemoteProtocolError`` (the server closed the
   connection mid-response). Errors that retrying cannot fix (``UnsupportedProtocol``,
@@ -56,7 +57,9 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     min_429_delay: float = 1.0
     jitter: float = 0.5
-    retry_statuses: frozenset[int] = field(default_factory=lambda: frozenset({429, 502, 503, 504}))
+    retry_statuses: frozenset[int] = field(
+        default_factory=lambda: frozenset({429, 500, 502, 503, 504})
+    )
     random: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -57,7 +57,7 @@ def unarchive_courses(
     course_ids: Mapping[str, str],
     on_item: Callable[[int], None] | None = None,
 ) -> dict[str, Outcome]:
-    """``PUT /api/v2/courses/{courseId}/archive {"archived": false}`` for each ``{externalId: courseId}``."""
+    """Un-archive each ``{externalId: courseId}``: ``PUT /api/v2/courses/{id}/archive``."""
     outcomes: dict[str, Outcome] = {}
     for external_id, course_id in course_ids.items():
         try:
@@ -65,7 +65,9 @@ def unarchive_courses(
         except (AuthError, ConfigError):
             raise
         except ApiError as exc:
-            outcomes[external_id] = Outcome(external_id, False, error=f"restore failed: {exc.message}")
+            outcomes[external_id] = Outcome(
+                external_id, False, error=f"restore failed: {exc.message}"
+            )
         else:
             outcomes[external_id] = Outcome(external_id, True, resource_id=course_id)
         if on_item is not None:

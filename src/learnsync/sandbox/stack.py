@@ -80,6 +80,8 @@ def running_stack(
     threesixty = ThreeSixtySim(world, clock=clock)
     with (
         serve_in_thread(create_coursera_app(coursera), host=host, port=coursera_port) as c_url,
-        serve_in_thread(create_threesixty_app(threesixty), host=host, port=threesixty_port) as t_url,
+        serve_in_thread(
+            create_threesixty_app(threesixty), host=host, port=threesixty_port
+        ) as t_url,
     ):
         yield Stack(world, coursera, threesixty, c_url, t_url)

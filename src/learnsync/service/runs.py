@@ -21,6 +21,7 @@ from typing import Any
 from learnsync.config import Config
 from learnsync.errors import GuardError, LearnsyncError
 from learnsync.service.integrations import Integrations
+from learnsync.service.logs import run_context
 from learnsync.store.service_repository import ServiceRepository
 
 log = logging.getLogger("learnsync.service.runs")
@@ -157,6 +158,8 @@ class RunManager:
         beat = threading.Thread(target=self._heartbeat, args=(run, stop), daemon=True)
         beat.start()
         extra = {"integration": run.integration_id, "run": run.key, "kind": run.kind}
+        context = run_context(run.integration_id, run.key, run.kind)
+        context.__enter__()
         log.info("run started", extra=extra)
         try:
             config = self.integrations.config(run.integration_id)
@@ -164,6 +167,8 @@ class RunManager:
             run.report = report.to_json() if hasattr(report, "to_json") else {}
             run.status = "succeeded"
             run.message = report.summary() if hasattr(report, "summary") else "done"
+            # the run minted a Coursera access token from the refresh token: it is alive
+            self.repo.mark_token_used(run.integration_id)
         except GuardError as exc:
             run.status = "failed"
             run.message = exc.message
@@ -180,6 +185,7 @@ class RunManager:
             run.stage = "finished"
             self.repo.release_lock(run.integration_id, self.owner)
             log.info("run %s: %s", run.status, run.message, extra=extra)
+            context.__exit__(None, None, None)
 
     def _heartbeat(self, run: LiveRun, stop: threading.Event) -> None:
         while not stop.wait(LOCK_TTL.total_seconds() / 3):

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from learnsync.errors import ConfigError
 from learnsync.service.runs import RunBusy, RunManager
+from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.service_repository import ScheduleRecord, ServiceRepository
 
 log = logging.getLogger("learnsync.service.scheduler")
@@ -103,10 +104,12 @@ class Scheduler:
         self.background = background
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._token_warned: dict[int, date] = {}
 
     def tick(self) -> list[Started]:
         """Start every due slot whose integration is free; return what was started."""
         now = self.clock()
+        self.warn_stale_tokens(now)
         started: list[Started] = []
         # content before statistics on the same tick: "kind" sorts content < stats
         for schedule in self.repo.list_schedules():
@@ -117,6 +120,18 @@ class Scheduler:
                 continue
             started.append(Started(schedule.integration_id, schedule.kind, slot))
         return started
+
+    def warn_stale_tokens(self, now: datetime) -> list[int]:
+        """Log (once a day per integration) a refresh token unused for 10 days or more."""
+        warned: list[int] = []
+        for item in self.repo.list_integrations():
+            message = refresh_token_warning(item, now)
+            if message is None or self._token_warned.get(item.id) == now.date():
+                continue
+            self._token_warned[item.id] = now.date()
+            log.warning(message, extra={"integration": item.id})
+            warned.append(item.id)
+        return warned
 
     def _start(self, schedule: ScheduleRecord, slot: datetime) -> bool:
         extra = {"integration": schedule.integration_id, "kind": schedule.kind}

@@ -1,4 +1,4 @@
-"""The service's tables (migration ``0002``): admin users and sessions, integration settings
+"""The service's tables (migrations ``0002`` and ``0003``): admin users and sessions, integration settings
 with encrypted secrets, schedules and run locks.
 
 They live on the store's :class:`~learnsync.store.models.Base` so one metadata describes the whole
@@ -74,6 +74,8 @@ class ServiceIntegration(Base):
     setup_status: Mapped[str] = mapped_column(String(16))
     setup_message: Mapped[str | None] = mapped_column(Text)
     setup_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # last successful Coursera token refresh, or when the refresh token was stored (0003)
+    coursera_token_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -46,6 +46,7 @@ SETTING_COLUMNS = (
     "archive_removed",
     "content_type_overrides",
 )
+_TOKEN = "coursera_refresh_token_enc"
 DEFAULT_SCHEDULES = {"content": "08:45", "stats": "09:00"}
 DEFAULT_TIMEZONE = "Europe/Paris"
 
@@ -87,6 +88,7 @@ class IntegrationSettings:
     setup_status: str
     setup_message: str | None
     setup_checked_at: datetime | None
+    coursera_token_used_at: datetime | None
     has_coursera_client_secret: bool
     has_coursera_refresh_token: bool
     has_threesixty_client_secret: bool
@@ -225,6 +227,8 @@ class ServiceRepository:
                     insert(table).values(
                         **dict(settings),
                         **dict(secrets_enc),
+                        # a refresh token starts its 14 days when it is issued (stored)
+                        coursera_token_used_at=now if secrets_enc.get(_TOKEN) else None,
                         setup_status="new",
                         created_at=now,
                         updated_at=now,
@@ -260,6 +264,8 @@ class ServiceRepository:
         _known(settings, SETTING_COLUMNS)
         values = {**dict(settings), **{k: v for k, v in (secrets_enc or {}).items() if v}}
         _known(values, SETTING_COLUMNS + SECRET_COLUMNS)
+        if values.get(_TOKEN):
+            values["coursera_token_used_at"] = self.now()  # a new token: its 14 days start now
         table = ServiceIntegration.__table__
         try:
             with self.engine.begin() as conn:
@@ -280,6 +286,16 @@ class ServiceRepository:
                 update(table)
                 .where(table.c.id == integration_id)
                 .values(setup_status=status, setup_message=message, setup_checked_at=self.now())
+            )
+
+    def mark_token_used(self, integration_id: int, at: datetime | None = None) -> None:
+        """Remember that the Coursera refresh token worked (or was just issued) at ``at``."""
+        table = ServiceIntegration.__table__
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(table)
+                .where(table.c.id == integration_id)
+                .values(coursera_token_used_at=at or self.now())
             )
 
     def get_integration(self, integration_id: int) -> IntegrationSettings | None:
@@ -316,12 +332,22 @@ class ServiceRepository:
     def set_schedule(
         self, integration_id: int, kind: str, *, time_of_day: str, timezone: str, enabled: bool
     ) -> None:
+        """Change a schedule. An edit starts from now: a slot of the new time that is already
+        past today is not "missed" (it would otherwise run at once)."""
         table = Schedule.__table__
+        now = self.now()
+        mine = (table.c.integration_id == integration_id, table.c.kind == kind)
         with self.engine.begin() as conn:
+            last = conn.execute(select(table.c.last_slot_at).where(*mine)).scalar_one_or_none()
             result = conn.execute(
                 update(table)
-                .where(table.c.integration_id == integration_id, table.c.kind == kind)
-                .values(time_of_day=time_of_day, timezone=timezone, enabled=enabled)
+                .where(*mine)
+                .values(
+                    time_of_day=time_of_day,
+                    timezone=timezone,
+                    enabled=enabled,
+                    last_slot_at=max(last, now) if last is not None else now,
+                )
             )
             if result.rowcount == 0:
                 conn.execute(

@@ -23,7 +23,6 @@ from learnsync.diff.content import (
 )
 from learnsync.errors import GuardError
 from learnsync.extract.content import extract_catalog
-from learnsync.filter.rules import Filters
 from learnsync.load.bulk import Outcome
 from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
@@ -56,8 +55,9 @@ def run_content_sync(
     clients = clients or open_clients(config)
     store = None if dry_run and not store_exists(config.store_url) else open_store(config)
     try:
-        return _run(config, store, clients, dry_run=dry_run, force=force, progress=progress,
-                    clock=clock)
+        return _run(
+            config, store, clients, dry_run=dry_run, force=force, progress=progress, clock=clock
+        )
     finally:
         if own_clients:
             clients.close()
@@ -78,7 +78,9 @@ def _run(
     report = ContentReport(dry_run=dry_run)
     handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
     report.warnings.extend(handle.warnings)
-    run_id = None if dry_run or store is None else store.start_run(handle.record_id, "content", False)
+    run_id = (
+        None if dry_run or store is None else store.start_run(handle.record_id, "content", False)
+    )
     try:
         plan = _plan(config, clients, handle, progress)
         report.warnings.extend(plan.warnings)
@@ -89,8 +91,9 @@ def _run(
             _report_plan(report, plan, guard_refused)
         else:
             assert store is not None and run_id is not None
-            _execute(config, store, clients, handle, plan, report, run_id, guard_refused,
-                     progress, clock)
+            _execute(
+                config, store, clients, handle, plan, report, run_id, guard_refused, progress, clock
+            )
     except BaseException as exc:
         if run_id is not None and store is not None:
             store.finish_run(run_id, "failed", report.to_json(), error=str(exc))
@@ -111,7 +114,9 @@ def _guard_message(plan: ContentPlan) -> str:
     )
 
 
-def _plan(config: Config, clients: Clients, handle: IntegrationHandle, progress: Progress) -> ContentPlan:
+def _plan(
+    config: Config, clients: Clients, handle: IntegrationHandle, progress: Progress
+) -> ContentPlan:
     program_id = config.coursera.program_id or None
     overrides = config.sync.content_types
     progress.stage("reading the Coursera catalog")
@@ -125,12 +130,16 @@ def _plan(config: Config, clients: Clients, handle: IntegrationHandle, progress:
             "and were ignored"
         )
     mapped = dedupe(results)
-    plan = plan_content(mapped, handle.states, handle.filters, archive_removed=config.sync.archive_removed)
+    plan = plan_content(
+        mapped, handle.states, handle.filters, archive_removed=config.sync.archive_removed
+    )
     for row in mapped.values():
         if isinstance(row, MappedCourse):
             warnings.extend(row.warnings)
     if plan.excluded:
-        warnings.append(f"{len(plan.excluded)} Coursera items do not match the filters and were not created")
+        warnings.append(
+            f"{len(plan.excluded)} Coursera items do not match the filters and were not created"
+        )
     # one line per distinct warning (1,000 items of an unknown type give one line)
     plan.warnings = list(dict.fromkeys(warnings + plan.warnings))
     return plan
@@ -170,7 +179,9 @@ def _execute(
     # 1. what the catalog says now (metadata used by filters, presence, skips)
     for external_id, row in plan.seen.items():
         previous = states.get(external_id)
-        base = previous or ContentItemState(external_id=external_id, state=SKIPPED, first_seen_at=now)
+        base = previous or ContentItemState(
+            external_id=external_id, state=SKIPPED, first_seen_at=now
+        )
         update = dict(
             language_code=row.language_code,
             content_type=row.content_type,
@@ -187,13 +198,17 @@ def _execute(
         if external_id not in plan.seen and previous.in_catalog:
             save(dataclasses.replace(previous, in_catalog=False))
     for skipped in plan.skipped:
-        audit.append(RunItem(external_id=skipped.external_id, action="skipped", detail=skipped.reason))
+        audit.append(
+            RunItem(external_id=skipped.external_id, action="skipped", detail=skipped.reason)
+        )
         report.skipped.append({"externalId": skipped.external_id, "reason": skipped.reason})
 
     # 2. upserts (create, update, restore)
     if plan.upserts:
         progress.stage("sending courses to 360Learning", total=len(plan.upserts))
-        outcomes = upsert_courses(clients.threesixty, integration_id, plan.upserts, progress.advance)
+        outcomes = upsert_courses(
+            clients.threesixty, integration_id, plan.upserts, progress.advance
+        )
         restore_ids: dict[str, str] = {}
         for upsert in plan.upserts:
             external_id = upsert.course.external_id
@@ -283,4 +298,3 @@ def _failure_summary(report: ContentReport) -> list[str]:
     if not report.failed:
         return []
     return [f"{len(report.failed)} items failed; they will be sent again by the next run"]
-

@@ -19,7 +19,7 @@ def store_exists(url: str) -> bool:
     """False only for a SQLite file that does not exist yet (a dry run must not create it)."""
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - SQLAlchemy raises several types for a bad URL
+    except Exception:
         raise ConfigError(f"[store] url {url!r} is not a valid database URL") from None
     if parsed.get_backend_name() != "sqlite":
         return True
@@ -32,7 +32,7 @@ def open_store(config: Config) -> Store:
         return Store.open(config.store_url)
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any driver error: one clear line
+    except Exception as exc:
         raise ConfigError(
             f"cannot open the store at [store] url ({type(exc).__name__}: {exc}); "
             "check the URL and that the database is reachable"

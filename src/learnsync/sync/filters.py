@@ -1,4 +1,4 @@
-"""Filters (SPEC §3, article Step 4): show them with the choices, save them with immediate effect."""
+"""Filters (SPEC §3, article Step 4): show them with their choices; save them, effective at once."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def show_filters(config: Config, *, clients: Clients | None = None) -> FiltersVi
 def new_filters(
     current: Filters, *, languages: list[str], content_types: list[str], clear: bool
 ) -> Filters:
-    """Each filter given on the command line replaces that filter; ``--clear`` empties both first."""
+    """Each filter given replaces that filter; ``--clear`` empties both first."""
     base = Filters() if clear else current
     for value in [*languages, *content_types]:
         if not value.strip():
@@ -125,13 +125,23 @@ def set_filters(
                 outcome = outcomes[state.external_id]
                 if outcome.ok:
                     report.archived += 1
-                    audit.append(RunItem(external_id=state.external_id, action="archived",
-                                         detail=ARCHIVED_FILTER))
-                    changed.append(dataclasses.replace(state, state=ARCHIVED_FILTER, last_error=None))
+                    audit.append(
+                        RunItem(
+                            external_id=state.external_id, action="archived", detail=ARCHIVED_FILTER
+                        )
+                    )
+                    changed.append(
+                        dataclasses.replace(state, state=ARCHIVED_FILTER, last_error=None)
+                    )
                 else:
-                    report.failed.append({"externalId": state.external_id, "error": outcome.error or ""})
-                    audit.append(RunItem(external_id=state.external_id, action="failed",
-                                         detail=outcome.error))
+                    report.failed.append(
+                        {"externalId": state.external_id, "error": outcome.error or ""}
+                    )
+                    audit.append(
+                        RunItem(
+                            external_id=state.external_id, action="failed", detail=outcome.error
+                        )
+                    )
         if plan.restore:
             ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
             for external_id, outcome in unarchive_courses(clients.threesixty, ids).items():
@@ -142,8 +152,9 @@ def set_filters(
                     changed.append(dataclasses.replace(state, state=ACTIVE, last_error=None))
                 else:
                     report.failed.append({"externalId": external_id, "error": outcome.error or ""})
-                    audit.append(RunItem(external_id=external_id, action="failed",
-                                         detail=outcome.error))
+                    audit.append(
+                        RunItem(external_id=external_id, action="failed", detail=outcome.error)
+                    )
         store.save_content_items(handle.record_id, changed)
         store.add_run_items(run_id, audit)
         store.finish_run(run_id, "succeeded", report.to_json())

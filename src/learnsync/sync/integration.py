@@ -49,7 +49,9 @@ def prepare_integration(
         if dry_run:
             record = store.get_integration(config.integration_key)
         else:
-            record = store.get_or_create_integration(config.integration_key, **integration_fields(config))
+            record = store.get_or_create_integration(
+                config.integration_key, **integration_fields(config)
+            )
 
     if dry_run:
         found = next(

@@ -172,7 +172,9 @@ class Staging:
 
     def merged_count(self) -> int:
         self.flush()
-        return int(self.db.execute("SELECT COUNT(*) FROM pair WHERE rank IS NOT NULL").fetchone()[0])
+        return int(
+            self.db.execute("SELECT COUNT(*) FROM pair WHERE rank IS NOT NULL").fetchone()[0]
+        )
 
     def to_send_count(self) -> int:
         self.flush()

@@ -186,7 +186,9 @@ class _Run:
                     )
                 )
         known_remote = record.remote_integration_id if record is not None else None
-        handle = prepare_integration(self.config, store, self.clients.threesixty, dry_run=self.dry_run)
+        handle = prepare_integration(
+            self.config, store, self.clients.threesixty, dry_run=self.dry_run
+        )
         report.warnings.extend(handle.warnings)
         changed = bool(known_remote and handle.remote_id and known_remote != handle.remote_id)
         run_id = None
@@ -260,7 +262,9 @@ class _Run:
         store = self.store
         runs: list[RunRecord] = []
         if store is not None and handle.record_id:
-            runs = [r for r in store.list_runs(handle.record_id, limit=RUN_HISTORY) if r.id != run_id]
+            runs = [
+                r for r in store.list_runs(handle.record_id, limit=RUN_HISTORY) if r.id != run_id
+            ]
         done = [r for r in runs if r.kind == "stats" and r.status == "succeeded" and not r.dry_run]
         last = done[0] if done else None
         last_full = next((r for r in done if r.report.get("read", {}).get("mode") == "full"), None)
@@ -389,16 +393,18 @@ class _Run:
                 if outcome.ok:
                     report.sent += 1
                     states.append(
-                        StatItemState(ext, learner, "sent", h, bool(completed), first_seen,
-                                      done_seen, None)
+                        StatItemState(
+                            ext, learner, "sent", h, bool(completed), first_seen, done_seen, None
+                        )
                     )
                     audit.append(RunItem(ext, "sent", learner, outcome.resource_id))
                 else:
                     error = outcome.error or "rejected"
                     report.failed.append({"externalId": ext, "learner": learner, "error": error})
                     states.append(
-                        StatItemState(ext, learner, "failed", s_hash, False, first_seen,
-                                      done_seen, error)
+                        StatItemState(
+                            ext, learner, "failed", s_hash, False, first_seen, done_seen, error
+                        )
                     )
                     audit.append(RunItem(ext, "failed", learner, error))
             store.save_stat_items(handle.record_id, states)

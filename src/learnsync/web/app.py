@@ -6,21 +6,25 @@ Secrets are write-only: no template or API answer ever receives one.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
 from learnsync.errors import LearnsyncError
+from learnsync.service import insights
 from learnsync.service.core import Service
+from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.runs import RunBusy
 from learnsync.service.setup import form_words, setup_integration
-from learnsync.web import metrics, views
+from learnsync.web import charts, metrics, views
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -80,7 +84,9 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.get("/login", include_in_schema=False)
     def login_page(request: Request, error: str = "") -> HTMLResponse:
-        token = new_login_csrf()
+        # keep the token of an earlier load: a browser's side requests (the favicon, redirected
+        # here) must not rotate it under the form the administrator is filling
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
         response = page(request, "login.html", login_csrf=token, error=error)
         response.set_cookie(
             LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies
@@ -161,6 +167,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         service.repo.set_setup_result(
             integration_id, "ok" if result.ok else "error", result.summary()
         )
+        if any(c.name == "Coursera credentials" and c.status == "ok" for c in result.checks):
+            service.repo.mark_token_used(integration_id)
         item = integration_or_404(integration_id)
         return page(
             request,
@@ -234,6 +242,100 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             return RedirectResponse(f"/integrations/{integration_id}/runs?busy=1", status_code=303)
         return RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
 
+    @app.get("/integrations/{integration_id}/schedules", include_in_schema=False)
+    def schedules_page(request: Request, integration_id: int, saved: str = "") -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        rows = views.schedules_of(service, integration_id)
+        return page(request, "schedules.html", item=item, rows=rows, saved=saved)
+
+    @app.post("/integrations/{integration_id}/schedules", include_in_schema=False)
+    async def save_schedules(request: Request, integration_id: int) -> Any:
+        item = integration_or_404(integration_id)
+        form = await request.form()
+        try:
+            for kind in ("content", "stats"):
+                views.save_schedule(
+                    service,
+                    integration_id,
+                    kind,
+                    str(form.get(f"{kind}_time", "")),
+                    str(form.get(f"{kind}_timezone", "")),
+                    form.get(f"{kind}_enabled") in ("1", "on"),
+                )
+        except LearnsyncError as exc:
+            rows = views.schedules_of(service, integration_id)
+            return page(request, "schedules.html", 400, item=item, rows=rows, error=exc.message)
+        return RedirectResponse(f"/integrations/{integration_id}/schedules?saved=1", 303)
+
+    @app.get("/integrations/{integration_id}/catalog", include_in_schema=False)
+    def catalog_page(
+        request: Request,
+        integration_id: int,
+        q: str = "",
+        language: str = "",
+        content_type: str = "",
+        state: str = "",
+        page_number: int = Query(1, alias="page"),
+    ) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        result = insights.catalog(
+            service.store,
+            service.store.get_integration(views.store_key(item)),
+            query=q,
+            language=language,
+            content_type=content_type,
+            state=state,
+            page=page_number,
+        )
+        criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
+        return page(request, "catalog.html", item=item, result=result, criteria=criteria)
+
+    @app.get("/integrations/{integration_id}/statistics", include_in_schema=False)
+    def statistics_page(request: Request, integration_id: int) -> HTMLResponse:
+        item = integration_or_404(integration_id)
+        stats = _statistics(integration_id)
+        return page(
+            request,
+            "statistics.html",
+            item=item,
+            stats=stats,
+            completions_chart=charts.bar_chart(
+                stats.completion_points(), title="Completions per day", unit="completions"
+            ),
+            learners_chart=charts.bar_chart(
+                stats.learner_points(), title="Active learners per day", unit="learners"
+            ),
+        )
+
+    def _statistics(integration_id: int) -> insights.Statistics:
+        item = integration_or_404(integration_id)
+        stats = insights.statistics(
+            service.store, service.store.get_integration(views.store_key(item)), service.clock()
+        )
+        try:
+            stats.unmatched, stats.unmatched_available = views.unmatched_of(
+                service, integration_id
+            )
+        except LearnsyncError:
+            stats.unmatched, stats.unmatched_available = [], False
+        return stats
+
+    @app.get("/import", include_in_schema=False)
+    def import_page(request: Request) -> HTMLResponse:
+        return page(request, "import.html")
+
+    @app.post("/import", include_in_schema=False)
+    async def import_config(request: Request) -> Any:
+        form = await request.form()
+        upload = form.get("config")
+        label = str(form.get("label", "")).strip() or "Coursera"
+        data = await upload.read() if hasattr(upload, "read") else str(upload or "").encode()
+        try:
+            new_id, updated = import_integration(service, data, label)
+        except (LearnsyncError, ValueError) as exc:
+            return page(request, "import.html", 400, error=_msg(exc), label=label)
+        return RedirectResponse(f"/integrations/{new_id}?imported={int(updated) + 1}", 303)
+
     # ------------------------------------------------------------------ JSON API
 
     @app.get("/api/integrations", tags=["integrations"])
@@ -269,7 +371,59 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             raise HTTPException(409, exc.message) from None
         return JSONResponse(live.to_json(), status_code=202)
 
+    @app.get("/api/integrations/{integration_id}/schedules", tags=["schedules"])
+    def api_schedules(integration_id: int) -> list[dict[str, Any]]:
+        integration_or_404(integration_id)
+        return views.schedules_of(service, integration_id)
+
+    @app.put("/api/integrations/{integration_id}/schedules/{kind}", tags=["schedules"])
+    def api_set_schedule(integration_id: int, kind: str, body: ScheduleBody) -> dict[str, Any]:
+        """Change a daily schedule (``time_of_day`` HH:MM in ``timezone``, e.g. Europe/Paris)."""
+        integration_or_404(integration_id)
+        try:
+            views.save_schedule(
+                service, integration_id, kind, body.time_of_day, body.timezone, body.enabled
+            )
+        except LearnsyncError as exc:
+            raise HTTPException(422, exc.message) from None
+        return next(s for s in views.schedules_of(service, integration_id) if s["kind"] == kind)
+
+    @app.get("/api/integrations/{integration_id}/catalog", tags=["catalog"])
+    def api_catalog(
+        integration_id: int,
+        q: str = "",
+        language: str = "",
+        content_type: str = "",
+        state: str = "",
+        page_number: int = Query(1, alias="page"),
+    ) -> dict[str, Any]:
+        """Synchronized content matching a search (title and description) and filters."""
+        item = integration_or_404(integration_id)
+        result = insights.catalog(
+            service.store,
+            service.store.get_integration(views.store_key(item)),
+            query=q,
+            language=language,
+            content_type=content_type,
+            state=state,
+            page=page_number,
+        )
+        return dataclasses.asdict(result)
+
+    @app.get("/api/integrations/{integration_id}/statistics", tags=["statistics"])
+    def api_statistics(integration_id: int) -> dict[str, Any]:
+        """Completions and active learners per day (30 days), top courses, unmatched learners."""
+        data = dataclasses.asdict(_statistics(integration_id))
+        data["days"] = [d.isoformat() for d in data["days"]]
+        return data
+
     return app
+
+
+class ScheduleBody(BaseModel):
+    time_of_day: str
+    timezone: str = "Europe/Paris"
+    enabled: bool = True
 
 
 def _msg(exc: Exception) -> str:

@@ -12,7 +12,8 @@ from learnsync.filter.names import language_name
 from learnsync.filter.rules import Filters
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput
-from learnsync.service.scheduler import next_runs
+from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
+from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.service_repository import IntegrationSettings
 
 # the run report's reasons, in the administrator's words
@@ -133,7 +134,11 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
     health = "error" if item.setup_status == "error" or failing else item.setup_status
     if health == "ok" and any(r is not None and r["failed"] for r in last.values()):
         health = "warning"
-    upcoming = next_runs(service.repo, item.id, service.clock())
+    now = service.clock()
+    upcoming = next_runs(service.repo, item.id, now)
+    token_warning = refresh_token_warning(item, now)
+    if token_warning and health == "ok":
+        health = "warning"
     return {
         "id": item.id,
         "label": item.label,
@@ -146,6 +151,10 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
         "last_stats_run": last["stats"],
         "next_content_run": upcoming["content"].isoformat() if "content" in upcoming else None,
         "next_stats_run": upcoming["stats"].isoformat() if "stats" in upcoming else None,
+        "refresh_token_warning": token_warning,
+        "coursera_token_used_at": (
+            item.coursera_token_used_at.isoformat() if item.coursera_token_used_at else None
+        ),
         "secrets_set": {
             "coursera_client_secret": item.has_coursera_client_secret,
             "coursera_refresh_token": item.has_coursera_refresh_token,
@@ -213,3 +222,45 @@ async def apply_filters(
         set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=dry_run
     )
     return report, Filters(frozenset(languages), frozenset(kinds))
+
+
+def schedules_of(service: Service, integration_id: int) -> list[dict[str, Any]]:
+    upcoming = next_runs(service.repo, integration_id, service.clock())
+    return [
+        {
+            "kind": s.kind,
+            "time_of_day": s.time_of_day,
+            "timezone": s.timezone,
+            "enabled": s.enabled,
+            "next_run": upcoming[s.kind].isoformat() if s.kind in upcoming else None,
+        }
+        for s in service.repo.list_schedules(integration_id)
+    ]
+
+
+def save_schedule(
+    service: Service, integration_id: int, kind: str, time_of_day: str, tz: str, enabled: bool
+) -> None:
+    """Validate (ConfigError with the administrator's words) and store one schedule."""
+    from learnsync.errors import ConfigError
+
+    if kind not in ("content", "stats"):
+        raise ConfigError(f"unknown schedule {kind!r}: content or stats")
+    at = parse_time_of_day(time_of_day)
+    zone(tz.strip())
+    service.repo.set_schedule(
+        integration_id,
+        kind,
+        time_of_day=at.strftime("%H:%M"),
+        timezone=tz.strip(),
+        enabled=enabled,
+    )
+
+
+def unmatched_of(service: Service, integration_id: int) -> tuple[list[Any], bool]:
+    """The unmatched learners, and whether the statistics pipeline offers the list at all."""
+    try:
+        from learnsync.sync.unmatched import unmatched_learners
+    except ImportError:
+        return [], False
+    return unmatched_learners(service.integrations.config(integration_id)), True
