@@ -20,7 +20,7 @@ from learnsync.cli.output import (
     write_report,
 )
 from learnsync.config import Config, load_config
-from learnsync.errors import GuardError, LearnsyncError
+from learnsync.errors import ConfigError, GuardError, LearnsyncError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -34,6 +34,8 @@ filters_app = typer.Typer(
 )
 app.add_typer(sync_app, name="sync")
 app.add_typer(filters_app, name="filters")
+report_app = typer.Typer(no_args_is_help=True, help="Reports from the store.")
+app.add_typer(report_app, name="report")
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", help="TOML file describing the integration (SPEC §5).")
@@ -130,6 +132,27 @@ def _print_content(report: Any) -> None:
     item_failures(report.failed)
 
 
+@sync_app.command("stats")
+@guarded
+def sync_stats(
+    config: ConfigOpt,
+    dry_run: DryRunOpt = False,
+    report_json: ReportOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Synchronize learners' statistics (enrollment reports) into 360Learning."""
+    from learnsync.sync.stats import run_stats_sync
+
+    settings = _config(config)
+    with TerminalProgress() as progress:
+        report = run_stats_sync(settings, dry_run=dry_run, progress=progress)
+    write_report(report_json, report.to_json())
+    print(f"statistics sync: {report.summary()}")
+    for warning in report.warnings:
+        warning_line(warning)
+    item_failures(report.failed)
+
+
 @filters_app.command("show")
 @guarded
 def filters_show(config: ConfigOpt, debug: DebugOpt = False) -> None:
@@ -195,6 +218,33 @@ def filters_set(
     for warning in report.warnings:
         warning_line(warning)
     item_failures(report.failed)
+
+
+@report_app.command("unmatched-learners")
+@guarded
+def report_unmatched_learners(
+    config: ConfigOpt,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the list as CSV to this file.")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Learners whose statistics 360Learning could not take (e.g. an e-mail mismatch)."""
+    from learnsync.sync.unmatched import unmatched_learners, write_csv
+
+    rows = unmatched_learners(_config(config))
+    if csv is not None:
+        try:
+            write_csv(rows, csv)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {csv}: {exc.strerror or exc}") from None
+    if not rows:
+        print("no unmatched learners: every learner's statistics were delivered")
+        return
+    print(f"{len(rows)} learners whose statistics could not be delivered:")
+    for row in rows:
+        courses = ", ".join(row.courses[:3]) + (" …" if len(row.courses) > 3 else "")
+        print(f"  {row.learner}  ({len(row.courses)} courses: {courses})  {row.reason}")
 
 
 def main() -> None:
