@@ -122,9 +122,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     # Sync now, with the live progress indicator
     page.click("nav.side >> text=Runs")
     page.click("button:has-text('Sync content now')")
-    page.wait_for_function(
-        "document.getElementById('live-status').textContent === 'succeeded'"
-    )
+    page.wait_for_function("document.getElementById('live-status').textContent === 'succeeded'")
     page.reload()
     page.click("table >> a:has-text('#')")
     page.wait_for_selector("h1:has-text('succeeded')")

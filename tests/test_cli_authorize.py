@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from learnsync.cli.coursera import write_token_to_file
 from learnsync.sandbox.stack import Stack, running_stack
@@ -81,15 +82,9 @@ def test_authorize_writes_the_token_into_the_config_file(stack: Stack, tmp_path:
     assert [ln for ln in after if not ln.startswith("refresh_token")] == before.splitlines()
 
 
-def test_authorize_stores_the_token_in_a_service_integration(
-    stack: Stack, tmp_path: Path
-) -> None:
+def test_authorize_stores_the_token_in_a_service_integration(stack: Stack, tmp_path: Path) -> None:
     store = f"sqlite:///{tmp_path / 'service.db'}"
-    key = SecretBox.generate()
-    raw_key = key._fernet._signing_key + key._fernet._encryption_key  # noqa: SLF001
-    import base64
-
-    env_key = base64.urlsafe_b64encode(raw_key).decode()
+    env_key = Fernet.generate_key().decode()
     path = _config(stack, tmp_path, store)
     # the integration exists with the world's (old) token
     full = tmp_path / "full.toml"

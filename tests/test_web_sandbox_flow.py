@@ -66,7 +66,7 @@ def test_setup_integration_succeeds(flow) -> None:  # type: ignore[no-untyped-de
 
 
 def test_sync_now_then_filters(flow) -> None:  # type: ignore[no-untyped-def]
-    service, client, csrf, _ = flow
+    service, client, csrf, stack = flow
 
     sync = client.post("/integrations/1/sync/content", data={"csrf_token": csrf})
     assert sync.status_code == 303
@@ -95,6 +95,9 @@ def test_sync_now_then_filters(flow) -> None:  # type: ignore[no-untyped-def]
     )
     assert f"{will_archive} courses archived" in saved.text
     assert service.store_record(1).languages == [codes[0]]
+    # the archive happened in 360Learning, not only in the store
+    archived = [c for c in stack.threesixty.courses if c.status == "archived"]
+    assert len(archived) == will_archive
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ class CallbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:
                 parsed = urlparse(self.path)
                 if parsed.path != "/callback":
                     self.send_error(404)

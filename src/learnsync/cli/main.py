@@ -119,16 +119,17 @@ def sync_content(
     except GuardError as exc:
         if exc.report is not None:
             write_report(report_json, exc.report.to_json())
-            _print_content(exc.report)
+            _print_content(exc.report, skip_warning=exc.message)
         raise
     write_report(report_json, report.to_json())
     _print_content(report)
 
 
-def _print_content(report: Any) -> None:
+def _print_content(report: Any, skip_warning: str | None = None) -> None:
     print(f"content sync: {report.summary()}")
     for warning in report.warnings:
-        warning_line(warning)
+        if warning != skip_warning:  # said once, as the error line
+            warning_line(warning)
     item_failures(report.failed)
 
 

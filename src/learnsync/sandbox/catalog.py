@@ -35,7 +35,11 @@ CONTENT_TYPES: list[tuple[str, float]] = [
 ]  # fmt: skip
 SPECIALIZATION_TYPES = frozenset({"Specialization", "ProfessionalCertificate"})
 DIFFICULTIES: list[tuple[str | None, float]] = [
-    ("BEGINNER", 45.0), ("INTERMEDIATE", 30.0), ("ADVANCED", 10.0), ("MIXED", 5.0), (None, 10.0),
+    ("BEGINNER", 45.0),
+    ("INTERMEDIATE", 30.0),
+    ("ADVANCED", 10.0),
+    ("MIXED", 5.0),
+    (None, 10.0),
 ]
 EDGE_KINDS = (
     "blank_name",
@@ -146,7 +150,9 @@ def _item(world: World, i: int) -> dict[str, Any]:
     subject = _SUBJECTS[int(u("subject") * len(_SUBJECTS))]
     name = _TITLE_FORMS[int(u("title") * len(_TITLE_FORMS))].format(s=subject)
     if content_type in SPECIALIZATION_TYPES:
-        name += " Specialization" if content_type == "Specialization" else " Professional Certificate"
+        name += (
+            " Specialization" if content_type == "Specialization" else " Professional Certificate"
+        )
     name = f"{name} {i}" if u("numbered") < 0.5 else name
     description = (
         f"Learn {subject.lower()} with hands-on exercises.\n"
@@ -179,7 +185,9 @@ def _item(world: World, i: int) -> dict[str, Any]:
             pname, has_logo = _PARTNERS[int(u("partner", k) * len(_PARTNERS))]
             partner: dict[str, Any] = {"name": pname}
             if has_logo:
-                partner["logoUrl"] = f"https://coursera-university-assets.example/{slugify(pname)}.png"
+                partner["logoUrl"] = (
+                    f"https://coursera-university-assets.example/{slugify(pname)}.png"
+                )
             elif u("null-logo", k) < 0.5:
                 partner["logoUrl"] = None
             partners.append(partner)
@@ -202,7 +210,11 @@ def _item(world: World, i: int) -> dict[str, Any]:
     else:
         type_name = "courseMetadata"
         definition["skills"] = skills
-        hours = 1 + u("hours") * 3 if content_type in ("GuidedProject", "Project") else 5 + u("hours") * 60
+        hours = (
+            1 + u("hours") * 3
+            if content_type in ("GuidedProject", "Project")
+            else 5 + u("hours") * 60
+        )
         seconds = int(hours * 3600)
     if u("no-duration") >= 0.05:  # sometimes missing (reference §6.3)
         definition["estimatedLearningTime"] = seconds

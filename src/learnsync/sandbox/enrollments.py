@@ -98,7 +98,9 @@ class EnrollmentReport:
             for program in item.get("programs") or []:
                 if program.get("programId") in self.program_ids:
                     p = self.program_ids.index(program["programId"])
-                    pool = self._s12n if info.content_type in SPECIALIZATION_TYPES else self._regular
+                    pool = (
+                        self._s12n if info.content_type in SPECIALIZATION_TYPES else self._regular
+                    )
                     pool[p].append(info)
         self._pool_ids = [
             {c.content_id for c in self._regular[p]} | {c.content_id for c in self._s12n[p]}
@@ -408,7 +410,11 @@ class EnrollmentReport:
             for extra in self._extras:
                 if _selected(mutation, extra["_extra_index"]):
                     _advance(extra, mutation, extra["_extra_index"])
-        return {"fraction": fraction_, "salt": salt, "selected_estimate": round(fraction_ * self.size)}
+        return {
+            "fraction": fraction_,
+            "salt": salt,
+            "selected_estimate": round(fraction_ * self.size),
+        }
 
     def upsert(
         self,

@@ -72,7 +72,7 @@ def _description(item: ContentItemState) -> str:
 
 
 def _matches(item: ContentItemState, words: list[str]) -> bool:
-    text = f"{item.name or ''}\n{_description(item)}".casefold()
+    text = f"{item.name or ''}\n{_description(item)}\n{item.external_id}".casefold()
     return all(word in text for word in words)
 
 

@@ -1,5 +1,5 @@
-"""The service's tables (migrations ``0002`` and ``0003``): admin users and sessions, integration settings
-with encrypted secrets, schedules and run locks.
+"""The service's tables (migrations ``0002``, ``0003``): admin users and sessions, integration
+settings with encrypted secrets, schedules and run locks.
 
 They live on the store's :class:`~learnsync.store.models.Base` so one metadata describes the whole
 schema. Secrets are never stored in clear: the ``*_enc`` columns hold Fernet tokens

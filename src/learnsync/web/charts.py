@@ -26,8 +26,8 @@ def bar_chart(points: list[tuple[str, int]], *, title: str, unit: str) -> Markup
         f"<title>{escape(title)}</title>",
         f'<line x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" x2="{WIDTH - 4}" '
         f'y2="{PAD_TOP + plot_h}" stroke="#9aa1b2"/>',
-        f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end" font-size="10">{peak}</text>',
-        f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end" font-size="10">0</text>',
+        _axis_label(PAD_LEFT - 4, PAD_TOP + 8, str(peak)),
+        _axis_label(PAD_LEFT - 4, PAD_TOP + plot_h, "0"),
     ]
     for n, (label, value) in enumerate(points):
         h = plot_h * value / top
@@ -43,3 +43,7 @@ def bar_chart(points: list[tuple[str, int]], *, title: str, unit: str) -> Markup
             )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _axis_label(x: float, y: float, text: str) -> str:
+    return f'<text x="{x}" y="{y}" text-anchor="end" font-size="10">{escape(text)}</text>'

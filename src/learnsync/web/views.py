@@ -137,7 +137,7 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
     now = service.clock()
     upcoming = next_runs(service.repo, item.id, now)
     token_warning = refresh_token_warning(item, now)
-    if token_warning and health == "ok":
+    if token_warning and health in ("ok", "new"):
         health = "warning"
     return {
         "id": item.id,

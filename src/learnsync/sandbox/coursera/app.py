@@ -32,7 +32,7 @@ PREFIXES = ("/api", "/ent/api")
 
 
 class NaptimeError(Exception):
-    """A non-2xx answer with Naptime's body: ``errorCode``, ``message``, ``details`` (nulls kept)."""
+    """A non-2xx answer in Naptime form: ``errorCode``, ``message``, ``details``, nulls kept."""
 
     def __init__(
         self,
@@ -213,9 +213,7 @@ def _page(
     return json_response({"elements": elements, "paging": paging, "linked": {}})
 
 
-def _slice(
-    sim: CourseraSim, route: str, request: Request, rows: list[dict[str, Any]]
-) -> Response:
+def _slice(sim: CourseraSim, route: str, request: Request, rows: list[dict[str, Any]]) -> Response:
     start, limit = _paging(request)
     return _page(sim, route, start, limit, len(rows), rows[start : start + limit])
 

@@ -268,9 +268,7 @@ class CourseraSim:
     # --- catalog -----------------------------------------------------------------------------
     def reset_catalog(self) -> None:
         with self._lock:
-            self._catalog = {
-                item["id"]: copy.deepcopy(item) for item in self._generated_catalog
-            }
+            self._catalog = {item["id"]: copy.deepcopy(item) for item in self._generated_catalog}
 
     def catalog_items(self) -> list[dict[str, Any]]:
         """The served items, in order; treat them as read-only (changes replace items)."""
