@@ -96,43 +96,60 @@ def _print_banner(stack: object, config: str, config_out: Path | None) -> None:
 @guarded
 def demo(
     catalog_size: Annotated[int, typer.Option("--catalog-size", min=1)] = 5_000,
+    enrollments: Annotated[int, typer.Option("--enrollments", min=0)] = 50_000,
+    learners: Annotated[int, typer.Option("--learners", min=1)] = 5_000,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     workdir: Annotated[
-        Path | None, typer.Option("--workdir", help="Where to keep the demo's store and report.")
+        Path | None, typer.Option("--workdir", help="Where to keep the demo's store and reports.")
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """The main job on embedded defaults: simulators + SQLite, a content sync, then a re-sync."""
+    """The main job on embedded defaults: simulators + SQLite; content, then statistics, twice."""
     from learnsync.cli.output import TerminalProgress, warning_line, write_report
     from learnsync.config import load_config
     from learnsync.sandbox.stack import running_stack
     from learnsync.sandbox.world import World
     from learnsync.sync.content import run_content_sync
+    from learnsync.sync.stats import run_stats_sync
 
     base = workdir or Path(tempfile.mkdtemp(prefix="learnsync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     db = base / "learnsync.db"
     for stale in (db, base / "learnsync.db-wal", base / "learnsync.db-shm"):
         stale.unlink(missing_ok=True)
-    world = World(seed=seed, catalog_size=catalog_size, learners=2_000, enrollments=10_000)
-    print(f"demo: simulated Coursera catalog of {catalog_size} items (seed {seed}); store {db}")
+    world = World(seed=seed, catalog_size=catalog_size, learners=learners, enrollments=enrollments)
+    print(
+        f"demo: simulated organization of {catalog_size:,} catalog items, {learners:,} learners, "
+        f"{enrollments:,} enrollment rows (seed {seed}); store {db}"
+    )
+    runs = [
+        ("first content sync", run_content_sync),
+        ("first statistics sync", run_stats_sync),
+        ("second content sync (nothing changed)", run_content_sync),
+        ("second statistics sync (nothing changed)", run_stats_sync),
+    ]
     with running_stack(world) as stack:
         config_path = base / "learnsync.toml"
         config_path.write_text(stack.config_toml(f"sqlite:///{db}"), encoding="utf-8")
         config = load_config(config_path)
-        for label in ("first content sync", "second content sync (nothing changed)"):
+        for n, (label, pipeline) in enumerate(runs, start=1):
             started = time.perf_counter()
             with TerminalProgress() as progress:
-                report = run_content_sync(config, progress=progress)
+                report = pipeline(config, progress=progress)
             elapsed = time.perf_counter() - started
-            write_report(base / f"report-{label.split()[0]}.json", report.to_json())
+            write_report(base / f"report-{n}-{report.kind}.json", report.to_json())
             print(f"{label}: {report.summary()} in {elapsed:.1f} s")
             reasons: dict[str, int] = {}
             for skip in report.skipped:
                 reasons[skip["reason"]] = reasons.get(skip["reason"], 0) + 1
             if reasons:
-                print("  skipped: " + ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())))
-            for warning in report.warnings[:5]:
+                print("  skipped: " + ", ".join(f"{k} {r}" for r, k in sorted(reasons.items())))
+            if report.failed:
+                print(f"  failed: {len(report.failed)} (e.g. {report.failed[0].get('error')})")
+            for warning in report.warnings[:3]:
                 warning_line(warning)
-        print(f"360Learning simulator now holds {len(stack.threesixty.courses)} external courses")
+        print(
+            f"360Learning simulator now holds {len(stack.threesixty.courses):,} external courses "
+            f"and {len(stack.threesixty.attempts):,} attempts"
+        )
     print(f"demo: config, store and reports are in {base}")
