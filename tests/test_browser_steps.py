@@ -122,8 +122,10 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     # Sync now, with the live progress indicator
     page.click("nav.side >> text=Runs")
     page.click("button:has-text('Sync content now')")
+    # the indicator follows the run; the page reloads itself when it ends
+    page.locator("td.health-ok", has_text="succeeded").wait_for()
     page.wait_for_function("document.getElementById('live-status').textContent === 'succeeded'")
-    page.reload()
+    page.wait_for_load_state()
     page.click("table >> a:has-text('#')")
     page.wait_for_selector("h1:has-text('succeeded')")
     assert page.locator("h2:has-text('Failed')").count() == 1

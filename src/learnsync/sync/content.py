@@ -6,7 +6,6 @@ archive, restore) → store (states, audit rows, run report). A dry run stops af
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -26,9 +25,10 @@ from learnsync.extract.content import extract_catalog
 from learnsync.load.bulk import Outcome
 from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
-from learnsync.store.repository import ContentItemState, RunItem, Store
+from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
+from learnsync.sync.ledger import ContentLedger
 from learnsync.sync.progress import NoProgress, Progress
 from learnsync.sync.report import ContentReport
 
@@ -168,42 +168,29 @@ def _execute(
 ) -> None:
     now = clock()
     integration_id = handle.remote_id
-    states = dict(handle.states)
-    audit: list[RunItem] = []
-    changed: dict[str, ContentItemState] = {}
-
-    def save(state: ContentItemState) -> None:
-        states[state.external_id] = state
-        changed[state.external_id] = state
+    ledger = ContentLedger(handle.states, report)
 
     # 1. what the catalog says now (metadata used by filters, presence, skips)
     for external_id, row in plan.seen.items():
-        previous = states.get(external_id)
-        base = previous or ContentItemState(
-            external_id=external_id, state=SKIPPED, first_seen_at=now
-        )
-        update = dict(
+        if external_id not in ledger.states:
+            ledger.put(ContentItemState(external_id=external_id, state=SKIPPED, first_seen_at=now))
+        mapped = isinstance(row, MappedCourse)
+        ledger.update(
+            external_id,
             language_code=row.language_code,
             content_type=row.content_type,
             name=row.payload["name"] if isinstance(row, MappedCourse) else row.name,
             in_catalog=True,
             last_seen_at=now,
+            skip_reason=None if mapped else row.reason,  # type: ignore[union-attr]
         )
-        if not isinstance(row, MappedCourse):
-            update["skip_reason"] = row.reason
-        elif base.skip_reason is not None:
-            update["skip_reason"] = None
-        save(dataclasses.replace(base, **update))
     for external_id, previous in handle.states.items():
         if external_id not in plan.seen and previous.in_catalog:
-            save(dataclasses.replace(previous, in_catalog=False))
+            ledger.update(external_id, in_catalog=False)
     for skipped in plan.skipped:
-        audit.append(
-            RunItem(external_id=skipped.external_id, action="skipped", detail=skipped.reason)
-        )
-        report.skipped.append({"externalId": skipped.external_id, "reason": skipped.reason})
+        ledger.skipped(skipped.external_id, skipped.reason)
 
-    # 2. upserts (create, update, restore)
+    # 2. upserts (create, update, restore = upsert then un-archive)
     if plan.upserts:
         progress.stage("sending courses to 360Learning", total=len(plan.upserts))
         outcomes = upsert_courses(
@@ -213,48 +200,29 @@ def _execute(
         for upsert in plan.upserts:
             external_id = upsert.course.external_id
             outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
-            state = states[external_id]
+            state = ledger.states[external_id]
             if not outcome.ok:
-                error = outcome.error or "rejected"
-                report.failed.append({"externalId": external_id, "error": error})
-                audit.append(RunItem(external_id=external_id, action="failed", detail=error))
                 # a live or archived course stays what it is; a course never created is "failed"
-                new_state = state.state if state.course_id is not None else FAILED
-                save(dataclasses.replace(state, state=new_state, last_error=error))
+                kept = state.state if state.course_id is not None else FAILED
+                ledger.failed(external_id, outcome.error or "rejected", state=kept)
                 continue
             course_id = outcome.resource_id or state.course_id
-            saved = dataclasses.replace(
-                state,
-                course_id=course_id,
-                sent_hash=upsert.hash,
-                payload=upsert.course.payload,
-                last_error=None,
-                state=ACTIVE if upsert.action != "restore" else state.state,
-            )
-            save(saved)
+            sent = {
+                "course_id": course_id,
+                "sent_hash": upsert.hash,
+                "payload": upsert.course.payload,
+            }
             if upsert.action == "restore" and course_id:
+                ledger.update(external_id, last_error=None, **sent)  # still archived until PUT
                 restore_ids[external_id] = course_id
-            elif upsert.action == "create":
-                report.created += 1
-                audit.append(RunItem(external_id=external_id, action="created", detail=course_id))
             else:
-                report.updated += 1
-                audit.append(RunItem(external_id=external_id, action="updated", detail=course_id))
+                action = "created" if upsert.action == "create" else "updated"
+                ledger.succeeded(external_id, action, course_id, state=ACTIVE, **sent)
         if restore_ids:
             progress.stage("restoring archived courses", total=len(restore_ids))
-            for external_id, outcome in unarchive_courses(
-                clients.threesixty, restore_ids, progress.advance
-            ).items():
-                state = states[external_id]
-                if outcome.ok:
-                    report.restored += 1
-                    audit.append(RunItem(external_id=external_id, action="restored", detail=None))
-                    save(dataclasses.replace(state, state=ACTIVE, last_error=None))
-                else:
-                    error = outcome.error or "restore failed"
-                    report.failed.append({"externalId": external_id, "error": error})
-                    audit.append(RunItem(external_id=external_id, action="failed", detail=error))
-                    save(dataclasses.replace(state, last_error=error))
+            ledger.apply_restores(
+                unarchive_courses(clients.threesixty, restore_ids, progress.advance)
+            )
 
     report.unchanged = len(plan.unchanged)
 
@@ -265,33 +233,10 @@ def _execute(
     if to_archive:
         progress.stage("archiving courses", total=len(to_archive))
         outcomes = archive_courses(clients.threesixty, integration_id, to_archive, progress.advance)
-        _apply_archives(to_archive, outcomes, states, save, report, audit)
+        ledger.apply_archives(to_archive, outcomes)
 
-    store.save_content_items(handle.record_id, changed.values())
-    store.add_run_items(run_id, audit)
+    ledger.save(store, handle.record_id, run_id)
     report.warnings.extend(_failure_summary(report))
-
-
-def _apply_archives(
-    to_archive: dict[str, str],
-    outcomes: dict[str, Outcome],
-    states: dict[str, ContentItemState],
-    save: Callable[[ContentItemState], None],
-    report: ContentReport,
-    audit: list[RunItem],
-) -> None:
-    for external_id, new_state in to_archive.items():
-        outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
-        state = states[external_id]
-        if outcome.ok:
-            report.archived += 1
-            audit.append(RunItem(external_id=external_id, action="archived", detail=new_state))
-            save(dataclasses.replace(state, state=new_state, last_error=None))
-        else:
-            error = outcome.error or "archive failed"
-            report.failed.append({"externalId": external_id, "error": error})
-            audit.append(RunItem(external_id=external_id, action="failed", detail=error))
-            save(dataclasses.replace(state, last_error=error))
 
 
 def _failure_summary(report: ContentReport) -> list[str]:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 
 from learnsync.config import Config
-from learnsync.diff.content import ACTIVE, ARCHIVED_FILTER, is_live, plan_filter_change
+from learnsync.diff.content import ARCHIVED_FILTER, is_live, plan_filter_change
 from learnsync.errors import ConfigError
 from learnsync.filter.rules import Filters
 from learnsync.load.content import archive_courses, unarchive_courses
 from learnsync.mapping.content import map_content
-from learnsync.store.repository import ContentItemState, RunItem
+from learnsync.store.repository import ContentItemState
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import prepare_integration
+from learnsync.sync.ledger import ContentLedger
 from learnsync.sync.report import ContentReport
 
 
@@ -114,49 +114,21 @@ def set_filters(
         run_id = store.start_run(handle.record_id, "filters", False)
         # saved first: even if a write below fails, every later sync applies them
         store.save_filters(handle.record_id, filters.languages, filters.content_types)
-        audit: list[RunItem] = []
-        changed: list[ContentItemState] = []
-        states = handle.states
-        if plan.archive:
-            outcomes = archive_courses(
-                clients.threesixty, handle.remote_id, [s.external_id for s in plan.archive]
-            )
-            for state in plan.archive:
-                outcome = outcomes[state.external_id]
-                if outcome.ok:
-                    report.archived += 1
-                    audit.append(
-                        RunItem(
-                            external_id=state.external_id, action="archived", detail=ARCHIVED_FILTER
-                        )
-                    )
-                    changed.append(
-                        dataclasses.replace(state, state=ARCHIVED_FILTER, last_error=None)
-                    )
-                else:
-                    report.failed.append(
-                        {"externalId": state.external_id, "error": outcome.error or ""}
-                    )
-                    audit.append(
-                        RunItem(
-                            external_id=state.external_id, action="failed", detail=outcome.error
-                        )
-                    )
-        if plan.restore:
-            ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
-            for external_id, outcome in unarchive_courses(clients.threesixty, ids).items():
-                state = states[external_id]
-                if outcome.ok:
-                    report.restored += 1
-                    audit.append(RunItem(external_id=external_id, action="restored", detail=None))
-                    changed.append(dataclasses.replace(state, state=ACTIVE, last_error=None))
-                else:
-                    report.failed.append({"externalId": external_id, "error": outcome.error or ""})
-                    audit.append(
-                        RunItem(external_id=external_id, action="failed", detail=outcome.error)
-                    )
-        store.save_content_items(handle.record_id, changed)
-        store.add_run_items(run_id, audit)
+        ledger = ContentLedger(handle.states, report)
+        try:
+            if plan.archive:
+                to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive}
+                ledger.apply_archives(
+                    to_archive, archive_courses(clients.threesixty, handle.remote_id, to_archive)
+                )
+            if plan.restore:
+                ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
+                ledger.apply_restores(unarchive_courses(clients.threesixty, ids))
+        except BaseException as exc:
+            ledger.save(store, handle.record_id, run_id)  # what was done stays recorded
+            store.finish_run(run_id, "failed", report.to_json(), error=str(exc))
+            raise
+        ledger.save(store, handle.record_id, run_id)
         store.finish_run(run_id, "succeeded", report.to_json())
         return report
     finally:

@@ -43,7 +43,8 @@
   }
   const live = document.getElementById("live");
   if (live) {
-    let wasRunning = false;
+    // a page rendered while the run was going reloads when it ends, to show it in the table
+    let wasRunning = document.getElementById("live-status").textContent === "running";
     const poll = function () {
       fetch(live.dataset.url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (run) {
         if (run.status === "idle") return;

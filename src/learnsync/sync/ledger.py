@@ -1,0 +1,76 @@
+"""What a content run did, item by item: new states, audit rows and report counts, kept together.
+
+Shared by the content sync and the filter save, so every outcome of every write is recorded the
+same way: a success updates the item's state and counts; a failure keeps the item's state, records
+the error (the next run sends it again), lists it in the report and writes an audit row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from learnsync.diff.content import ACTIVE
+from learnsync.load.bulk import Outcome
+from learnsync.store.repository import ContentItemState, RunItem, Store
+from learnsync.sync.report import ContentReport
+
+# report counter for each successful action
+_COUNTERS = {"created": "created", "updated": "updated", "archived": "archived",
+             "restored": "restored"}  # fmt: skip
+
+
+class ContentLedger:
+    def __init__(self, states: Mapping[str, ContentItemState], report: ContentReport) -> None:
+        self.states = dict(states)
+        self.report = report
+        self.changed: dict[str, ContentItemState] = {}
+        self.audit: list[RunItem] = []
+
+    def update(self, external_id: str, **fields: Any) -> ContentItemState:
+        state = dataclasses.replace(self.states[external_id], **fields)
+        self.put(state)
+        return state
+
+    def put(self, state: ContentItemState) -> None:
+        self.states[state.external_id] = state
+        self.changed[state.external_id] = state
+
+    def succeeded(
+        self, external_id: str, action: str, detail: str | None = None, **fields: Any
+    ) -> None:
+        self.update(external_id, last_error=None, **fields)
+        setattr(self.report, _COUNTERS[action], getattr(self.report, _COUNTERS[action]) + 1)
+        self.audit.append(RunItem(external_id=external_id, action=action, detail=detail))
+
+    def failed(self, external_id: str, error: str, **fields: Any) -> None:
+        self.update(external_id, last_error=error, **fields)
+        self.report.failed.append({"externalId": external_id, "error": error})
+        self.audit.append(RunItem(external_id=external_id, action="failed", detail=error))
+
+    def skipped(self, external_id: str, reason: str) -> None:
+        self.report.skipped.append({"externalId": external_id, "reason": reason})
+        self.audit.append(RunItem(external_id=external_id, action="skipped", detail=reason))
+
+    def apply_archives(
+        self, new_states: Mapping[str, str], outcomes: Mapping[str, Outcome]
+    ) -> None:
+        """``new_states``: externalId → the archived state to record on success."""
+        for external_id, new_state in new_states.items():
+            outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
+            if outcome.ok:
+                self.succeeded(external_id, "archived", new_state, state=new_state)
+            else:
+                self.failed(external_id, outcome.error or "archive failed")
+
+    def apply_restores(self, outcomes: Mapping[str, Outcome]) -> None:
+        for external_id, outcome in outcomes.items():
+            if outcome.ok:
+                self.succeeded(external_id, "restored", state=ACTIVE)
+            else:
+                self.failed(external_id, outcome.error or "restore failed")
+
+    def save(self, store: Store, record_id: int, run_id: int) -> None:
+        store.save_content_items(record_id, self.changed.values())
+        store.add_run_items(run_id, self.audit)
