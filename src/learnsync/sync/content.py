@@ -190,6 +190,22 @@ def _execute(
     for skipped in plan.skipped:
         ledger.skipped(skipped.external_id, skipped.reason)
 
+    try:
+        _write(clients, integration_id, plan, guard_refused, ledger, progress)
+    finally:
+        ledger.save(store, handle.record_id, run_id)  # what was done stays recorded, even on error
+    report.warnings.extend(_failure_summary(report))
+
+
+def _write(
+    clients: Clients,
+    integration_id: str,
+    plan: ContentPlan,
+    guard_refused: bool,
+    ledger: ContentLedger,
+    progress: Progress,
+) -> None:
+    report = ledger.report
     # 2. upserts (create, update, restore = upsert then un-archive)
     if plan.upserts:
         progress.stage("sending courses to 360Learning", total=len(plan.upserts))
@@ -234,9 +250,6 @@ def _execute(
         progress.stage("archiving courses", total=len(to_archive))
         outcomes = archive_courses(clients.threesixty, integration_id, to_archive, progress.advance)
         ledger.apply_archives(to_archive, outcomes)
-
-    ledger.save(store, handle.record_id, run_id)
-    report.warnings.extend(_failure_summary(report))
 
 
 def _failure_summary(report: ContentReport) -> list[str]:
