@@ -39,6 +39,15 @@ ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "admin-password-1"
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's auto-waiting assertions (imported lazily: the package may be missing)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 TIMEOUT_MS = 15_000
 
 
@@ -133,7 +142,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     page.wait_for_load_state()
     page.click("table >> a:has-text('#')")
     page.wait_for_selector("h1:has-text('succeeded')")
-    assert page.locator("h2:has-text('Failed')").count() == 1
+    expect(page.locator("h2:has-text('Failed')")).to_have_count(1)
     skipped = page.locator("h2:has-text('Skipped')").inner_text()
     assert re.search(r"Skipped \((\d+)\)", skipped)
     active_before = sum(1 for c in stack.threesixty.courses if c.status == "published")
@@ -155,9 +164,10 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     boxes.nth(other).check()
     page.click("#confirm-languages")
     rows = page.locator("#language-list tr")
-    assert rows.count() == 2
+    expect(rows).to_have_count(2)
     page.click(f"button[aria-label='Remove {other_name}']")
-    assert rows.count() == 1 and rows.first.get_attribute("data-code") == keep_code
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-code") == keep_code
     page.click("#language-form button[type=submit]")
     preview = page.locator(".preview").inner_text()
     found = re.search(r"(\d+) courses will be archived, (\d+) restored", preview)
@@ -199,7 +209,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
 
     # statistics page renders its charts; schedules are editable
     page.click("nav.side >> text=Statistics")
-    assert page.locator("#completions-chart svg rect.bar").count() == 30
+    expect(page.locator("#completions-chart svg rect.bar")).to_have_count(30)
     page.click("nav.side >> text=Schedules")
     page.fill("#content_time", "07:30")
     page.click("button:has-text('Save')")

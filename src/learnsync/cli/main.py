@@ -249,8 +249,8 @@ def report_unmatched_learners(
 
 
 def main() -> None:
-    from learnsync.cli import sandbox as _sandbox  # noqa: F401 - registers commands
     from learnsync.cli import coursera as _coursera  # noqa: F401 - registers commands
+    from learnsync.cli import sandbox as _sandbox  # noqa: F401 - registers commands
     from learnsync.cli import service as _service  # noqa: F401 - registers commands
 
     app()
