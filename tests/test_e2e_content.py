@@ -259,3 +259,28 @@ def test_missing_config_file_exit_2(tmp_path: Path) -> None:
     result = sync(tmp_path / "absent.toml", tmp_path)
     assert result.exit_code == 2
     assert "not found" in result.stderr
+
+
+def test_expired_refresh_token_is_an_actionable_exit_3(
+    stack: Stack, config_path: Path, tmp_path: Path
+) -> None:
+    stack.coursera.expire_refresh_tokens()
+    result = sync(config_path, tmp_path)
+    assert result.exit_code == 3
+    assert "learnsync coursera authorize" in result.stderr
+    assert stack.world.coursera_refresh_token not in result.stderr + result.stdout
+    assert threesixty_writes(stack) == 0
+
+
+def test_missing_scope_is_named(stack: Stack, config_path: Path, tmp_path: Path) -> None:
+    """A credential without bulkOperations:read (the guide forgets it) cannot follow operations."""
+    scopes = ["integrations:read", "integrations:write", "integrations:bulk", "courses:write"]
+    credential = stack.threesixty.add_credential(scopes)
+    text = config_path.read_text()
+    text = text.replace(stack.world.threesixty_client_id, credential.client_id)
+    text = text.replace(stack.world.threesixty_client_secret, credential.client_secret)
+    config_path.write_text(text)
+    result = sync(config_path, tmp_path)
+    assert result.exit_code == 3
+    assert "bulkOperations:read" in result.stderr
+    assert credential.client_secret not in result.stderr

@@ -76,6 +76,9 @@ def _run(
     clock: Clock,
 ) -> ContentReport:
     report = ContentReport(dry_run=dry_run)
+    # the Coursera credentials first: refused ones stop the run before anything is written
+    # (the token is cached and serves the catalog reads)
+    clients.coursera.auth.token()
     handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
     report.warnings.extend(handle.warnings)
     run_id = (
