@@ -26,10 +26,6 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _sandbox_process import sandbox_process
-
 from learnsync.clients.coursera.client import CourseraClient
 from learnsync.clients.coursera.models import Content
 from learnsync.clients.threesixty.client import ThreeSixtyClient
@@ -38,6 +34,7 @@ from learnsync.diff.content import dedupe, plan_content
 from learnsync.filter.rules import Filters
 from learnsync.mapping.content import map_content
 from learnsync.sandbox.catalog import generate_catalog
+from learnsync.sandbox.process import sandbox_process
 from learnsync.sandbox.world import World
 from learnsync.sync.content import run_content_sync
 from learnsync.sync.context import Clients

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _sandbox_process import sandbox_process
+from learnsync.sandbox.process import sandbox_process
 
 IMPORT_ROUTE = "stats"  # the 360Learning simulator's counter key contains this and "bulk"
 

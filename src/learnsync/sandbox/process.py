@@ -1,4 +1,8 @@
-"""Start ``learnsync sandbox serve`` in another process and read its config (for benchmarks)."""
+"""Start ``learnsync sandbox serve`` in another process and read what it prints.
+
+The way an acceptance suite (and the benchmarks) use the simulators: a separate process, driven
+only over HTTP.
+"""
 
 from __future__ import annotations
 
