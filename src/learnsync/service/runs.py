@@ -164,7 +164,7 @@ class RunManager:
         try:
             config = self.integrations.config(run.integration_id)
             report = self.pipelines[run.kind](config, _LiveProgress(run))
-            run.report = report.to_json() if hasattr(report, "to_json") else {}
+            run.report = report.to_record() if hasattr(report, "to_record") else {}
             run.status = "succeeded"
             run.message = report.summary() if hasattr(report, "summary") else "done"
             # the run minted a Coursera access token from the refresh token: it is alive
@@ -173,7 +173,7 @@ class RunManager:
             run.status = "failed"
             run.message = exc.message
             if exc.report is not None:
-                run.report = exc.report.to_json()
+                run.report = exc.report.to_record()
         except LearnsyncError as exc:
             run.status, run.message = "failed", exc.message
         except Exception as exc:

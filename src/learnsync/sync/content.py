@@ -99,10 +99,10 @@ def _run(
             )
     except BaseException as exc:
         if run_id is not None and store is not None:
-            store.finish_run(run_id, "failed", report.to_json(), error=str(exc))
+            store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
         raise
     if run_id is not None and store is not None:
-        store.finish_run(run_id, "succeeded", report.to_json())
+        store.finish_run(run_id, "succeeded", report.to_record())
     if guard_refused:
         raise GuardError(_guard_message(plan), report=report)
     return report

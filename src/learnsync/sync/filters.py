@@ -126,10 +126,10 @@ def set_filters(
                 ledger.apply_restores(unarchive_courses(clients.threesixty, ids))
         except BaseException as exc:
             ledger.save(store, handle.record_id, run_id)  # what was done stays recorded
-            store.finish_run(run_id, "failed", report.to_json(), error=str(exc))
+            store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
             raise
         ledger.save(store, handle.record_id, run_id)
-        store.finish_run(run_id, "succeeded", report.to_json())
+        store.finish_run(run_id, "succeeded", report.to_record())
         return report
     finally:
         if own:

@@ -33,6 +33,10 @@ class ContentReport:
             "warnings": list(self.warnings),
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """What the store keeps of a run (the SPEC shape already carries the warnings)."""
+        return self.to_json()
+
     def summary(self) -> str:
         prefix = "dry run, would have: " if self.dry_run else ""
         return (
@@ -44,6 +48,9 @@ class ContentReport:
 
 @dataclass(slots=True)
 class StatsReport:
+    """SPEC §5's statistics report. Its JSON has no ``warnings`` key (the SPEC shape has none):
+    warnings go to stderr and into the stored run (:meth:`to_record`)."""
+
     dry_run: bool = False
     sent: int = 0
     unchanged: int = 0
@@ -60,8 +67,11 @@ class StatsReport:
             "unchanged": self.unchanged,
             "skipped": list(self.skipped),
             "failed": list(self.failed),
-            "warnings": list(self.warnings),
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """What the store keeps of a run: the SPEC shape plus the warnings."""
+        return {**self.to_json(), "warnings": list(self.warnings)}
 
     def summary(self) -> str:
         prefix = "dry run, would have: " if self.dry_run else ""
