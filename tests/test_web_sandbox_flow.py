@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,23 @@ def test_setup_failures_are_actionable(flow, changes, failed_check, words) -> No
     for secret in changes.values():
         if "wrong" in secret:
             assert secret not in answer.text
+
+
+def test_filter_save_waits_for_no_run(flow) -> None:  # type: ignore[no-untyped-def]
+    """A filter save writes to 360Learning: it is refused while a run of the integration holds
+    the lock (another process, say), and nothing is saved or archived."""
+    service, client, csrf, stack = flow
+    assert client.post("/integrations/1/sync/content", data={"csrf_token": csrf}).status_code == 303
+    service.runs.wait()
+    codes = re.findall(
+        r'<input type="checkbox" value="([^"]+)"', client.get("/integrations/1/languages").text
+    )
+    assert service.repo.acquire_lock(1, "another-process", "content", timedelta(minutes=5))
+    refused = client.post(
+        "/integrations/1/filters",
+        data={"csrf_token": csrf, "which": "languages", "value": codes[0], "confirm": "1"},
+    )
+    assert refused.status_code == 400
+    assert "content run of this integration is going" in refused.text
+    assert service.store_record(1).languages == []
+    assert not [c for c in stack.threesixty.courses if c.status == "archived"]

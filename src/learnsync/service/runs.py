@@ -13,7 +13,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -123,14 +124,27 @@ class RunManager:
         self._threads: list[threading.Thread] = []
         self._mutex = threading.Lock()
 
-    def _claim(self, integration_id: int, kind: str, trigger: str) -> LiveRun:
-        if kind not in KINDS:
-            raise ValueError(f"unknown run kind {kind!r}")
-        self.integrations.get(integration_id)  # LookupError for an unknown integration
+    def _lock(self, integration_id: int, kind: str) -> None:
+        """Take the integration's run lock in the database, or raise :class:`RunBusy`."""
         if not self.repo.acquire_lock(integration_id, self.owner, kind, LOCK_TTL):
             held = self.repo.get_lock(integration_id)
             what = f"a {held.kind} run" if held else "another run"
             raise RunBusy(f"{what} of this integration is going; try again when it has finished")
+
+    @contextmanager
+    def exclusive(self, integration_id: int, kind: str) -> Iterator[None]:
+        """Hold the run lock around a short write outside a run (a filter save)."""
+        self._lock(integration_id, kind)
+        try:
+            yield
+        finally:
+            self.repo.release_lock(integration_id, self.owner)
+
+    def _claim(self, integration_id: int, kind: str, trigger: str) -> LiveRun:
+        if kind not in KINDS:
+            raise ValueError(f"unknown run kind {kind!r}")
+        self.integrations.get(integration_id)  # LookupError for an unknown integration
+        self._lock(integration_id, kind)
         run = LiveRun(uuid.uuid4().hex, integration_id, kind, trigger, self.clock())
         with self._mutex:
             self._runs[run.key] = run

@@ -25,35 +25,53 @@ from learnsync.diff.stats import Compact, Moments, item_hash, pair_key, rank
 
 INSERT_CHUNK = 10_000
 
+# Every table is written in arrival order (append-only B-trees: a million random-key upserts into
+# a wide table cost ~50 s; appends cost ~2 s). Only ``state.k`` is indexed while rows arrive (a
+# narrow index; the moments lookup needs it). The merge happens once, after the read.
 _SCHEMA = """
-CREATE TABLE pair (
-    k INTEGER PRIMARY KEY,
-    s_hash INTEGER, s_completed INTEGER, s_first INTEGER, s_completed_at INTEGER, s_state TEXT,
-    rank INTEGER, h INTEGER, completed INTEGER, ext TEXT, learner TEXT,
+CREATE TABLE state (
+    k INTEGER, s_hash INTEGER, s_completed INTEGER, s_first INTEGER, s_completed_at INTEGER,
+    s_state TEXT
+);
+CREATE INDEX state_k ON state (k);
+CREATE TABLE row (
+    k INTEGER, rank INTEGER, h INTEGER, completed INTEGER, ext TEXT, learner TEXT,
     progress INTEGER, spent INTEGER, first INTEGER, last INTEGER
 );
-CREATE TABLE skip (k INTEGER PRIMARY KEY, ext TEXT, learner TEXT, reason TEXT);
+CREATE TABLE skip (k INTEGER, ext TEXT, learner TEXT, reason TEXT);
 """
 
+# the most advanced row per pair (rank, then arrival: a tie keeps the first row, like
+# ``more_advanced``), joined with the stored state, and whether it must be sent: changed since
+# the last accepted send, and never backwards after completion
 _MERGE = """
-INSERT INTO pair (k, rank, h, completed, ext, learner, progress, spent, first, last)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (k) DO UPDATE SET
-    rank = excluded.rank, h = excluded.h, completed = excluded.completed, ext = excluded.ext,
-    learner = excluded.learner, progress = excluded.progress, spent = excluded.spent,
-    first = excluded.first, last = excluded.last
-WHERE pair.rank IS NULL OR excluded.rank > pair.rank
+CREATE TABLE merged AS
+SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.completed,
+       s.s_first, s.s_completed_at, s.s_hash,
+       (NOT (COALESCE(s.s_completed, 0) = 1 AND m.completed = 0)
+        AND (s.s_hash IS NULL OR s.s_hash != m.h)) AS send
+FROM (
+    SELECT row.*, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rank DESC, rowid) AS rn FROM row
+) AS m
+LEFT JOIN state AS s ON s.rowid = (SELECT MIN(rowid) FROM state WHERE state.k = m.k)
+WHERE m.rn = 1
 """
 
-# the items to send: changed since the last accepted send, never backwards after completion
 _TO_SEND = """
 SELECT k, ext, learner, progress, spent, first, last, h, completed, s_first, s_completed_at,
        s_hash
-FROM pair
-WHERE rank IS NOT NULL
-  AND NOT (COALESCE(s_completed, 0) = 1 AND completed = 0)
-  AND (s_hash IS NULL OR s_hash != h)
-ORDER BY k
+FROM merged WHERE send
+"""
+
+# one entry per skipped pair (its first row's reason), with the stored state of the pair
+_SKIPS = """
+SELECT x.ext, x.learner, x.reason, s.s_state
+FROM (
+    SELECT skip.*, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowid) AS rn FROM skip
+) AS x
+LEFT JOIN state AS s ON s.rowid = (SELECT MIN(rowid) FROM state WHERE state.k = x.k)
+WHERE x.rn = 1
+ORDER BY x.ext, x.learner
 """
 
 
@@ -75,6 +93,7 @@ class Staging:
         self.db.executescript(_SCHEMA)
         self._pending: list[tuple[Any, ...]] = []
         self._pending_skips: list[tuple[Any, ...]] = []
+        self._merged = False
         self.failed_stored = 0
 
     @classmethod
@@ -95,11 +114,9 @@ class Staging:
 
     def load_states(self, states: Iterable[Any], to_ms: Any) -> int:
         """Copy the stored states (``StatItemState``-like) in; return how many."""
+        self._invalidate()
         count = 0
-        sql = (
-            "INSERT OR REPLACE INTO pair (k, s_hash, s_completed, s_first, s_completed_at, "
-            "s_state) VALUES (?, ?, ?, ?, ?, ?)"
-        )
+        sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?)"
         chunk: list[tuple[Any, ...]] = []
         for s in states:
             if s.state == "failed":
@@ -125,9 +142,8 @@ class Staging:
 
     def moments(self, external_id: str, learner: str) -> Moments:
         """The stored first-seen and first-seen-completed moments (epoch ms) of a pair."""
-        # stored moments come only from load_states: pending rows never change them
         found = self.db.execute(
-            "SELECT s_first, s_completed_at FROM pair WHERE k = ?",
+            "SELECT s_first, s_completed_at FROM state WHERE k = ? ORDER BY rowid LIMIT 1",
             (pair_key(external_id, learner),),
         ).fetchone()
         return (found[0], found[1]) if found else (None, None)
@@ -135,18 +151,21 @@ class Staging:
     # -- this run's rows ----------------------------------------------------------------------
 
     def add(self, item: Compact) -> None:
+        completed = item.completed
+        progress = item.progress
+        last = item.last
         self._pending.append(
             (
                 pair_key(item.external_id, item.learner),
-                rank(item.completed, item.progress, item.last),
+                rank(completed, progress, last),
                 item_hash(item),
-                1 if item.completed else 0,
+                1 if completed else 0,
                 item.external_id,
                 item.learner,
-                item.progress,
+                progress,
                 item.time_spent,
                 item.first,
-                item.last,
+                last,
             )
         )
         if len(self._pending) >= INSERT_CHUNK:
@@ -158,32 +177,43 @@ class Staging:
             self.flush()
 
     def flush(self) -> None:
+        if self._pending or self._pending_skips:
+            self._invalidate()
         if self._pending:
-            self.db.executemany(_MERGE, self._pending)
+            self.db.executemany(
+                "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
+            )
             self._pending = []
         if self._pending_skips:
-            self.db.executemany(
-                "INSERT OR IGNORE INTO skip (k, ext, learner, reason) VALUES (?, ?, ?, ?)",
-                self._pending_skips,
-            )
+            self.db.executemany("INSERT INTO skip VALUES (?, ?, ?, ?)", self._pending_skips)
             self._pending_skips = []
 
     # -- results ------------------------------------------------------------------------------
 
-    def merged_count(self) -> int:
+    def _invalidate(self) -> None:
+        if self._merged:
+            self.db.execute("DROP TABLE merged")
+            self._merged = False
+
+    def _merge(self) -> None:
+        """Build the merged table once (again only if rows or states arrived since)."""
         self.flush()
-        return int(
-            self.db.execute("SELECT COUNT(*) FROM pair WHERE rank IS NOT NULL").fetchone()[0]
-        )
+        if not self._merged:
+            self.db.execute(_MERGE)
+            self._merged = True
+
+    def merged_count(self) -> int:
+        self._merge()
+        return int(self.db.execute("SELECT COUNT(*) FROM merged").fetchone()[0])
 
     def to_send_count(self) -> int:
-        self.flush()
-        return int(self.db.execute(f"SELECT COUNT(*) FROM ({_TO_SEND})").fetchone()[0])
+        self._merge()
+        return int(self.db.execute("SELECT COUNT(*) FROM merged WHERE send").fetchone()[0])
 
     def iter_to_send(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
         """The items to send, ``size`` at a time: ``(k, ext, learner, progress, spent, first,
         last, h, completed, s_first, s_completed_at, s_hash)``."""
-        self.flush()
+        self._merge()
         cursor = self.db.execute(_TO_SEND)
         try:
             while rows := cursor.fetchmany(size):
@@ -191,6 +221,8 @@ class Staging:
         finally:
             cursor.close()
 
-    def iter_skips(self) -> Iterator[tuple[str, str, str]]:
+    def iter_skips(self) -> Iterator[tuple[str, str, str, str | None]]:
+        """``(external_id, learner, reason, stored state of the pair or None)`` per skipped
+        pair, the first row's reason."""
         self.flush()
-        yield from self.db.execute("SELECT ext, learner, reason FROM skip ORDER BY ext, learner")
+        yield from self.db.execute(_SKIPS)

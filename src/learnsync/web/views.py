@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,9 +219,15 @@ async def apply_filters(
     )
     languages = values if which == "languages" else sorted(current.languages)
     kinds = values if which == "content_types" else sorted(current.content_types)
-    report = await run_in_threadpool(
+    save = functools.partial(
         set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=dry_run
     )
+    if dry_run:
+        report = await run_in_threadpool(save)
+    else:
+        # a save writes (archive / restore): never beside a run of the same integration
+        with service.runs.exclusive(integration_id, "filters"):
+            report = await run_in_threadpool(save)
     return report, Filters(frozenset(languages), frozenset(kinds))
 
 
