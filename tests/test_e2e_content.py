@@ -284,3 +284,32 @@ def test_missing_scope_is_named(stack: Stack, config_path: Path, tmp_path: Path)
     assert result.exit_code == 3
     assert "bulkOperations:read" in result.stderr
     assert credential.client_secret not in result.stderr
+
+
+def test_a_second_writing_run_is_refused_while_one_is_going(
+    stack: Stack, config_path: Path, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from learnsync.config import load_config
+    from learnsync.store.repository import Store
+
+    assert sync(config_path, tmp_path).exit_code == 0
+    config = load_config(config_path)
+    with Store.open(config.store_url) as store:
+        record = store.get_integration(config.integration_key)
+        assert record is not None
+        going = store.start_run(record.id, "content", False)  # another process's run
+    result = sync(config_path, tmp_path)
+    assert result.exit_code == 1
+    assert f"run {going}" in result.stderr and "still going" in result.stderr
+    refused = run_cli("filters", "set", "--config", config_path, "--language", "en")
+    assert refused.exit_code == 1
+
+    # a run left "running" by a process that died long ago does not block anyone
+    with Store.open(config.store_url) as store:
+        store.finish_run(going, "failed", {}, error="test")
+    long_ago = datetime.now(UTC) - timedelta(hours=7)
+    with Store.open(config.store_url, clock=lambda: long_ago) as store:
+        store.start_run(record.id, "content", False)
+    assert sync(config_path, tmp_path).exit_code == 0

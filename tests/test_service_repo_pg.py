@@ -22,7 +22,6 @@ from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.logs import json_handler
 from learnsync.service.secrets import KEY_ENV, SecretBox
-from learnsync.store.testing import PostgresUnavailable, postgres_schema_url, sqlite_url
 
 
 class Clock:
@@ -31,20 +30,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
-    try:
-        with postgres_schema_url() as pg_url:
-            yield pg_url
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
 
 
 INPUT = IntegrationInput(

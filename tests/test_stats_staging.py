@@ -156,10 +156,30 @@ def test_skips_once_per_pair(staging: Staging) -> None:
     for _ in range(3):
         staging.add_skip("Course~zz", "a@b.c", "course_not_synchronized")
     staging.add_skip("Course~a", "EMP-1", "no_learner_email")
+    staging.add_skip("Course~a", "EMP-1", "course_not_synchronized")  # the first reason stays
     assert list(staging.iter_skips()) == [
-        ("Course~a", "EMP-1", "no_learner_email"),
-        ("Course~zz", "a@b.c", "course_not_synchronized"),
+        ("Course~a", "EMP-1", "no_learner_email", None),
+        ("Course~zz", "a@b.c", "course_not_synchronized", None),
     ]
+
+
+def test_skips_carry_the_stored_state(staging: Staging) -> None:
+    staging.load_states(
+        [StatItemState("Course~a", "EMP-1", "skipped", last_error="no_learner_email")],
+        to_ms,
+    )
+    staging.add_skip("Course~a", "EMP-1", "no_learner_email")
+    staging.add_skip("Course~b", "EMP-1", "no_learner_email")
+    assert [s[3] for s in staging.iter_skips()] == ["skipped", None]
+
+
+def test_rows_added_after_a_read_are_merged_again(staging: Staging) -> None:
+    staging.add(_item("C~1", "a@b.c", False, 10, 1))
+    assert staging.to_send_count() == 1
+    staging.add(_item("C~1", "a@b.c", False, 20, 1))
+    staging.add(_item("C~2", "a@b.c", False, 20, 1))
+    assert staging.merged_count() == 2
+    assert sorted(r[3] for b in staging.iter_to_send(10) for r in b) == [20, 20]
 
 
 def test_batches_hold_at_most_size(staging: Staging) -> None:

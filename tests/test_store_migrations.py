@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,23 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from learnsync.store import ContentItemState, Store
 from learnsync.store.db import head_revision, normalize_url
 from learnsync.store.models import all_metadata
-from learnsync.store.testing import PostgresUnavailable, postgres_schema_url, sqlite_url
 
 TABLES = {"integrations", "content_items", "stat_items", "runs", "run_items", "alembic_version"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-        return
-    try:
-        with postgres_schema_url() as pg_url:
-            yield pg_url
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL unavailable: {exc}")
 
 
 def test_open_creates_every_table_at_head(url: str) -> None:

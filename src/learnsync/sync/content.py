@@ -26,6 +26,7 @@ from learnsync.load.bulk import Outcome
 from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
 from learnsync.store.repository import ContentItemState, Store
+from learnsync.sync.concurrency import refuse_if_running
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger
@@ -81,9 +82,10 @@ def _run(
     clients.coursera.auth.token()
     handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
     report.warnings.extend(handle.warnings)
-    run_id = (
-        None if dry_run or store is None else store.start_run(handle.record_id, "content", False)
-    )
+    run_id = None
+    if not dry_run and store is not None:
+        refuse_if_running(store, handle.record_id, now=clock(), what="content synchronization")
+        run_id = store.start_run(handle.record_id, "content", False)
     try:
         plan = _plan(config, clients, handle, progress)
         report.warnings.extend(plan.warnings)

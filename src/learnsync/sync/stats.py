@@ -340,17 +340,18 @@ class _Run:
 
     def _skips(self, handle: IntegrationHandle, staging: Staging, run_id: int | None) -> None:
         """Report each skipped (course, learner) once; keep ``no_learner_email`` ones in the
-        store too (the unmatched-learners report reads them)."""
+        store too (the unmatched-learners report reads them; one already stored as skipped is
+        not written again)."""
         audit: list[RunItem] = []
         unmatched: list[StatItemState] = []
-        for external_id, learner, reason in staging.iter_skips():
+        for external_id, learner, reason, stored_state in staging.iter_skips():
             self.report.skipped.append(
                 {"externalId": external_id, "learner": learner, "reason": reason}
             )
             audit.append(
                 RunItem(external_id=external_id, action="skipped", learner=learner, detail=reason)
             )
-            if reason == NO_LEARNER_EMAIL and external_id:
+            if reason == NO_LEARNER_EMAIL and external_id and stored_state != "skipped":
                 unmatched.append(
                     StatItemState(
                         external_id=external_id, learner=learner, state="skipped", last_error=reason
@@ -391,13 +392,14 @@ class _Run:
                 first_seen = from_ms(s_first) if s_first is not None else now
                 done_seen = from_ms(s_done) if s_done is not None else (now if completed else None)
                 if outcome.ok:
+                    # an accepted item's record is its stat_items state (no audit row: a million
+                    # "sent" rows per full run would double the store's writes; docs/stats.md)
                     report.sent += 1
                     states.append(
                         StatItemState(
                             ext, learner, "sent", h, bool(completed), first_seen, done_seen, None
                         )
                     )
-                    audit.append(RunItem(ext, "sent", learner, outcome.resource_id))
                 else:
                     error = outcome.error or "rejected"
                     report.failed.append({"externalId": ext, "learner": learner, "error": error})
@@ -408,7 +410,8 @@ class _Run:
                     )
                     audit.append(RunItem(ext, "failed", learner, error))
             store.save_stat_items(handle.record_id, states)
-            store.add_run_items(run_id, audit)
+            if audit:
+                store.add_run_items(run_id, audit)
             self.progress.advance(len(outcomes))
 
         result = import_stats(self.clients.threesixty, handle.remote_id, batches(), record)

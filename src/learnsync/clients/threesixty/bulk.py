@@ -84,8 +84,9 @@ def _result(entry: Any) -> BulkResult:
 
 def align(batch: list[dict[str, Any]], results: list[BulkResult]) -> list[BulkResult]:
     """One result per batch item, in batch order."""
+    # dict equality first (C speed); the canonical-JSON key only when matching by input
     if len(results) == len(batch) and all(
-        not r.input or _key(r.input) == _key(item) for r, item in zip(results, batch, strict=True)
+        not r.input or r.input == item for r, item in zip(results, batch, strict=True)
     ):
         return [
             r if r.input else BulkResult(item, r.ok, r.resource_id, r.error)
