@@ -77,6 +77,12 @@ def main() -> None:
     parser.add_argument("--catalog-size", type=int, default=5_000)
     parser.add_argument("--learners", type=int, default=0, help="default: rows / 10")
     parser.add_argument("--change", type=float, default=0.01)
+    parser.add_argument(
+        "--unknown-learner-ratio",
+        type=float,
+        default=0.0,
+        help="learners 360Learning does not know; their items are re-sent by every run (SPEC §4)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="stats", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -89,6 +95,7 @@ def main() -> None:
         "--enrollments", str(args.rows),
         "--catalog-size", str(args.catalog_size),
         "--learners", str(learners),
+        "--unknown-learner-ratio", str(args.unknown_learner_ratio),
     )  # fmt: skip
     with sandbox_process(*sandbox_args) as sandbox:
         config = sandbox["config"].replace(

@@ -255,6 +255,36 @@ def test_broken_config_exit_2(tmp_path: Path, text: str, fragment: str) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+BAD_STORE_CONFIG = """
+[store]
+url = "postgresql://bob:Pa55-word@db.example:notaport/learnsync"
+[coursera]
+org_id = "o"
+client_id = "c"
+client_secret = "cs"
+refresh_token = "rt"
+[threesixty]
+client_id = "t"
+client_secret = "ts"
+group_id = "aaaaaaaaaaaaaaaaaaaaaaaa"
+author_id = "bbbbbbbbbbbbbbbbbbbbbbbb"
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [("filters", "show"), ("sync", "content", "--dry-run")], ids=" ".join
+)
+def test_malformed_store_url_exit_2_without_its_password(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    path = tmp_path / "bad-store.toml"
+    path.write_text(BAD_STORE_CONFIG)
+    result = run_cli(*command, "--config", path)
+    assert result.exit_code == 2
+    assert "not a valid database URL" in result.stderr
+    assert "Pa55-word" not in result.stderr + result.stdout
+
+
 def test_missing_config_file_exit_2(tmp_path: Path) -> None:
     result = sync(tmp_path / "absent.toml", tmp_path)
     assert result.exit_code == 2
@@ -313,3 +343,25 @@ def test_a_second_writing_run_is_refused_while_one_is_going(
     with Store.open(config.store_url, clock=lambda: long_ago) as store:
         store.start_run(record.id, "content", False)
     assert sync(config_path, tmp_path).exit_code == 0
+
+
+def test_dry_run_warns_like_a_real_run_about_a_reused_integration(
+    stack: Stack, config_path: Path, tmp_path: Path
+) -> None:
+    # an integration of the same name and group, created by someone else with other defaults
+    stack.threesixty.create_integration(
+        {
+            "externalPlatform": "Coursera",
+            "groupId": stack.world.group_id,
+            "authorId": stack.world.author_id,
+            "defaultCompletion": False,
+            "defaultProgress": 0,
+        }
+    )
+    preview = sync(config_path, tmp_path, "--dry-run")
+    real = sync(config_path, tmp_path)
+    assert preview.exit_code == real.exit_code == 0, preview.stderr + real.stderr
+    assert preview.report is not None and real.report is not None
+    reused = [w for w in real.report["warnings"] if "defaultCompletion=False" in w]
+    assert len(reused) == 1
+    assert reused[0] in preview.report["warnings"]

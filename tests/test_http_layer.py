@@ -6,12 +6,14 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from learnsync.errors import ApiError
 from learnsync.http import HttpSession, RateLimiter, RetryPolicy, TokenBucket, retry_after
+from learnsync.http.tokens import TokenCache
 
 
 class FakeTime:
@@ -278,3 +280,29 @@ def test_token_bucket_is_thread_safe() -> None:
         t.join()
     # 200 tokens at 400/s: about half a second, never much less
     assert time.monotonic() - start >= 199 / 400 - 0.02
+
+
+@pytest.mark.parametrize(
+    ("body", "renewed_after"),
+    [
+        ({"expires_in": 3600}, 3300.0),  # five minutes before expiry
+        ({"expires_in": "1800"}, 1500.0),  # a numeric string counts
+        ({"expires_in": 120}, 60.0),  # shorter than ten minutes: half-way
+        ({"expires_in": 0}, 900.0),  # not positive: the default lifetime (1,200 s here)
+        ({"expires_in": "soon"}, 900.0),
+        ({}, 900.0),
+        (None, 900.0),
+    ],
+)
+def test_token_cache_renews_before_expiry(body: Any, renewed_after: float) -> None:
+    now = [1000.0]
+    cache = TokenCache(lambda: now[0], default_lifetime=1200.0)
+    assert cache.get() is None
+    assert cache.put("tok", body) == "tok"
+    now[0] += renewed_after - 0.001
+    assert cache.get() == "tok"
+    now[0] += 0.002
+    assert cache.get() is None
+    cache.put("tok", body)
+    cache.clear()
+    assert cache.get() is None

@@ -90,6 +90,7 @@ def test_sessions_expire(service) -> None:  # type: ignore[no-untyped-def]
     svc, clock = service
     svc.auth.create_user("admin", "admin-password-1")
     assert svc.auth.login("admin", "wrong-password") is None
+    assert svc.auth.login("nobody", "admin-password-1") is None
     token = svc.auth.login("admin", "admin-password-1")
     assert svc.auth.session(token) is not None
     clock.now += SESSION_LIFETIME - timedelta(seconds=1)

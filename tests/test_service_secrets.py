@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,10 @@ from sqlalchemy import text
 import learnsync.store.service_models  # noqa: F401 - registers the service tables
 from learnsync.errors import ConfigError
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput
+from learnsync.service.integrations import IntegrationInput, store_key
 from learnsync.service.passwords import hash_password, verify_password
 from learnsync.service.secrets import KEY_ENV, KEY_FILE_ENV, SecretBox, secret_box_from_env
+from learnsync.store import Store
 from learnsync.store.models import Base
 
 SECRETS = {
@@ -61,6 +64,7 @@ def test_box_round_trip_and_wrong_key() -> None:
         ({}, True, "generated"),
         ({KEY_ENV: Fernet.generate_key().decode()}, False, "env"),
         ({KEY_ENV: "not-a-key"}, False, "invalid"),
+        ({KEY_ENV: "é" * 44}, False, "invalid"),  # not ASCII: refused, no codec traceback
         ({KEY_FILE_ENV: "/nonexistent/key"}, False, "unreadable"),
     ],
 )
@@ -79,6 +83,21 @@ def test_key_file(tmp_path: Path) -> None:
     file.write_bytes(key + b"\n")
     box = secret_box_from_env({KEY_FILE_ENV: str(file)})
     assert SecretBox(key).decrypt(box.encrypt("v")) == "v"
+
+
+def test_key_file_that_is_not_text_is_refused_without_quoting_it(tmp_path: Path) -> None:
+    file = tmp_path / "key"
+    file.write_bytes(b"\xffsecret-ish\xfe" * 3)
+    with pytest.raises(ConfigError, match="not a valid Fernet key") as caught:
+        secret_box_from_env({KEY_FILE_ENV: str(file)})
+    assert "secret-ish" not in caught.value.message and "xff" not in caught.value.message
+
+
+def test_importing_auth_hashes_no_password() -> None:
+    # scrypt is slow on purpose: the dummy hash for unknown users is made on first use
+    code = "import hashlib; hashlib.scrypt = None; import learnsync.service.auth"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_passwords() -> None:
@@ -127,6 +146,39 @@ def test_blank_secret_keeps_the_stored_one(service: Service) -> None:
     config = service.integrations.config(new_id)
     assert config.coursera.org_id == "org-2"
     assert config.coursera.client_secret == SECRETS["coursera_client_secret"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("integration_name", ""),  # blank: the default name the runs use
+        ("integration_name", "  Coursera  "),
+        ("threesixty_base_url", ""),
+        ("threesixty_base_url", "https://app.us.360learning.com/"),
+    ],
+)
+def test_pages_find_the_store_record_the_runs_write(
+    service: Service, field: str, value: str
+) -> None:
+    data = sample_input()
+    setattr(data, field, value)
+    new_id = service.integrations.save(data)
+    config = service.integrations.config(new_id)
+    # the pages look the record up without decrypting: they must land on the runs' key
+    assert store_key(service.integrations.get(new_id)) == config.integration_key
+    with Store.open(service.store_url) as store:
+        store.get_or_create_integration(config.integration_key)
+    assert service.store_record(new_id) is not None
+
+
+def test_store_record_needs_no_secret(service: Service, tmp_path: Path) -> None:
+    new_id = service.integrations.save(sample_input())
+    service.store.get_or_create_integration(service.integrations.config(new_id).integration_key)
+    other = Service(service.store_url, SecretBox.generate())  # cannot decrypt the secrets
+    try:
+        assert other.store_record(new_id) is not None
+    finally:
+        other.close()
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,12 @@ class Config:
     def integration_key(self) -> str:
         """What identifies this integration in the store: one 360Learning group and name."""
         t = self.threesixty
-        return f"{t.base_url.rstrip('/')}|{t.group_id}|{t.integration_name}"
+        return integration_key(t.base_url, t.group_id, t.integration_name)
+
+
+def integration_key(base_url: str, group_id: str, integration_name: str) -> str:
+    """The store key of the integration ``integration_name`` in ``group_id`` at ``base_url``."""
+    return f"{base_url.rstrip('/')}|{group_id}|{integration_name}"
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:

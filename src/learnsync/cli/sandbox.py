@@ -13,6 +13,7 @@ import typer
 
 from learnsync.cli.main import DebugOpt, app, guarded
 from learnsync.errors import ConfigError
+from learnsync.sandbox.world import World
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Local simulators of both APIs.")
 app.add_typer(sandbox_app, name="sandbox")
@@ -32,6 +33,15 @@ def serve(
     catalog_size: Annotated[int, typer.Option("--catalog-size", min=0)] = 300,
     learners: Annotated[int, typer.Option("--learners", min=1)] = 1_000,
     enrollments: Annotated[int, typer.Option("--enrollments", min=0)] = 3_000,
+    unknown_learner_ratio: Annotated[
+        float,
+        typer.Option(
+            "--unknown-learner-ratio",
+            min=0.0,
+            max=1.0,
+            help="Share of Coursera learners 360Learning does not know (e-mail mismatch).",
+        ),
+    ] = World.unknown_learner_ratio,
     config_out: Annotated[
         Path | None, typer.Option("--config-out", help="Also write a learnsync config here.")
     ] = None,
@@ -39,9 +49,14 @@ def serve(
 ) -> None:
     """Serve both simulators until interrupted; print their URLs and the credentials to use."""
     from learnsync.sandbox.stack import running_stack
-    from learnsync.sandbox.world import World
 
-    world = World(seed=seed, catalog_size=catalog_size, learners=learners, enrollments=enrollments)
+    world = World(
+        seed=seed,
+        catalog_size=catalog_size,
+        learners=learners,
+        enrollments=enrollments,
+        unknown_learner_ratio=unknown_learner_ratio,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

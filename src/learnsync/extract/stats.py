@@ -67,7 +67,7 @@ def iter_enrollment_rows(
 ) -> Iterator[Any]:
     """Every row of the organization's (or ``program_id``'s) report, Specialization rows included,
     as :class:`LightRow`s (the client's public ``row_factory`` option: same paging, auth,
-    retries and errors as its pydantic rows)."""
+    retries and errors as its pydantic rows), the next page fetched while this one is mapped."""
     return client.iter_enrollment_reports(  # type: ignore[no-any-return]
         program_id=program_id,
         include_s12n=True,
@@ -75,6 +75,7 @@ def iter_enrollment_rows(
         page_size=page_size,
         on_page=on_page,
         row_factory=LightRow,
+        fetch_ahead=True,
     )
 
 

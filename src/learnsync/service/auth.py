@@ -6,6 +6,7 @@ session's CSRF token (synchronizer-token pattern: every form and every API write
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -15,8 +16,14 @@ from learnsync.service.passwords import MIN_LENGTH, hash_password, verify_passwo
 from learnsync.store.service_repository import ServiceRepository, SessionRecord
 
 SESSION_LIFETIME = timedelta(hours=12)
-# verified when the user does not exist, so a wrong name costs as much time as a wrong password
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the user does not exist, so a wrong name costs as much time as a wrong
+    password. Made on first use, not at import: scrypt is deliberately slow and memory-hungry,
+    and the CLI imports this module for commands that never sign anyone in."""
+    return hash_password(secrets.token_hex(8))
 
 
 def token_hash(token: str) -> str:
@@ -39,7 +46,7 @@ class Auth:
         """A new session token when the password is right, else None."""
         user = self.repo.get_user(username.strip())
         if user is None:
-            verify_password(password, _DUMMY_HASH)
+            verify_password(password, _dummy_hash())
             return None
         if not verify_password(password, user.password_hash):
             return None

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from learnsync.service.auth import Auth
-from learnsync.service.integrations import Integrations
+from learnsync.service.integrations import Integrations, store_key
 from learnsync.service.runs import Pipeline, RunManager
 from learnsync.service.secrets import SecretBox
 from learnsync.store.records import IntegrationRecord
@@ -41,9 +41,9 @@ class Service:
         )
 
     def store_record(self, integration_id: int) -> IntegrationRecord | None:
-        """The pipelines' record (filters, runs, content state) of this integration, if any."""
-        config = self.integrations.config(integration_id)
-        return self.store.get_integration(config.integration_key)
+        """The pipelines' record (filters, runs, content state) of this integration, if any
+        (found without decrypting the integration's secrets)."""
+        return self.store.get_integration(store_key(self.integrations.get(integration_id)))
 
     def close(self) -> None:
         self.runs.wait(5)

@@ -17,6 +17,7 @@ from learnsync.config import (
     DEFAULT_INTEGRATION_NAME,
     THREESIXTY_BASE_URL,
     Config,
+    integration_key,
     parse_config,
 )
 from learnsync.errors import ConfigError
@@ -68,6 +69,11 @@ class IntegrationInput:
 
     def secrets(self) -> dict[str, str]:
         return {k: getattr(self, k).strip() for k in SECRET_FIELDS if getattr(self, k).strip()}
+
+
+def store_key(item: IntegrationSettings) -> str:
+    """Same as :attr:`Config.integration_key`, without decrypting anything."""
+    return integration_key(item.threesixty_base_url, item.group_id, item.integration_name)
 
 
 def input_from_config(config: Config, label: str) -> IntegrationInput:
@@ -153,11 +159,14 @@ class Integrations:
         if not data.label.strip():
             raise ConfigError("the integration needs a name")
         stored = self.clear_secrets(integration_id) if integration_id is not None else {}
-        validate_input(data, stored, self.store_url)
+        config = validate_input(data, stored, self.store_url)
+        # store what was validated (defaults for blanks, URLs without a trailing "/"), so
+        # what the pages read without decrypting (e.g. the store key) is what the runs use
+        settings = input_from_config(config, data.label.strip()).settings()
         encrypted = {SECRET_FIELDS[k]: self.box.encrypt(v) for k, v in data.secrets().items()}
         if integration_id is None:
-            return self.repo.create_integration(data.settings(), encrypted)
-        self.repo.update_integration(integration_id, data.settings(), encrypted)
+            return self.repo.create_integration(settings, encrypted)
+        self.repo.update_integration(integration_id, settings, encrypted)
         return integration_id
 
     def get(self, integration_id: int) -> IntegrationSettings:

@@ -59,21 +59,23 @@ class SecretBox:
 def load_key(env: Mapping[str, str] | None = None) -> bytes | None:
     """The key from the environment or the key file; ``None`` when neither is set."""
     env = os.environ if env is None else env
+    # bytes as they are: a malformed key is refused by SecretBox with one clear message, and no
+    # codec error ever quotes a character of it
     value = env.get(KEY_ENV, "").strip()
     if value:
-        return value.encode("ascii")
+        return value.encode("utf-8", "surrogateescape")
     file = env.get(KEY_FILE_ENV, "").strip()
     if not file:
         return None
     try:
-        content = Path(file).read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
+        content = Path(file).read_bytes().strip()
+    except OSError as exc:
         raise ConfigError(
-            f"cannot read the secret key file {file} ({exc}): check {KEY_FILE_ENV}"
+            f"cannot read the secret key file {file} ({exc.strerror or exc}): check {KEY_FILE_ENV}"
         ) from None
     if not content:
         raise ConfigError(f"the secret key file {file} is empty")
-    return content.encode("ascii")
+    return content
 
 
 def secret_box_from_env(

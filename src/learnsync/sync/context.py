@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,19 @@ from learnsync.errors import ConfigError
 from learnsync.store.repository import Store
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part hidden (for messages)."""
+    return re.sub(r"(://[^/@:]*:).*@", r"\1***@", url)  # greedy: an unescaped "@" too
+
+
 def store_exists(url: str) -> bool:
     """False only for a SQLite file that does not exist yet (a dry run must not create it)."""
     try:
         parsed = make_url(url)
     except Exception:
-        raise ConfigError(f"[store] url {url!r} is not a valid database URL") from None
+        raise ConfigError(
+            f"[store] url {_without_password(url)!r} is not a valid database URL"
+        ) from None
     if parsed.get_backend_name() != "sqlite":
         return True
     database = parsed.database or ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.clients.threesixty.client import default_warnings
 from learnsync.config import Config
 from learnsync.filter.rules import Filters
 from learnsync.store.repository import ContentItemState, Store
@@ -54,16 +55,11 @@ def prepare_integration(
             )
 
     if dry_run:
-        found = next(
-            (
-                i
-                for i in threesixty.list_integrations(external_platform=t.integration_name)
-                if i.get("groupId") == t.group_id
-            ),
-            None,
-        )
+        found = threesixty.find_integration(t.integration_name, t.group_id)
         remote_id = str(found["_id"]) if found else ""
-        if not found:
+        if found:
+            warnings.extend(default_warnings(found))  # what the real run's report would say
+        else:
             warnings.append(
                 f"the 360Learning integration {t.integration_name!r} does not exist yet in group "
                 f"{t.group_id}: a real run would create it"

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from learnsync.errors import LearnsyncError
 from learnsync.service import insights
+from learnsync.service.auth import SESSION_LIFETIME
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
@@ -105,7 +106,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             httponly=True,
             samesite="lax",
             secure=secure_cookies,
-            max_age=12 * 3600,
+            max_age=int(SESSION_LIFETIME.total_seconds()),
         )
         response.delete_cookie(LOGIN_CSRF_COOKIE)
         return response
@@ -278,17 +279,20 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         page_number: int = Query(1, alias="page"),
     ) -> HTMLResponse:
         item = integration_or_404(integration_id)
-        result = insights.catalog(
+        criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
+        result = _catalog(item, criteria, page_number)
+        return page(request, "catalog.html", item=item, result=result, criteria=criteria)
+
+    def _catalog(item: Any, criteria: dict[str, str], page_number: int) -> insights.CatalogPage:
+        return insights.catalog(
             service.store,
             service.store.get_integration(views.store_key(item)),
-            query=q,
-            language=language,
-            content_type=content_type,
-            state=state,
+            query=criteria["q"],
+            language=criteria["language"],
+            content_type=criteria["content_type"],
+            state=criteria["state"],
             page=page_number,
         )
-        criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
-        return page(request, "catalog.html", item=item, result=result, criteria=criteria)
 
     @app.get("/integrations/{integration_id}/statistics", include_in_schema=False)
     def statistics_page(request: Request, integration_id: int) -> HTMLResponse:
@@ -396,17 +400,10 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         page_number: int = Query(1, alias="page"),
     ) -> dict[str, Any]:
         """Synchronized content matching a search (title and description) and filters."""
-        item = integration_or_404(integration_id)
-        result = insights.catalog(
-            service.store,
-            service.store.get_integration(views.store_key(item)),
-            query=q,
-            language=language,
-            content_type=content_type,
-            state=state,
-            page=page_number,
+        criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
+        return dataclasses.asdict(
+            _catalog(integration_or_404(integration_id), criteria, page_number)
         )
-        return dataclasses.asdict(result)
 
     @app.get("/api/integrations/{integration_id}/statistics", tags=["statistics"])
     def api_statistics(integration_id: int) -> dict[str, Any]:

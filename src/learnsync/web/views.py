@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from learnsync.filter.names import language_name
 from learnsync.filter.rules import Filters
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput
+from learnsync.service.integrations import IntegrationInput, store_key
 from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
 from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.service_repository import IntegrationSettings
@@ -25,11 +25,6 @@ FRIENDLY = {
     "course_not_synchronized": "the course was never synchronized to this integration",
     "no_learner_email": "the learner has no e-mail address in Coursera",
 }
-
-
-def store_key(item: IntegrationSettings) -> str:
-    """Same as :attr:`Config.integration_key`, without decrypting anything."""
-    return f"{item.threesixty_base_url.rstrip('/')}|{item.group_id}|{item.integration_name}"
 
 
 def form_input(

@@ -18,10 +18,11 @@ import httpx
 
 from learnsync.errors import ApiError, AuthError
 from learnsync.http import HttpSession, RetryPolicy, decode_body, error_code
+from learnsync.http.tokens import TokenCache
 
 API = "Coursera"
 AUTHORIZE_SCOPE = "view_profile access_business_api"
-REFRESH_MARGIN = 300.0  # seconds before expiry when a cached token is renewed
+DEFAULT_LIFETIME = 1800.0  # a token answer without a readable expires_in: 30 minutes
 
 
 class _OAuthApp(Protocol):
@@ -33,16 +34,6 @@ class _OAuthApp(Protocol):
 def _basic(client_id: str, client_secret: str) -> str:
     raw = f"{client_id}:{client_secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _expires_in(body: dict[str, Any]) -> float:
-    """``expires_in`` as seconds; a string is accepted, a missing or bad one means 30 minutes."""
-    value = body.get("expires_in")
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 1800.0
-    return seconds if seconds > 0 else 1800.0
 
 
 def _token_refused(body: Any, status: int, flow: str) -> AuthError:
@@ -74,9 +65,7 @@ class CourseraAuth:
         self.settings = settings
         self.session = session
         self.clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._renew_at = 0.0
+        self._cache = TokenCache(clock, default_lifetime=DEFAULT_LIFETIME)
         session.add_secret(settings.client_secret)
         session.add_secret(getattr(settings, "refresh_token", ""))
 
@@ -86,13 +75,10 @@ class CourseraAuth:
 
     def token(self) -> str:
         """A valid access token, from the cache when it has more than five minutes left."""
-        if self._token is not None and self.clock() < self._renew_at:
-            return self._token
-        return self._fetch()
+        return self._cache.get() or self._fetch()
 
     def invalidate(self) -> None:
-        self._token = None
-        self._renew_at = 0.0
+        self._cache.clear()
 
     def _fetch(self) -> str:
         s = self.settings
@@ -131,12 +117,7 @@ class CourseraAuth:
                 api=API,
             )
         self.session.add_secret(token)
-        lifetime = _expires_in(body)
-        now = self.clock()
-        self._token = token
-        self._expires_at = now + lifetime
-        self._renew_at = now + max(lifetime - REFRESH_MARGIN, lifetime / 2)
-        return token
+        return self._cache.put(token, body)
 
 
 def authorize_url(token_url: str) -> str:

@@ -12,17 +12,10 @@ from typing import Any
 
 from learnsync.errors import ApiError, AuthError
 from learnsync.http import HttpSession, decode_body, error_code
+from learnsync.http.tokens import TokenCache
 
 API = "360Learning"
-REFRESH_MARGIN = 300.0
-
-
-def _expires_in(body: dict[str, Any]) -> float:
-    try:
-        seconds = float(body.get("expires_in"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 3600.0
-    return seconds if seconds > 0 else 3600.0
+DEFAULT_LIFETIME = 3600.0  # reference §1.2: one hour
 
 
 class ThreeSixtyAuth:
@@ -33,18 +26,14 @@ class ThreeSixtyAuth:
         self.session = session
         self.clock = clock
         self.token_url = f"{settings.base_url.rstrip('/')}/api/v2/oauth2/token"
-        self._token: str | None = None
-        self._renew_at = 0.0
+        self._cache = TokenCache(clock, default_lifetime=DEFAULT_LIFETIME)
         session.add_secret(settings.client_secret)
 
     def token(self) -> str:
-        if self._token is not None and self.clock() < self._renew_at:
-            return self._token
-        return self._fetch()
+        return self._cache.get() or self._fetch()
 
     def invalidate(self) -> None:
-        self._token = None
-        self._renew_at = 0.0
+        self._cache.clear()
 
     def _fetch(self) -> str:
         s = self.settings
@@ -84,7 +73,4 @@ class ThreeSixtyAuth:
                 api=API,
             )
         self.session.add_secret(token)
-        lifetime = _expires_in(body)
-        self._token = token
-        self._renew_at = self.clock() + max(lifetime - REFRESH_MARGIN, lifetime / 2)
-        return token
+        return self._cache.put(token, body)

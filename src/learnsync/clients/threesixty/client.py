@@ -119,9 +119,9 @@ class ThreeSixtyClient(BulkMixin):
         self, *, name: str, group_id: str, author_id: str
     ) -> tuple[dict[str, Any], list[str]]:
         """Find the integration ``name`` of ``group_id`` or create it; return it and warnings."""
-        existing = self._find_integration(name, group_id)
+        existing = self.find_integration(name, group_id)
         if existing is not None:
-            return existing, _default_warnings(existing)
+            return existing, default_warnings(existing)
         body = {
             "externalPlatform": name,
             "groupId": group_id,
@@ -133,9 +133,9 @@ class ThreeSixtyClient(BulkMixin):
         except ApiError as exc:
             if exc.code == "duplicateExternalPlatform":
                 # created meanwhile (or a lost answer to our own create): list again
-                existing = self._find_integration(name, group_id)
+                existing = self.find_integration(name, group_id)
                 if existing is not None:
-                    return existing, _default_warnings(existing)
+                    return existing, default_warnings(existing)
                 raise ConfigError(
                     f"360Learning says the integration name {name!r} is already used in this "
                     "group by a configuration learnsync cannot see: choose another "
@@ -158,7 +158,8 @@ class ThreeSixtyClient(BulkMixin):
                 ) from None
             raise
 
-    def _find_integration(self, name: str, group_id: str) -> dict[str, Any] | None:
+    def find_integration(self, name: str, group_id: str) -> dict[str, Any] | None:
+        """The integration ``name`` of ``group_id``, or None (a dry run looks without creating)."""
         for item in self.list_integrations(name):
             if item.get("externalPlatform") == name and item.get("groupId") == group_id:
                 return item
@@ -332,7 +333,8 @@ class ThreeSixtyClient(BulkMixin):
             seen.add(url)
 
 
-def _default_warnings(integration: dict[str, Any]) -> list[str]:
+def default_warnings(integration: dict[str, Any]) -> list[str]:
+    """The report warning for a reused integration whose defaults differ from SPEC §1's."""
     differ = [
         f"{key}={integration[key]!r}"
         for key, want in INTEGRATION_DEFAULTS.items()
