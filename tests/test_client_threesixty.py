@@ -316,12 +316,19 @@ def test_link_repeating_itself_is_paging_error() -> None:
         client_for(server).list_course_stats()
 
 
-def test_link_to_another_host_is_refused() -> None:
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.test/x",  # another host
+        BASE.replace("https://", "http://") + "/api/v2/users?next=2",  # https → http
+    ],
+)
+def test_link_to_another_origin_is_refused(link: str) -> None:
     server = Fake360()
     server.routes["GET /api/v2/users"] = lambda r: httpx.Response(
-        200, json=[], headers={"Link": '<https://evil.test/x>; rel="next"'}
+        200, json=[], headers={"Link": f'<{link}>; rel="next"'}
     )
-    with pytest.raises(PagingError, match="another host"):
+    with pytest.raises(PagingError, match="another origin"):
         client_for(server).find_user_by_mail("a@b.c")
 
 

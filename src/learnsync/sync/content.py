@@ -26,7 +26,7 @@ from learnsync.load.bulk import Outcome
 from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
 from learnsync.store.repository import ContentItemState, Store
-from learnsync.sync.concurrency import refuse_if_running
+from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger
@@ -84,8 +84,9 @@ def _run(
     report.warnings.extend(handle.warnings)
     run_id = None
     if not dry_run and store is not None:
-        refuse_if_running(store, handle.record_id, now=clock(), what="content synchronization")
-        run_id = store.start_run(handle.record_id, "content", False)
+        run_id = start_writing_run(
+            store, handle.record_id, "content", what="content synchronization"
+        )
     try:
         plan = _plan(config, clients, handle, progress)
         report.warnings.extend(plan.warnings)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from learnsync.config import Config
 from learnsync.diff.content import ARCHIVED_FILTER, is_live, plan_filter_change
@@ -13,7 +12,7 @@ from learnsync.filter.rules import Filters
 from learnsync.load.content import archive_courses, unarchive_courses
 from learnsync.mapping.content import map_content
 from learnsync.store.repository import ContentItemState
-from learnsync.sync.concurrency import refuse_if_running
+from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import prepare_integration
 from learnsync.sync.ledger import ContentLedger
@@ -113,8 +112,7 @@ def set_filters(
             report.restored = len(plan.restore)
             return report
 
-        refuse_if_running(store, handle.record_id, now=datetime.now(UTC), what="filter save")
-        run_id = store.start_run(handle.record_id, "filters", False)
+        run_id = start_writing_run(store, handle.record_id, "filters", what="filter save")
         # saved first: even if a write below fails, every later sync applies them
         store.save_filters(handle.record_id, filters.languages, filters.content_types)
         ledger = ContentLedger(handle.states, report)

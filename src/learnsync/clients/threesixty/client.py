@@ -29,6 +29,7 @@ from learnsync.http import (
     error_code,
     error_text,
 )
+from learnsync.http.urls import same_origin
 
 API_VERSION = "v2.0"
 # what learnsync creates (SPEC §1): Start → completed at 0 %, visible in public subgroups
@@ -318,9 +319,9 @@ class ThreeSixtyClient(BulkMixin):
             # the next URL keeps the filters; resolve a relative one against this page's URL
             url = urljoin(str(response.url), nxt)
             query = None
-            if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+            if not same_origin(url, self.base_url):
                 raise PagingError(
-                    f"360Learning pointed the next page of {kind} to another host; refusing "
+                    f"360Learning pointed the next page of {kind} to another origin; refusing "
                     "to send the token there",
                     api=API,
                 )
