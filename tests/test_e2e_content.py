@@ -365,3 +365,33 @@ def test_dry_run_warns_like_a_real_run_about_a_reused_integration(
     reused = [w for w in real.report["warnings"] if "defaultCompletion=False" in w]
     assert len(reused) == 1
     assert reused[0] in preview.report["warnings"]
+
+
+def test_what_was_applied_before_a_refusal_stays_recorded(stack: Stack, tmp_path: Path) -> None:
+    """A 403 on the restore step (after the upsert went through) stops the run with exit 3; the
+    upsert is recorded, and the next run only un-archives."""
+    from learnsync.sandbox.faults import Fault
+
+    config = archive_removed_config(stack, tmp_path)
+    assert sync(config, tmp_path).exit_code == 0
+    target = next(iter(expected_catalog(stack)[0].values()))
+    stack.coursera.remove_content(target.external_id)
+    assert sync(config, tmp_path).exit_code == 0  # archived
+    stack.coursera.reset_catalog()
+    stack.threesixty.faults.add(
+        Fault(
+            path=r"/api/v2/courses/[^/]+/archive$",
+            status=403,
+            body={"error": {"code": "invalid_scope", "message": "courses:write"}},
+        )
+    )
+    refused = sync(config, tmp_path)
+    assert refused.exit_code == 3
+    assert "courses:write" in refused.stderr
+    course = courses_of(stack)[target.external_id]
+    assert course.status == "archived" and course.writes == 2  # created, then re-upserted
+    again = sync(config, tmp_path)
+    assert again.exit_code == 0, again.stderr
+    assert again.report is not None
+    assert (again.report["restored"], again.report["created"], again.report["updated"]) == (1, 0, 0)
+    assert courses_of(stack)[target.external_id].status == "published"

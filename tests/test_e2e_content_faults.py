@@ -192,3 +192,37 @@ def test_stuck_cursor_fails_loudly_and_writes_nothing(
     # an incomplete catalog never archives anything (archive_removed is on)
     assert threesixty_writes(paged_stack) == before
     assert all(c.status == "published" for c in paged_stack.threesixty.courses)
+
+
+def test_refusal_in_the_second_archive_batch_loses_nothing(
+    paged_stack: Stack, paged_config: Path, tmp_path: Path
+) -> None:
+    """Archives go by 1,000: a 403 on the second batch stops the filter save (exit 3); the next
+    save, with the scope back, archives everything that does not match, each course once."""
+    assert sync(paged_config, tmp_path).exit_code == 0
+    paged_stack.threesixty.faults.add(
+        Fault(
+            path=UPSERT,
+            method="DELETE",
+            status=403,
+            body={"error": {"code": "invalid_scope", "message": "integrations:bulk"}},
+            skip=1,
+        )
+    )
+    refused = run_cli(
+        "filters", "set", "--config", paged_config, "--content-type", "Specialization"
+    )
+    assert refused.exit_code == 3, refused.stderr
+    assert "integrations:bulk" in refused.stderr
+    paged_stack.threesixty.faults.clear()
+
+    again = run_cli("filters", "set", "--config", paged_config, "--content-type", "Specialization",
+                    report=tmp_path / "again.json")  # fmt: skip
+    assert again.exit_code == 0, again.stderr
+    assert again.report is not None and again.report["failed"] == []
+    courses = paged_stack.threesixty.courses
+    mapped = expected_catalog(paged_stack)[0]
+    should = {e for e, m in mapped.items() if (m.content_type or "").lower() != "specialization"}
+    assert len(should) > 1000
+    assert {c.external_id for c in courses if c.status == "archived"} == should
+    assert all(c.archives == 1 for c in courses if c.status == "archived")

@@ -13,12 +13,15 @@ import pytest
 from learnsync.clients.coursera.models import EnrollmentRow
 from learnsync.diff.stats import (
     Compact,
+    coarse_rank,
     compact_payload,
     decide_read,
     from_ms,
     map_compact,
     must_send,
+    item_hash,
     rank,
+    sent_rank,
     to_ms,
 )
 from learnsync.extract.stats import LightRow
@@ -185,6 +188,7 @@ FULL = NOW - timedelta(days=3)
         ({"new_content_since": True}, True, None),
         ({"failed_to_retry": True}, True, None),
         ({"force_full": True}, True, None),
+        ({"hash_format_changed": True}, True, None),
         ({"last_full_started": NOW - timedelta(days=7)}, True, None),
         ({"last_full_started": None}, True, None),
         ({}, False, LAST - timedelta(days=3)),
@@ -202,3 +206,35 @@ def test_decide_read(kwargs: dict[str, Any], full: bool, after: datetime | None)
     assert plan.full is full
     assert plan.last_activity_after == after
     assert plan.reason
+
+
+def _h(completed: bool, progress: int, last_ms: int, spent: int = 1) -> int:
+    return item_hash(Compact("C~1", "a@b.c", completed, progress, spent, 0, last_ms, False, False))
+
+
+@pytest.mark.parametrize(
+    ("new", "sent", "sent_completed", "full", "incremental"),
+    [
+        # (new item, accepted item): sent after a full read? after an incremental one?
+        (_h(False, 20, 9_000_000), _h(False, 90, 1_000_000), False, True, False),  # less advanced
+        (_h(False, 95, 9_000_000), _h(False, 90, 1_000_000), False, True, True),  # more advanced
+        (_h(False, 90, 9_000_000), _h(False, 90, 1_000_000), False, True, True),  # later activity
+        (_h(False, 90, 1_000_000, 5), _h(False, 90, 1_000_000), False, True, False),  # same rank
+        (_h(False, 90, 1_000_000), _h(False, 90, 1_000_000), False, False, False),  # unchanged
+        (_h(True, 100, 9_000_000), _h(False, 90, 1_000_000), False, True, True),  # completed
+        (_h(False, 99, 9_000_000), _h(True, 100, 1_000_000), True, False, False),  # backwards
+    ],
+)
+def test_must_send_full_and_incremental(
+    new: int, sent: int, sent_completed: bool, full: bool, incremental: bool
+) -> None:
+    completed = sent_rank(new) >> 39 == 1
+    assert must_send(new, completed, sent, sent_completed) is full
+    assert must_send(new, completed, sent, sent_completed, incremental=True) is incremental
+
+
+def test_item_hash_fits_a_signed_64_bit_column_and_keeps_the_rank() -> None:
+    biggest = _h(True, 100, 2**32 * 1000 + 5)
+    assert 0 <= biggest < 2**63
+    assert sent_rank(_h(False, 50, 7_000)) == coarse_rank(False, 50, 7_000)
+    assert sent_rank(_h(True, 100, 0)) > sent_rank(_h(False, 100, 2**40))

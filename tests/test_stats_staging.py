@@ -193,3 +193,28 @@ def test_file_deleted_on_close(tmp_path) -> None:  # type: ignore[no-untyped-def
     s.add(_item("C~1", "a@b.c", False, 1, 1))
     s.close()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("new_item", "sent"),
+    [
+        (_item("C~1", "a@b.c", False, 20, 9_000), False),  # recent but less advanced
+        (_item("C~1", "a@b.c", False, 90, 1_000, spent=7), False),  # same rank
+        (_item("C~1", "a@b.c", False, 90, 9_000), True),  # later activity
+        (_item("C~1", "a@b.c", True, 100, 500), True),  # completed
+    ],
+)
+def test_incremental_sends_only_more_advanced(
+    tmp_path,  # type: ignore[no-untyped-def]
+    new_item: Compact,
+    sent: bool,
+) -> None:
+    accepted = _item("C~1", "a@b.c", False, 90, 1_000)
+    with Staging.create(str(tmp_path), incremental=True) as staging:
+        staging.load_states([_state("C~1", "a@b.c", accepted, False)], to_ms)
+        staging.add(new_item)
+        assert staging.to_send_count() == int(sent)
+    with Staging.create(str(tmp_path)) as full:  # a full read sends any change
+        full.load_states([_state("C~1", "a@b.c", accepted, False)], to_ms)
+        full.add(new_item)
+        assert full.to_send_count() == 1

@@ -42,6 +42,15 @@ def serve(
             help="Share of Coursera learners 360Learning does not know (e-mail mismatch).",
         ),
     ] = World.unknown_learner_ratio,
+    clean_report: Annotated[
+        bool,
+        typer.Option(
+            "--clean-report",
+            help="Every enrollment row a distinct, deliverable statistic (benchmarks): no "
+            "duplicate (course, learner), every learner with an e-mail known to 360Learning, "
+            "no rows of skipped content.",
+        ),
+    ] = False,
     config_out: Annotated[
         Path | None, typer.Option("--config-out", help="Also write a learnsync config here.")
     ] = None,
@@ -56,6 +65,7 @@ def serve(
         learners=learners,
         enrollments=enrollments,
         unknown_learner_ratio=unknown_learner_ratio,
+        clean_report=clean_report,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -9,11 +9,17 @@ until a payload is really built for sending.
 - :func:`pair_key` — a 64-bit key of (externalId, learner), valid within one run: the merge key.
 - :func:`rank` — one integer ordering rows like :func:`~learnsync.mapping.stats.more_advanced`
   (completed, then progress, then later activity), so SQL can merge with ``MAX``.
-- :func:`item_hash` — the fingerprint stored as ``sent_hash``: a hash of the payload's varying
-  fields. The payload is a pure function of (externalId, learner, these fields), so equal hashes
-  mean an equal payload; :data:`PAYLOAD_VERSION` is part of it, to be bumped when the payload's
-  shape changes so that every item is sent again.
-- :func:`must_send` — changed since the last accepted send, and never backwards after completion.
+- :func:`item_hash` — the value stored as ``sent_hash``: the item's coarse rank (completed,
+  progress, ``lastActivityAt`` in seconds: 40 bits) above a 23-bit hash of the payload's varying
+  fields. The payload is a pure function of (externalId, learner, these fields), so equal values
+  mean an equal payload (collision odds 1 in 8 million for two payloads of equal rank), and the
+  rank of what 360Learning last accepted is known without another column (:func:`sent_rank`).
+  :data:`PAYLOAD_VERSION` is hashed in, to be bumped when the payload's shape changes so that
+  every item is sent again; :data:`HASH_FORMAT` names the layout (a run whose predecessor stored
+  another layout reads everything).
+- :func:`must_send` — a full read sends what changed since the last accepted send; an incremental
+  read (which sees only a pair's recent rows) sends only what is more advanced than it; neither
+  ever goes backwards after completion.
 - :func:`decide_read` — full or incremental ``enrollmentReports`` read (see docs/stats.md).
 """
 
@@ -34,6 +40,10 @@ from learnsync.mapping.stats import (
 )
 
 PAYLOAD_VERSION = "stats-v1"
+HASH_FORMAT = "rank40-hash23"  # the layout of sent_hash; recorded in each run's stored report
+FINGERPRINT_BITS = 23
+_FP_MASK = (1 << FINGERPRINT_BITS) - 1
+_SECONDS_MAX = (1 << 32) - 1  # lastActivityAt in epoch seconds, up to 2106
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _RANK_TIME_BITS = 43  # epoch ms below 2**43 (year 2248)
@@ -86,9 +96,28 @@ def pair_key(external_id: str, learner: str) -> int:
     return hash((external_id, learner))
 
 
+def coarse_rank(completed: bool, progress_: int, last: int) -> int:
+    """:func:`rank` at second precision, in 40 bits: the high part of :func:`item_hash`."""
+    seconds = min(max(last // 1000, 0), _SECONDS_MAX)
+    return (int(completed) << 39) | (max(min(progress_, 100), 0) << 32) | seconds
+
+
 def item_hash(item: Compact) -> int:
-    """The fingerprint of the payload ``item`` would send (stored as ``sent_hash``)."""
-    return _hash64(f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}")
+    """What ``sent_hash`` stores for ``item``: its coarse rank, then a 23-bit payload hash.
+
+    Non-negative and below 2**63 (a signed 64-bit column holds it).
+    """
+    fingerprint = _hash64(
+        f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}"
+    )
+    return (coarse_rank(item.completed, item.progress, item.last) << FINGERPRINT_BITS) | (
+        fingerprint & _FP_MASK
+    )
+
+
+def sent_rank(value: int) -> int:
+    """The coarse rank of the item a stored ``sent_hash`` describes."""
+    return value >> FINGERPRINT_BITS
 
 
 def rank(completed: bool, progress_: int, last: int) -> int:
@@ -98,13 +127,28 @@ def rank(completed: bool, progress_: int, last: int) -> int:
 
 
 def must_send(
-    new_hash: int, new_completed: bool, sent_hash: int | None, sent_completed: bool
+    new_hash: int,
+    new_completed: bool,
+    sent_hash: int | None,
+    sent_completed: bool,
+    *,
+    incremental: bool = False,
 ) -> bool:
-    """Send when the item changed since 360Learning last accepted it — but never a not-completed
-    item once a completed one was sent (progress never goes backwards; counted unchanged)."""
+    """Whether the merged item of this run is sent (the staging query says the same in SQL).
+
+    Never a not-completed item once a completed one was sent (progress never goes backwards;
+    counted unchanged). Otherwise, after a full read: when it differs from what 360Learning last
+    accepted. After an incremental read, which sees only the pair's recent rows (a less advanced
+    recent row may win the merge while the most advanced row is older): only when it is more
+    advanced than what was accepted.
+    """
     if sent_completed and not new_completed:
         return False
-    return sent_hash is None or sent_hash != new_hash
+    if sent_hash is None:
+        return True
+    if incremental:
+        return sent_rank(new_hash) > sent_rank(sent_hash)
+    return sent_hash != new_hash
 
 
 # --- full or incremental read --------------------------------------------------------------------
@@ -139,18 +183,22 @@ def decide_read(
     force_full: bool = False,
     full_every: timedelta = FULL_READ_EVERY,
     margin: timedelta = LAG_MARGIN,
+    hash_format_changed: bool = False,
 ) -> ReadPlan:
     """Whether this run reads the whole report, or only rows active since the last run − 3 days.
 
     A full read is needed when an incremental one could miss a row that must be sent:
     the first run; content synchronized since the last stats run (its older rows were skipped);
-    items 360Learning rejected (they are retried from their rows); once a week (rows that changed
+    items 360Learning rejected (they are retried from their rows); stored ``sent_hash`` values of
+    another layout (:data:`HASH_FORMAT`: their ranks cannot be compared); once a week (rows that changed
     without a new ``lastActivityAt`` and any lag beyond Coursera's 48 h).
     """
     if force_full:
         return ReadPlan(True, None, "full read requested")
     if last_success_started is None:
         return ReadPlan(True, None, "first statistics run")
+    if hash_format_changed:
+        return ReadPlan(True, None, "the stored fingerprints have another layout")
     if new_content_since:
         return ReadPlan(True, None, "content synchronized since the last statistics run")
     if failed_to_retry:
@@ -165,7 +213,9 @@ def decide_read(
 
 
 __all__ = [
+    "FINGERPRINT_BITS",
     "FULL_READ_EVERY",
+    "HASH_FORMAT",
     "LAG_MARGIN",
     "PAYLOAD_VERSION",
     "Compact",
@@ -173,6 +223,7 @@ __all__ = [
     "MomentsLookup",
     "ReadPlan",
     "build_payload",
+    "coarse_rank",
     "compact_payload",
     "decide_read",
     "from_epoch_ms",
@@ -182,5 +233,6 @@ __all__ = [
     "must_send",
     "pair_key",
     "rank",
+    "sent_rank",
     "to_ms",
 ]

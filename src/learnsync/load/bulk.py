@@ -36,9 +36,14 @@ def run_bulk(
     size: int,
     key: Callable[[dict[str, Any]], str],
     on_batch: Callable[[int], None] | None = None,
+    into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
-    """Send ``items`` with bulk ``kind``; return ``{key(item): Outcome}`` for every item."""
-    outcomes: dict[str, Outcome] = {}
+    """Send ``items`` with bulk ``kind``; return ``{key(item): Outcome}`` for every item.
+
+    ``into`` (optional) is filled as batches complete, so a caller still holds the outcomes of the
+    batches that were applied when an authorization error stops the run half-way.
+    """
+    outcomes: dict[str, Outcome] = {} if into is None else into
     batches = [list(items[i : i + size]) for i in range(0, len(items), size)]
     if not batches:
         return outcomes

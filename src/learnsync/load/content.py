@@ -19,6 +19,7 @@ def upsert_courses(
     integration_id: str,
     upserts: Iterable[Upsert],
     on_batch: Callable[[int], None] | None = None,
+    into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
     """Bulk upsert (≤ 10,000 per request); ``resource_id`` of a success is the courseId."""
     items = [u.course.payload for u in upserts]
@@ -30,6 +31,7 @@ def upsert_courses(
         size=UPSERT_LIMIT,
         key=_external_id,
         on_batch=on_batch,
+        into=into,
     )
 
 
@@ -38,6 +40,7 @@ def archive_courses(
     integration_id: str,
     external_ids: Iterable[str],
     on_batch: Callable[[int], None] | None = None,
+    into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
     """Bulk archive (≤ 1,000 per request)."""
     items = [{"externalId": external_id} for external_id in external_ids]
@@ -49,6 +52,7 @@ def archive_courses(
         size=ARCHIVE_LIMIT,
         key=_external_id,
         on_batch=on_batch,
+        into=into,
     )
 
 
@@ -56,9 +60,10 @@ def unarchive_courses(
     client: Any,
     course_ids: Mapping[str, str],
     on_item: Callable[[int], None] | None = None,
+    into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
     """Un-archive each ``{externalId: courseId}``: ``PUT /api/v2/courses/{id}/archive``."""
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, Outcome] = {} if into is None else into
     for external_id, course_id in course_ids.items():
         try:
             client.set_course_archived(course_id, False)

@@ -25,17 +25,24 @@ import struct
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from learnsync.sandbox.catalog import SPECIALIZATION_TYPES, program_name, program_slug
+from learnsync.sandbox.catalog import (
+    SPECIALIZATION_TYPES,
+    UNSUPPORTED_LANGUAGES,
+    edge_kind,
+    program_name,
+    program_slug,
+)
 from learnsync.sandbox.world import World, coursera_id, fraction
 
 DAY_MS = 86_400_000
 HISTORY_DAYS = 540  # enrollments start up to this many days before the anchor
 S12N_PERIOD = 10  # one row in ten (per program) is Specialization-level
 _U32 = float(2**32)
+_U64 = 2**64 - 1
 _EMP_RE = re.compile(r"^EMP-(\d{7})$")
 _LOCAL_RE = re.compile(r"^learner(\d{7})$")
 
@@ -92,12 +99,19 @@ class EnrollmentReport:
         self._regular: list[list[_ContentInfo]] = [[] for _ in self.program_ids]
         self._s12n: list[list[_ContentInfo]] = [[] for _ in self.program_ids]
         self._by_content: dict[str, _ContentInfo] = {}
-        for item in catalog:
+        self.clean = world.clean_report
+        for index, item in enumerate(catalog):
             info = _content_info(item)
             self._by_content[info.content_id] = info
+            if self.clean and (
+                edge_kind(index) is not None or item.get("languageCode") in UNSUPPORTED_LANGUAGES
+            ):
+                continue  # a clean report has no rows of content the connector skips
             for program in item.get("programs") or []:
                 if program.get("programId") in self.program_ids:
                     p = self.program_ids.index(program["programId"])
+                    if self.clean and any(p2 < p for p2 in self._programs_of(item)):
+                        continue  # clean: each content in one program only (no duplicate pair)
                     pool = (
                         self._s12n if info.content_type in SPECIALIZATION_TYPES else self._regular
                     )
@@ -120,6 +134,13 @@ class EnrollmentReport:
         self._kinds = bytearray(b"\xff" * world.learners)
         self._names: list[str] = [""] * world.learners  # shared strings: few distinct names
         self._name_pool: dict[str, str] = {}
+
+    def _programs_of(self, item: dict[str, Any]) -> list[int]:
+        return [
+            self.program_ids.index(pr["programId"])
+            for pr in item.get("programs") or []
+            if pr.get("programId") in self.program_ids
+        ]
 
     # --- layout ------------------------------------------------------------------------------
     def is_s12n_index(self, i: int) -> bool:
@@ -159,7 +180,7 @@ class EnrollmentReport:
             self._names[n] = self._name_pool.setdefault(name, name)
         u = kind / 200
         name = self._names[n]
-        if u < 0.80:
+        if u < 0.80 or (self.clean and u >= 0.97):  # clean: every learner has a plain e-mail
             return Identity(email, email, name)
         if u < 0.97:
             return Identity(f"EMP-{n:07d}", email, name)
@@ -187,6 +208,13 @@ class EnrollmentReport:
         if h is None:
             h = hashlib.blake2b(b"%s:%d" % (self._seed, i), digest_size=32).digest()
         v0, v1 = struct.unpack_from(">II", h)
+        if self.clean:
+            # learner n's rows in program p are i = p + P * (n + L * t): content t steps along
+            # the pool from a per-learner start, so no content repeats (t < len(pool))
+            slot = i // self.programs
+            n, t = slot % self.world.learners, slot // self.world.learners
+            start = int(fraction(self.world.seed, "clean-start", n, p) * len(pool))
+            return pool[(start + t) % len(pool)]
         if p > 0 and v1 / _U32 < 0.05:  # same content as in the first program: duplicate rows
             other = self._content_of(i - p)
             if (
@@ -395,26 +423,51 @@ class EnrollmentReport:
         self._cache.clear()
         return self._seq
 
-    def mutate(self, fraction_: float, salt: str, at_ms: int) -> dict[str, Any]:
+    def mutate(
+        self, fraction_: float, salt: str, at_ms: int, *, report_changes: bool = False
+    ) -> dict[str, Any]:
         """Advance a deterministic ~``fraction_`` of the rows at ``at_ms`` (nothing materialised).
 
         Selected rows that are not completed gain progress (two in five complete); selected rows
         that are already completed are left as they are, so about a quarter of the selection
-        does not visibly change.
+        does not visibly change. With ``report_changes`` the answer also says which rows visibly
+        changed: ``changed`` (how many) and ``changed_digest`` (:func:`pairs_digest` of their
+        (course, learner) pairs as a connector maps them), for a benchmark to compare with what
+        360Learning received. That scans every row (about a second per million).
         """
         if not 0.0 <= fraction_ <= 1.0:
             raise ValueError("fraction must be between 0 and 1")
         with self._lock:
-            mutation = Mutation(self._next_seq(), fraction_, salt.encode(), at_ms)
+            mutation = Mutation(self._seq + 1, fraction_, salt.encode(), at_ms)
+            before: dict[int, dict[str, Any] | None] = {}
+            if report_changes:
+                before = {i: self.row(i) for i in range(self.size) if _selected(mutation, i)}
+            self._next_seq()
             self._mutations.append(mutation)
             for extra in self._extras:
                 if _selected(mutation, extra["_extra_index"]):
+                    old = _public(extra)
                     _advance(extra, mutation, extra["_extra_index"])
-        return {
-            "fraction": fraction_,
-            "salt": salt,
-            "selected_estimate": round(fraction_ * self.size),
-        }
+                    if report_changes and old != _public(extra):
+                        before[extra["_extra_index"]] = None  # counted below
+            answer: dict[str, Any] = {
+                "fraction": fraction_,
+                "salt": salt,
+                "selected_estimate": round(fraction_ * self.size),
+            }
+            if report_changes:
+                changed = []
+                for i, old_row in before.items():
+                    if i >= self.size:
+                        extra = next(e for e in self._extras if e["_extra_index"] == i)
+                        changed.append(_public(extra))
+                    elif old_row is not None and (new := self.row(i)) != old_row:
+                        changed.append(new)  # type: ignore[arg-type]
+                answer["changed"] = len(changed)
+                answer["changed_digest"] = pairs_digest(
+                    (f"{r['contentType']}~{r['contentId']}", _mapped_learner(r)) for r in changed
+                )
+        return answer
 
     def upsert(
         self,
@@ -550,6 +603,29 @@ def _content_info(item: dict[str, Any]) -> _ContentInfo:
         partner_names=tuple(p.get("name") or "" for p in item.get("partners") or []),
         hours=hours,
     )
+
+
+def pair_digest(course_external_id: str, learner: str) -> int:
+    """A 64-bit digest of one (course externalId, learner e-mail) statistic."""
+    text = f"{course_external_id}|{learner.strip().lower()}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+def pairs_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The sum (mod 2**64, in hex) of :func:`pair_digest` over ``pairs``: a multiset digest that
+    a simulator can update item by item (the 360Learning simulator sums what it applies)."""
+    total = 0
+    for course, learner in pairs:
+        total = (total + pair_digest(course, learner)) & _U64
+    return f"{total:016x}"
+
+
+def _mapped_learner(row: dict[str, Any]) -> str:
+    """The learner e-mail a connector maps (externalId when it is an e-mail, else email)."""
+    for candidate in (row.get("externalId"), row.get("email")):
+        if candidate and "@" in candidate:
+            return str(candidate).strip().lower()
+    return ""
 
 
 def _selected(mutation: Mutation, i: int) -> bool:

@@ -29,7 +29,7 @@ from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
-from learnsync.sync.ledger import ContentLedger
+from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.progress import NoProgress, Progress
 from learnsync.sync.report import ContentReport
 
@@ -211,42 +211,18 @@ def _write(
     ledger: ContentLedger,
     progress: Progress,
 ) -> None:
-    report = ledger.report
     # 2. upserts (create, update, restore = upsert then un-archive)
+    restore_ids: dict[str, str] = {}
     if plan.upserts:
         progress.stage("sending courses to 360Learning", total=len(plan.upserts))
-        outcomes = upsert_courses(
-            clients.threesixty, integration_id, plan.upserts, progress.advance
-        )
-        restore_ids: dict[str, str] = {}
-        for upsert in plan.upserts:
-            external_id = upsert.course.external_id
-            outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
-            state = ledger.states[external_id]
-            if not outcome.ok:
-                # a live or archived course stays what it is; a course never created is "failed"
-                kept = state.state if state.course_id is not None else FAILED
-                ledger.failed(external_id, outcome.error or "rejected", state=kept)
-                continue
-            course_id = outcome.resource_id or state.course_id
-            sent = {
-                "course_id": course_id,
-                "sent_hash": upsert.hash,
-                "payload": upsert.course.payload,
-            }
-            if upsert.action == "restore" and course_id:
-                ledger.update(external_id, last_error=None, **sent)  # still archived until PUT
-                restore_ids[external_id] = course_id
-            else:
-                action = "created" if upsert.action == "create" else "updated"
-                ledger.succeeded(external_id, action, course_id, state=ACTIVE, **sent)
-        if restore_ids:
-            progress.stage("restoring archived courses", total=len(restore_ids))
-            ledger.apply_restores(
-                unarchive_courses(clients.threesixty, restore_ids, progress.advance)
-            )
+        with recording(lambda done: restore_ids.update(_record_upserts(plan, done, ledger))) as out:
+            upsert_courses(clients.threesixty, integration_id, plan.upserts, progress.advance, out)
+    if restore_ids:
+        progress.stage("restoring archived courses", total=len(restore_ids))
+        with recording(ledger.apply_restores) as out:
+            unarchive_courses(clients.threesixty, restore_ids, progress.advance, out)
 
-    report.unchanged = len(plan.unchanged)
+    ledger.report.unchanged = len(plan.unchanged)
 
     # 3. archives (filters; content that left Coursera unless the guard refused)
     to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive_filter}
@@ -254,8 +230,35 @@ def _write(
         to_archive.update({s.external_id: ARCHIVED_REMOVED for s in plan.archive_removed})
     if to_archive:
         progress.stage("archiving courses", total=len(to_archive))
-        outcomes = archive_courses(clients.threesixty, integration_id, to_archive, progress.advance)
-        ledger.apply_archives(to_archive, outcomes)
+        with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
+            archive_courses(clients.threesixty, integration_id, to_archive, progress.advance, out)
+
+
+def _record_upserts(
+    plan: ContentPlan, outcomes: dict[str, Outcome], ledger: ContentLedger
+) -> dict[str, str]:
+    """Record the upserts that have an outcome; the courses to un-archive next."""
+    restore_ids: dict[str, str] = {}
+    for upsert in plan.upserts:
+        external_id = upsert.course.external_id
+        outcome = outcomes.get(external_id)
+        if outcome is None:
+            continue  # not sent (the write stopped before it): the next run sends it
+        state = ledger.states[external_id]
+        if not outcome.ok:
+            # a live or archived course stays what it is; a course never created is "failed"
+            kept = state.state if state.course_id is not None else FAILED
+            ledger.failed(external_id, outcome.error or "rejected", state=kept)
+            continue
+        course_id = outcome.resource_id or state.course_id
+        sent = {"course_id": course_id, "sent_hash": upsert.hash, "payload": upsert.course.payload}
+        if upsert.action == "restore" and course_id:
+            ledger.update(external_id, last_error=None, **sent)  # archived until un-archived
+            restore_ids[external_id] = course_id
+        else:
+            action = "created" if upsert.action == "create" else "updated"
+            ledger.succeeded(external_id, action, course_id, state=ACTIVE, **sent)
+    return restore_ids
 
 
 def _failure_summary(report: ContentReport) -> list[str]:

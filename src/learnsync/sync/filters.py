@@ -15,7 +15,7 @@ from learnsync.store.repository import ContentItemState
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import prepare_integration
-from learnsync.sync.ledger import ContentLedger
+from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
 
 
@@ -119,12 +119,12 @@ def set_filters(
         try:
             if plan.archive:
                 to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive}
-                ledger.apply_archives(
-                    to_archive, archive_courses(clients.threesixty, handle.remote_id, to_archive)
-                )
+                with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
+                    archive_courses(clients.threesixty, handle.remote_id, to_archive, into=out)
             if plan.restore:
                 ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
-                ledger.apply_restores(unarchive_courses(clients.threesixty, ids))
+                with recording(ledger.apply_restores) as out:
+                    unarchive_courses(clients.threesixty, ids, into=out)
         except BaseException as exc:
             ledger.save(store, handle.record_id, run_id)  # what was done stays recorded
             store.finish_run(run_id, "failed", report.to_record(), error=str(exc))

@@ -7,8 +7,9 @@ the error (the next run sends it again), lists it in the report and writes an au
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from learnsync.diff.content import ACTIVE
@@ -74,3 +75,15 @@ class ContentLedger:
     def save(self, store: Store, record_id: int, run_id: int) -> None:
         store.save_content_items(record_id, self.changed.values())
         store.add_run_items(run_id, self.audit)
+
+
+@contextlib.contextmanager
+def recording(record: Callable[[dict[str, Outcome]], object]) -> Iterator[dict[str, Outcome]]:
+    """Hand a write an outcomes dict it fills as it goes, and record what it holds — also when
+    an error (a refused token, say) stops the write half-way: what 360Learning applied stays
+    known, and nothing that was not sent is reported as failed."""
+    outcomes: dict[str, Outcome] = {}
+    try:
+        yield outcomes
+    finally:
+        record(outcomes)

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from learnsync.diff.stats import Compact, Moments, item_hash, pair_key, rank
+from learnsync.diff.stats import FINGERPRINT_BITS, Compact, Moments, item_hash, pair_key, rank
 
 INSERT_CHUNK = 10_000
 
@@ -42,20 +42,24 @@ CREATE TABLE skip (k INTEGER, ext TEXT, learner TEXT, reason TEXT);
 """
 
 # the most advanced row per pair (rank, then arrival: a tie keeps the first row, like
-# ``more_advanced``), joined with the stored state, and whether it must be sent: changed since
-# the last accepted send, and never backwards after completion
+# ``more_advanced``), joined with the stored state, and whether it must be sent (``must_send``):
+# never backwards after completion; after a full read, changed since the last accepted send;
+# after an incremental read, more advanced than it (compares ``sent_rank``s)
 _MERGE = """
 CREATE TABLE merged AS
 SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.completed,
        s.s_first, s.s_completed_at, s.s_hash,
        (NOT (COALESCE(s.s_completed, 0) = 1 AND m.completed = 0)
-        AND (s.s_hash IS NULL OR s.s_hash != m.h)) AS send
+        AND (s.s_hash IS NULL OR {compare})) AS send
 FROM (
     SELECT row.*, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rank DESC, rowid) AS rn FROM row
 ) AS m
 LEFT JOIN state AS s ON s.rowid = (SELECT MIN(rowid) FROM state WHERE state.k = m.k)
 WHERE m.rn = 1
 """
+
+_CHANGED = "s.s_hash != m.h"
+_ADVANCED = f"(m.h >> {FINGERPRINT_BITS}) > (s.s_hash >> {FINGERPRINT_BITS})"
 
 _TO_SEND = """
 SELECT k, ext, learner, progress, spent, first, last, h, completed, s_first, s_completed_at,
@@ -78,8 +82,9 @@ ORDER BY x.ext, x.learner
 class Staging:
     """Open with ``Staging.create()``; ``close()`` deletes the file."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, *, incremental: bool = False) -> None:
         self._dir = directory
+        self.incremental = incremental  # the rows are an incremental read's (see must_send)
         self.path = os.path.join(directory, "stats-staging.sqlite")
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in (
@@ -97,8 +102,10 @@ class Staging:
         self.failed_stored = 0
 
     @classmethod
-    def create(cls, directory: str | None = None) -> Staging:
-        return cls(tempfile.mkdtemp(prefix="learnsync-stats-", dir=directory))
+    def create(cls, directory: str | None = None, *, incremental: bool = False) -> Staging:
+        return cls(
+            tempfile.mkdtemp(prefix="learnsync-stats-", dir=directory), incremental=incremental
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -199,7 +206,8 @@ class Staging:
         """Build the merged table once (again only if rows or states arrived since)."""
         self.flush()
         if not self._merged:
-            self.db.execute(_MERGE)
+            compare = _ADVANCED if self.incremental else _CHANGED
+            self.db.execute(_MERGE.format(compare=compare))
             self._merged = True
 
     def merged_count(self) -> int:

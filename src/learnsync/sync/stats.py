@@ -19,6 +19,7 @@ from typing import Any
 from learnsync.config import Config
 from learnsync.diff.stats import (
     FULL_READ_EVERY,
+    HASH_FORMAT,
     Compact,
     ReadPlan,
     build_payload,
@@ -210,7 +211,11 @@ class _Run:
         stored = self.report.to_json()
         if plan is not None:
             # "complete": false when the import stopped early (the next run then reads all)
-            stored["read"] = {**plan.to_json(), "complete": self.import_error is None}
+            stored["read"] = {
+                **plan.to_json(),
+                "complete": self.import_error is None,
+                "hashFormat": HASH_FORMAT,  # the layout of the sent_hash values this run wrote
+            }
         return stored
 
     def _running_content_warning(self, integration_id: int, stale: timedelta) -> list[str]:
@@ -236,7 +241,7 @@ class _Run:
             external_id for external_id, s in handle.states.items() if s.course_id
         )
         plan = self._plan(handle, run_id, integration_changed)
-        with Staging.create(self.staging_dir) as staging:
+        with Staging.create(self.staging_dir, incremental=not plan.full) as staging:
             self._read(handle, plan, staging, synchronized, now_ms, integration_changed)
             merged = staging.merged_count()
             to_send = staging.to_send_count()
@@ -282,6 +287,9 @@ class _Run:
             ),
             force_full=self.force_full or integration_changed,
             full_every=self.full_every,
+            hash_format_changed=bool(
+                last and last.report.get("read", {}).get("hashFormat") != HASH_FORMAT
+            ),
         )
 
     def _new_content_since(self, runs: list[RunRecord], last: RunRecord) -> bool:

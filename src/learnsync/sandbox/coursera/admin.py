@@ -129,7 +129,12 @@ def admin_router(sim: CourseraSim) -> APIRouter:
         fraction = body.get("fraction")
         if not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
             raise HTTPException(422, "fraction must be a number between 0 and 1")
-        return sim.report.mutate(float(fraction), str(body.get("salt", "")), sim.clock.now_ms())
+        return sim.report.mutate(
+            float(fraction),
+            str(body.get("salt", "")),
+            sim.clock.now_ms(),
+            report_changes=bool(body.get("report_changes", False)),
+        )
 
     # --- tokens and clients ----------------------------------------------------------------
     @router.post("/tokens/revoke-access")

@@ -158,5 +158,7 @@ def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
                     "open_operations": sum(1 for op in sim.operations.values() if op.is_open),
                     "courses": len(sim.courses),
                     "attempts": len(sim.attempts),
+                    "stats_applied": sim.stats_applied,
+                    "stats_digest": f"{sim.stats_digest:016x}",
                 }
             )

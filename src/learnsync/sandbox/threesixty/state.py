@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.sandbox.enrollments import pair_digest
 from learnsync.sandbox.clock import SimClock
 from learnsync.sandbox.faults import FaultPlan
 from learnsync.sandbox.threesixty import bulk
@@ -112,6 +113,9 @@ class Path:
     linear: bool
 
 
+_U64 = 2**64 - 1
+
+
 class ThreeSixtySim:
     """State and rules of the simulated platform. See the module docstring and the docs part."""
 
@@ -178,6 +182,10 @@ class ThreeSixtySim:
         self._path_success: dict[tuple[str, int], int] = {}
         self._user_ids: dict[str, int] | None = None
         self.request_counts: Counter[str] = Counter()
+        # statistics applied with success: how many, and the sum of their pair digests
+        # (``learnsync.sandbox.enrollments.pairs_digest``), for benchmarks to check what arrived
+        self.stats_applied = 0
+        self.stats_digest = 0
         self._recent: dict[str, deque[float]] = {"get": deque(), "write": deque()}
 
     # ------------------------------------------------------------------ ids and time
@@ -799,6 +807,9 @@ class ThreeSixtySim:
         if isinstance(outcome, str):
             return bulk.error(item, outcome)
         self._note_paths(course.id, user)
+        mail = uid["value"] if uid["type"] == "mail" else self.user_dto(user).get("mail", "")
+        self.stats_applied += 1
+        self.stats_digest = (self.stats_digest + pair_digest(course.external_id, mail)) & _U64
         return bulk.success(item, self.attempt_id(outcome))
 
     # ------------------------------------------------------------------ statistics read-back
