@@ -17,15 +17,22 @@ from learnsync.diff.stats import (
     compact_payload,
     decide_read,
     from_ms,
+    iso_ms,
+    item_hash,
     map_compact,
     must_send,
-    item_hash,
     rank,
     sent_rank,
     to_ms,
 )
 from learnsync.extract.stats import LightRow
-from learnsync.mapping.stats import MappedStat, SkippedStat, map_enrollment, more_advanced
+from learnsync.mapping.stats import (
+    MappedStat,
+    SkippedStat,
+    iso_utc,
+    map_enrollment,
+    more_advanced,
+)
 
 NOW = datetime(2025, 3, 4, 9, 0, 0, 123000, tzinfo=UTC)
 SYNC = {"Course~c1", "Specialization~s1"}
@@ -238,3 +245,11 @@ def test_item_hash_fits_a_signed_64_bit_column_and_keeps_the_rank() -> None:
     assert 0 <= biggest < 2**63
     assert sent_rank(_h(False, 50, 7_000)) == coarse_rank(False, 50, 7_000)
     assert sent_rank(_h(True, 100, 0)) > sent_rank(_h(False, 100, 2**40))
+
+
+def test_iso_ms_formats_like_iso_utc() -> None:
+    rnd = random.Random(5)
+    values = [0, 1, 999, 86_399_999, -1, 253_402_300_799_999]
+    values += [rnd.randrange(-(10**12), 7 * 10**12) for _ in range(20_000)]
+    for value in values:
+        assert iso_ms(value) == iso_utc(from_ms(value)), value

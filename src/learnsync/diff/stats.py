@@ -76,9 +76,28 @@ def build_payload(
         "userIdentifier": {"type": "mail", "value": learner},
         "progress": progress_,
         "timeSpent": time_spent_,
-        "firstActivityAt": iso_utc(from_ms(first)),
-        "lastActivityAt": iso_utc(from_ms(last)),
+        "firstActivityAt": iso_ms(first),
+        "lastActivityAt": iso_ms(last),
     }
+
+
+_DAYS: dict[int, str] = {}  # epoch day → "YYYY-MM-DDT" (a few thousand distinct days per run)
+
+
+def iso_ms(value: int) -> str:
+    """``iso_utc(from_ms(value))`` without building a datetime (~3 times faster; the payload's
+    two dates are formatted a million times per full run)."""
+    days, ms = divmod(value, 86_400_000)
+    day = _DAYS.get(days)
+    if day is None:
+        d = _EPOCH + timedelta(days=days)
+        day = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T"
+        if len(_DAYS) < 1_000_000:
+            _DAYS[days] = day
+    seconds, milli = divmod(ms, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{day}{hour:02d}:{minute:02d}:{sec:02d}.{milli:03d}Z"
 
 
 def _hash64(text: str) -> int:
@@ -189,9 +208,9 @@ def decide_read(
 
     A full read is needed when an incremental one could miss a row that must be sent:
     the first run; content synchronized since the last stats run (its older rows were skipped);
-    items 360Learning rejected (they are retried from their rows); stored ``sent_hash`` values of
-    another layout (:data:`HASH_FORMAT`: their ranks cannot be compared); once a week (rows that changed
-    without a new ``lastActivityAt`` and any lag beyond Coursera's 48 h).
+    items 360Learning rejected (they are retried from their rows); stored ``sent_hash`` values
+    of another layout (:data:`HASH_FORMAT`: their ranks cannot be compared); once a week (rows
+    that changed without a new ``lastActivityAt`` and any lag beyond Coursera's 48 h).
     """
     if force_full:
         return ReadPlan(True, None, "full read requested")
@@ -228,6 +247,7 @@ __all__ = [
     "decide_read",
     "from_epoch_ms",
     "from_ms",
+    "iso_ms",
     "item_hash",
     "map_compact",
     "must_send",

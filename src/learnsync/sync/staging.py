@@ -44,7 +44,9 @@ CREATE TABLE skip (k INTEGER, ext TEXT, learner TEXT, reason TEXT);
 # the most advanced row per pair (rank, then arrival: a tie keeps the first row, like
 # ``more_advanced``), joined with the stored state, and whether it must be sent (``must_send``):
 # never backwards after completion; after a full read, changed since the last accepted send;
-# after an incremental read, more advanced than it (compares ``sent_rank``s)
+# after an incremental read, more advanced than it (compares ``sent_rank``s). Partitioned by
+# (course, learner), the store's key order, so the items come out in it: a million inserts into
+# ``stat_items`` in key order cost ~20 s, in hash order ~33 s.
 _MERGE = """
 CREATE TABLE merged AS
 SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.completed,
@@ -52,7 +54,8 @@ SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.compl
        (NOT (COALESCE(s.s_completed, 0) = 1 AND m.completed = 0)
         AND (s.s_hash IS NULL OR {compare})) AS send
 FROM (
-    SELECT row.*, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rank DESC, rowid) AS rn FROM row
+    SELECT row.*, ROW_NUMBER() OVER (PARTITION BY ext, learner ORDER BY rank DESC, rowid) AS rn
+    FROM row
 ) AS m
 LEFT JOIN state AS s ON s.rowid = (SELECT MIN(rowid) FROM state WHERE state.k = m.k)
 WHERE m.rn = 1

@@ -11,6 +11,9 @@ every decision. A dry run reads everything and writes nothing (neither API nor s
 
 from __future__ import annotations
 
+import queue
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -50,6 +53,40 @@ RUN_HISTORY = 100  # runs looked at to decide the read
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class StoreWriter:
+    """Runs store writes in order in a thread of its own, so a batch's results are saved while
+    the next batch is encoded and sent (SQLite works without holding the GIL).
+
+    ``put`` raises the first write error (later writes are dropped); ``close`` waits for every
+    write and raises it too, unless an exception is already on its way.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="stats-store-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self.error is None:
+                try:
+                    job()
+                except BaseException as exc:  # handed to the caller by put/close
+                    self.error = exc
+
+    def put(self, job: Callable[[], None]) -> None:
+        if self.error is not None:
+            raise self.error
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+        if self.error is not None and sys.exc_info()[1] is None:
+            raise self.error
 
 
 def run_stats_sync(
@@ -373,6 +410,14 @@ class _Run:
 
     # -- sending ------------------------------------------------------------------------------
 
+    def _save(
+        self, record_id: int, run_id: int, states: list[StatItemState], audit: list[RunItem]
+    ) -> None:
+        assert self.store is not None
+        self.store.save_stat_items(record_id, states)
+        if audit:
+            self.store.add_run_items(run_id, audit)
+
     def _send(
         self,
         handle: IntegrationHandle,
@@ -417,12 +462,14 @@ class _Run:
                         )
                     )
                     audit.append(RunItem(ext, "failed", learner, error))
-            store.save_stat_items(handle.record_id, states)
-            if audit:
-                store.add_run_items(run_id, audit)
+            writer.put(lambda: self._save(handle.record_id, run_id, states, audit))
             self.progress.advance(len(outcomes))
 
-        result = import_stats(self.clients.threesixty, handle.remote_id, batches(), record)
+        writer = StoreWriter()
+        try:
+            result = import_stats(self.clients.threesixty, handle.remote_id, batches(), record)
+        finally:
+            writer.close()
         if result.error:
             self.import_error = result.error
             not_sent = to_send - report.sent - len(report.failed)

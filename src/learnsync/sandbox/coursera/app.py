@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from learnsync import fastjson
 from learnsync.sandbox.coursera.admin import admin_router
 from learnsync.sandbox.coursera.state import AccessToken, AuthFailure, CourseraSim
 from learnsync.sandbox.enrollments import ReportQuery
@@ -51,7 +51,13 @@ class NaptimeError(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status, headers=headers, media_type="application/json")
+    return Response(_dumps(body), status, headers=headers, media_type="application/json")
+
+
+def _dumps(body: Any) -> bytes:
+    """JSON of a body (a 1,000-row report page is ~1 MB: encoding it dominated the simulator's
+    share of a million-row read, hence the fast encoder)."""
+    return fastjson.dumps(body)
 
 
 def naptime_response(error: NaptimeError) -> Response:

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from learnsync import fastjson
 from learnsync.sandbox.faults import FaultMiddleware
 from learnsync.sandbox.threesixty import admin
 from learnsync.sandbox.threesixty.errors import ApiFailure, failure
@@ -55,9 +56,9 @@ def _guard(sim: ThreeSixtySim, request: Request, scope: str) -> None:
 
 
 async def _json(request: Request) -> Any:
-    raw = await request.body()
+    raw = await request.body()  # a 10,000-item bulk body is ~3 MB: decoded with the fast decoder
     try:
-        return json.loads(raw) if raw else None
+        return fastjson.loads(raw) if raw else None
     except ValueError as exc:
         raise failure(400, "invalidInput", "the body is not valid JSON") from exc
 
@@ -160,9 +161,9 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
         return JSONResponse(sim.operation(bulkOperationId))
 
     @app.get("/api/v2/bulk/operations/{bulkOperationId}/results")
-    async def get_results(bulkOperationId: str, request: Request) -> JSONResponse:
+    async def get_results(bulkOperationId: str, request: Request) -> Response:
         _guard(sim, request, "bulkOperations:read")
-        return JSONResponse(sim.operation_results(bulkOperationId))
+        return Response(sim.operation_results_body(bulkOperationId), media_type="application/json")
 
     # --------------------------------------------------------------- courses
     @app.get("/api/v2/courses/stats")

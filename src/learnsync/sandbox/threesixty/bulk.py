@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from learnsync import fastjson
 from learnsync.sandbox.threesixty.validation import format_ms
 
 OperationType = Literal[
@@ -33,6 +34,7 @@ class Operation:
     results: list[dict[str, Any]] | None = None
     error_message: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    results_body: bytes | None = None  # the results as JSON, encoded once (by the worker)
 
     def phase_at(self, now: float) -> str:
         """The status the timeline gives at ``now`` (terminal status once applied)."""
@@ -95,3 +97,8 @@ def error(item: Any, message: str) -> dict[str, Any]:
 def echo(item: Any) -> dict[str, Any]:
     """Results echo the input object; a non-object item is wrapped (the schema says object)."""
     return item if isinstance(item, dict) else {"value": item}
+
+
+def results_json(results: list[dict[str, Any]]) -> bytes:
+    """The results answer's body, as Starlette's ``JSONResponse`` renders it."""
+    return fastjson.dumps(results)

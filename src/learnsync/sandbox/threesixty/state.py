@@ -13,13 +13,14 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnsync.sandbox.enrollments import pair_digest
 from learnsync.sandbox.clock import SimClock
+from learnsync.sandbox.enrollments import pair_digest
 from learnsync.sandbox.faults import FaultPlan
 from learnsync.sandbox.threesixty import bulk
 from learnsync.sandbox.threesixty.attempts import (
@@ -30,6 +31,7 @@ from learnsync.sandbox.threesixty.attempts import (
     CompletedConflict,
     StatInput,
 )
+from learnsync.sandbox.threesixty.bulk import results_json
 from learnsync.sandbox.threesixty.errors import ApiFailure, failure, invalid_token
 from learnsync.sandbox.threesixty.validation import (
     LANG_INDEX,
@@ -114,6 +116,7 @@ class Path:
 
 
 _U64 = 2**64 - 1
+APPLY_CHUNK = 500  # bulk items applied per hold of the state lock
 
 
 class ThreeSixtySim:
@@ -177,6 +180,8 @@ class ThreeSixtySim:
         self.tags: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, bulk.Operation] = {}
         self._open_ops: list[bulk.Operation] = []
+        self._apply_lock = threading.Lock()  # one applier at a time: creation order
+        self._worker: threading.Thread | None = None
         self.attempts = AttemptStore()
         self.paths: dict[str, Path] = {}
         self._path_success: dict[tuple[str, int], int] = {}
@@ -609,16 +614,50 @@ class ThreeSixtySim:
 
     # ------------------------------------------------------------------ bulk operations
     def advance(self) -> None:
-        """Apply every operation whose running phase is over (in creation order)."""
-        with self.lock:
-            now = self.clock.time()
-            still_open = []
-            for op in self._open_ops:
-                if op.phase_at(now) == "ended":
-                    self._finish(op)
-                else:
-                    still_open.append(op)
-            self._open_ops = still_open
+        """Apply every operation whose running phase is over (in creation order).
+
+        A worker thread (:meth:`_work`) does this as soon as an operation's running phase ends,
+        so a real client's polls find it done and the simulator works while the client does; a
+        request calls it too (and waits for an apply in progress), so tests that move the clock
+        see the same states as before. Items are applied in chunks, each under :attr:`lock`.
+        """
+        with self._apply_lock:
+            with self.lock:
+                now = self.clock.time()
+                ended = [op for op in self._open_ops if op.phase_at(now) == "ended"]
+            for op in ended:
+                self._finish(op)
+            if ended:
+                with self.lock:
+                    self._open_ops = [op for op in self._open_ops if op.is_open]
+
+    def _wake_worker(self) -> None:
+        """Start the bulk worker if it is not running (it stops after a second without work)."""
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._work, name="bulk-worker", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        idle = 0.0
+        while idle < 1.0:
+            with self.lock:
+                pending = [op for op in self._open_ops if op.is_open]
+                due = min((op.created + 3 * op.phase for op in pending), default=None)
+                now = self.clock.time()
+            if due is None:
+                time.sleep(0.02)
+                idle += 0.02
+                continue
+            idle = 0.0
+            if due > now:
+                time.sleep(min(due - now, 0.01))
+                continue
+            self.advance()
+            with self.lock:
+                done = [op for op in self.operations.values() if op.results_body is None]
+            for op in done:  # encode the results once, outside the lock, ahead of the GET
+                if op.results is not None and not op.is_open:
+                    op.results_body = results_json(op.results)
 
     def submit(self, op_type: bulk.OperationType, integration_id: str, body: Any) -> str:
         """Validate a bulk submission (§2.5 responses) and create its operation; returns its id."""
@@ -630,12 +669,15 @@ class ThreeSixtySim:
         limit = BULK_LIMITS[op_type]
         if len(items) > limit:
             raise failure(400, "inputTooLong", f"The input array exceeds {limit:,} objects.")
-        self.advance()
         with self.lock:
             integration = self._integration(integration_id)
             if integration.name.casefold() in {n.casefold() for n in self.reserved_platform_names}:
                 raise failure(400, "reservedPlatformName", f"{integration.name!r} is reserved")
-            if len(self._open_ops) >= self.max_concurrent_operations:
+            now = self.clock.time()
+            # an operation past its running phase no longer holds a slot (being applied by the
+            # worker is the simulator's bookkeeping, not 360Learning's queue)
+            holding = [op for op in self._open_ops if op.phase_at(now) != "ended"]
+            if len(holding) >= self.max_concurrent_operations:
                 raise failure(
                     429,
                     "bulkOperationsConcurrencyLimitReached",
@@ -655,6 +697,7 @@ class ThreeSixtySim:
             )
             self.operations[op.id] = op
             self._open_ops.append(op)
+            self._wake_worker()
             return op.id
 
     def operation(self, op_id: str) -> dict[str, Any]:
@@ -674,6 +717,14 @@ class ThreeSixtySim:
             if op.results is None:
                 raise failure(400, "bulkOperationNotRun", "the bulk operation has not run yet")
             return op.results
+
+    def operation_results_body(self, op_id: str) -> bytes:
+        """:meth:`operation_results` as the JSON body (encoded once, usually by the worker)."""
+        results = self.operation_results(op_id)
+        op = self.operations[op_id]
+        if op.results_body is None:
+            op.results_body = results_json(results)
+        return op.results_body
 
     def list_operations(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         self.advance()
@@ -700,9 +751,10 @@ class ThreeSixtySim:
 
     def _finish(self, op: bulk.Operation) -> None:
         if op.fail:
-            op.status = "error"
-            op.error_message = "The bulk operation failed (simulated failure)."
-            op.results = [bulk.error(item, op.error_message) for item in op.items]
+            with self.lock:
+                op.status = "error"
+                op.error_message = "The bulk operation failed (simulated failure)."
+                op.results = [bulk.error(item, op.error_message) for item in op.items]
             return
         apply = {
             "importExternalCourses": self._apply_upsert,
@@ -711,13 +763,16 @@ class ThreeSixtySim:
         }[op.type]
         integration = self.integrations[op.integration_id]
         results = []
-        for item in op.items:
-            try:
-                results.append(apply(integration, item))
-            except Exception as exc:  # an item never crashes the operation
-                results.append(bulk.error(item, f"internalError: {exc}"))
-        op.results = results
-        op.status = "completed"
+        for start in range(0, len(op.items), APPLY_CHUNK):
+            with self.lock:  # requests get the lock between chunks
+                for item in op.items[start : start + APPLY_CHUNK]:
+                    try:
+                        results.append(apply(integration, item))
+                    except Exception as exc:  # an item never crashes the operation
+                        results.append(bulk.error(item, f"internalError: {exc}"))
+        with self.lock:
+            op.results = results
+            op.status = "completed"
 
     def _apply_upsert(self, integration: Integration, item: Any) -> dict[str, Any]:
         if msg := validate_course(item, reject_unknown=self.reject_unknown_properties):
@@ -885,6 +940,8 @@ class ThreeSixtySim:
 
     def _note_paths(self, course_id: str, user: int) -> None:
         """Record path success the moment it is reached: success is sticky (§7.4)."""
+        if not self.paths:
+            return
         for path in self.paths.values():
             if any(c == course_id for c, _ in path.steps) and (path.id, user) not in (
                 self._path_success
