@@ -38,6 +38,7 @@ from learnsync.http import (
     error_code,
     error_text,
 )
+from learnsync.http.client import SessionClient
 
 log = logging.getLogger("learnsync.coursera")
 
@@ -64,7 +65,7 @@ def _decode_ok(response: httpx.Response) -> Any:
     return decode_body(response)
 
 
-class CourseraClient:
+class CourseraClient(SessionClient):
     """Reads one organisation's catalog, programs, memberships and enrollment reports."""
 
     def __init__(
@@ -91,25 +92,6 @@ class CourseraClient:
         self._org_base = (
             f"{settings.api_base.rstrip('/')}/businesses.v1/{quote(settings.org_id, safe='')}"
         )
-
-    # -- counters and lifecycle ----------------------------------------------------------------
-
-    @property
-    def request_count(self) -> int:
-        return self.session.request_count
-
-    @property
-    def request_counts(self) -> dict[tuple[str, str], int]:
-        return dict(self.session.request_counts)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> CourseraClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- public reads --------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from learnsync.http import (
     error_code,
     error_text,
 )
+from learnsync.http.client import SessionClient
 from learnsync.http.urls import same_origin
 
 API_VERSION = "v2.0"
@@ -40,7 +41,7 @@ INTEGRATION_DEFAULTS: dict[str, Any] = {
 }
 
 
-class ThreeSixtyClient(BulkMixin):
+class ThreeSixtyClient(SessionClient, BulkMixin):
     def __init__(
         self,
         settings: Any,
@@ -80,25 +81,6 @@ class ThreeSixtyClient(BulkMixin):
             timeout=DEFAULT_TIMEOUT,
         )
         self.auth = ThreeSixtyAuth(settings, self.session, clock=clock)
-
-    # -- counters and lifecycle ----------------------------------------------------------------
-
-    @property
-    def request_count(self) -> int:
-        return self.session.request_count
-
-    @property
-    def request_counts(self) -> dict[tuple[str, str], int]:
-        return dict(self.session.request_counts)
-
-    def close(self) -> None:
-        self.session.close()
-
-    def __enter__(self) -> ThreeSixtyClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- integrations --------------------------------------------------------------------------
 
