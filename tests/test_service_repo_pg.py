@@ -140,20 +140,9 @@ def test_every_log_line_of_a_run_names_integration_and_run(url: str) -> None:
 RUN = "from learnsync.cli import sandbox, service; from learnsync.cli.main import app; app()"
 
 
-@pytest.mark.parametrize(
-    ("name", "password", "code", "words"),
-    [
-        ("admin", "a-good-password", 0, "created"),
-        ("admin", "short", 2, "at least 8"),
-        ("", "a-good-password", 2, "must not be empty"),
-    ],
-)
-def test_admin_create_user_cli(
-    tmp_path: Path, name: str, password: str, code: int, words: str
-) -> None:
-    store = f"sqlite:///{tmp_path / 'cli.db'}"
-    key = Fernet.generate_key().decode()
-    run = subprocess.run(
+def create_user(name: str, password: str, store: str, key: str) -> subprocess.CompletedProcess[str]:
+    """``learnsync admin create-user NAME --store URL --password-stdin``, in a subprocess."""
+    return subprocess.run(
         [
             sys.executable,
             "-c",
@@ -170,6 +159,22 @@ def test_admin_create_user_cli(
         text=True,
         env={**os.environ, KEY_ENV: key},
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "code", "words"),
+    [
+        ("admin", "a-good-password", 0, "created"),
+        ("admin", "short", 2, "at least 8"),
+        ("", "a-good-password", 2, "must not be empty"),
+    ],
+)
+def test_admin_create_user_cli(
+    tmp_path: Path, name: str, password: str, code: int, words: str
+) -> None:
+    store = f"sqlite:///{tmp_path / 'cli.db'}"
+    key = Fernet.generate_key().decode()
+    run = create_user(name, password, store, key)
     assert run.returncode == code, run.stderr
     assert words in (run.stdout + run.stderr)
     assert password not in run.stdout + run.stderr
@@ -179,21 +184,5 @@ def test_admin_create_user_cli(
             assert svc.auth.login(name, password) is not None
         finally:
             svc.close()
-        again = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                RUN,
-                "admin",
-                "create-user",
-                name,
-                "--store",
-                store,
-                "--password-stdin",
-            ],
-            input=password + "\n",
-            capture_output=True,
-            text=True,
-            env={**os.environ, KEY_ENV: key},
-        )
+        again = create_user(name, password, store, key)
         assert again.returncode == 2 and "already exists" in again.stderr
