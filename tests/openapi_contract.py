@@ -1,7 +1,7 @@
 """Validate simulator traffic against 360Learning's own published OpenAPI files (openapi-core).
 
-The specs live beside the repository (``../shared/reference/openapi/``). They are loaded once,
-with one normalization: deepObject query parameters whose schema lists ``properties`` without
+The specs are copies of 360Learning's published files in ``tests/openapi/`` (see its README).
+They are loaded once, with one normalization: deepObject query parameters whose schema lists ``properties`` without
 ``type: object`` get that type (openapi-core cannot deserialize them otherwise; the published
 files omit it). Nothing else is re-typed: every schema comes from the vendor's files.
 
@@ -24,7 +24,7 @@ from openapi_core.templating.paths.exceptions import PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPEC_DIR = REPO_ROOT.parent / "shared" / "reference" / "openapi"
+SPEC_DIR = REPO_ROOT / "tests" / "openapi"
 SPEC_HOST = "https://app.360learning.com"
 
 
