@@ -1,9 +1,10 @@
 """Validate simulator traffic against 360Learning's own published OpenAPI files (openapi-core).
 
 The specs are copies of 360Learning's published files in ``tests/openapi/`` (see its README).
-They are loaded once, with one normalization: deepObject query parameters whose schema lists ``properties`` without
-``type: object`` get that type (openapi-core cannot deserialize them otherwise; the published
-files omit it). Nothing else is re-typed: every schema comes from the vendor's files.
+They are loaded once, with one normalization: deepObject query parameters whose schema lists
+``properties`` without ``type: object`` get that type (openapi-core cannot deserialize them
+otherwise; the published files omit it). Nothing else is re-typed: every schema comes from the
+vendor's files.
 
 :class:`ContractClient` wraps a ``TestClient`` (or an ``httpx.Client``): every response of a
 route that exists in the spec is validated (and, with ``check_request=True``, the request too),
