@@ -14,7 +14,6 @@ from learnsync.store import (
     RunItem,
     StatItemState,
     Store,
-    compact_hash,
 )
 
 T0 = datetime(2024, 5, 1, 8, 45, 0, 123456, tzinfo=UTC)
@@ -193,7 +192,7 @@ def test_stat_round_trip_and_upsert_rules(store: Store, clock: Clock) -> None:
             "Course~a",
             "ann@example.com",
             "sent",
-            compact_hash({"p": 100}),
+            (100 << 32) | 12345,  # what the statistics diff stores (item_hash)
             True,
             T0 - timedelta(days=2),
             completed_at,

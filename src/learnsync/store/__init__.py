@@ -4,7 +4,6 @@ Open it with :meth:`Store.open`; the schema is upgraded automatically. Everythin
 a plain dataclass.
 """
 
-from learnsync.store.hashing import compact_hash
 from learnsync.store.records import (
     ContentItemState,
     IntegrationRecord,
@@ -21,5 +20,4 @@ __all__ = [
     "RunRecord",
     "StatItemState",
     "Store",
-    "compact_hash",
 ]

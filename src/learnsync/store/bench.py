@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from learnsync.store import ContentItemState, StatItemState, Store, compact_hash
+from learnsync.mapping.hashing import payload_hash
+from learnsync.store import ContentItemState, StatItemState, Store
 
 
 def _content(n: int) -> list[ContentItemState]:
@@ -21,7 +22,7 @@ def _content(n: int) -> list[ContentItemState]:
             external_id=f"Course~c{i:06d}",
             state="active",
             course_id=f"{i:024x}",
-            sent_hash=f"{compact_hash(str(i)):x}",
+            sent_hash=payload_hash({"i": i}),
             payload={"externalId": f"Course~c{i:06d}", "name": f"Course {i}", "subjects": ["x"]},
             language_code="en",
             content_type="Course",
@@ -37,7 +38,7 @@ def _stats(n: int, now: datetime) -> Iterator[StatItemState]:
             external_id=f"Course~c{i % 15000:06d}",
             learner=f"learner{i // 15000}.{i % 7}@example.com",
             state="sent",
-            sent_hash=compact_hash(str(i)),
+            sent_hash=(i * 2_654_435_761) & ((1 << 63) - 1),  # any 63-bit value
             sent_completed=i % 3 == 0,
             first_seen_at=now,
             completed_seen_at=now if i % 3 == 0 else None,

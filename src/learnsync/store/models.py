@@ -121,7 +121,7 @@ class StatItem(Base):
     """The last statistics sent for one (content, learner) pair; ~1,000,000 rows per integration.
 
     Kept narrow on purpose: the composite primary key is the only index, and ``sent_hash`` is a
-    signed 64-bit integer (see :func:`learnsync.store.compact_hash`) instead of a hex string.
+    64-bit integer (see :func:`learnsync.diff.stats.item_hash`) instead of a hex string.
     """
 
     __tablename__ = "stat_items"

@@ -58,7 +58,8 @@ class ContentItemState:
 class StatItemState:
     """The last statistics sent for one (content, learner) pair.
 
-    ``sent_hash`` is a signed 64-bit integer (:func:`learnsync.store.compact_hash`);
+    ``sent_hash`` is the non-negative 64-bit integer the statistics pipeline computes
+    (:func:`learnsync.diff.stats.item_hash`: the item's coarse rank above a payload hash);
     ``first_seen_at`` and ``completed_seen_at`` are written once and then kept by the store
     (SPEC §4: dates that must never drift); ``sent_completed`` never goes back to false.
     """
