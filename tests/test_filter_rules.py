@@ -68,27 +68,6 @@ def test_matches(
     assert Filters(languages, types).matches(language, kind) is expected
 
 
-def test_is_empty() -> None:
-    assert Filters().is_empty()
-    assert not Filters(EN).is_empty()
-    assert not Filters(frozenset(), COURSE).is_empty()
-
-
-def test_json_round_trip_with_sorted_lists() -> None:
-    filters = Filters(frozenset({"fr", "en", "pt-BR"}), frozenset({"Specialization", "Course"}))
-    data = filters.to_json()
-    assert data == {
-        "languages": ["en", "fr", "pt-BR"],
-        "content_types": ["Course", "Specialization"],
-    }
-    assert Filters.from_json(data) == filters
-    assert Filters.from_json({}) == Filters()
-    assert Filters.from_json(None) == Filters()
-    assert Filters.from_json({"languages": None, "content_types": ["Course"]}) == Filters(
-        frozenset(), COURSE
-    )
-
-
 def test_values_are_kept_as_chosen_and_equality_ignores_caches() -> None:
     filters = Filters(frozenset({"EN"}), frozenset({"course"}))
     assert filters.languages == {"EN"}

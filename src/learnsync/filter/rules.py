@@ -9,9 +9,7 @@ case-insensitively. Content without a language (or type) never matches a non-emp
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from learnsync.mapping.languages import normalize_language_code
 
@@ -48,23 +46,3 @@ class Filters:
         return not self._type_keys or (
             content_type is not None and _type_key(content_type) in self._type_keys
         )
-
-    def is_empty(self) -> bool:
-        """No filter at all: everything matches."""
-        return not self.languages and not self.content_types
-
-    def to_json(self) -> dict[str, list[str]]:
-        """``{"languages": [...], "content_types": [...]}`` with sorted lists (stable storage)."""
-        return {"languages": sorted(self.languages), "content_types": sorted(self.content_types)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> Filters:
-        """The inverse of :meth:`to_json`; missing keys or ``null`` mean an empty filter."""
-        data = data or {}
-        return cls(_strings(data.get("languages")), _strings(data.get("content_types")))
-
-
-def _strings(values: Iterable[Any] | None) -> frozenset[str]:
-    if values is None or isinstance(values, str):
-        return frozenset() if values is None else frozenset({values})
-    return frozenset(v for v in values if isinstance(v, str))

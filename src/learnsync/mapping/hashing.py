@@ -14,11 +14,6 @@ from typing import Any
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical_json(payload: Mapping[str, Any]) -> str:
-    """The payload as canonical JSON text (what :func:`payload_hash` digests)."""
-    return _ENCODER.encode(payload)
-
-
 def payload_hash(payload: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the payload's canonical JSON."""
     return hashlib.sha256(_ENCODER.encode(payload).encode("utf-8")).hexdigest()
