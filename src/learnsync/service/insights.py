@@ -23,12 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from learnsync.filter.names import language_name
-from learnsync.store.models import StatItem
-from learnsync.store.records import IntegrationRecord
-from learnsync.store.repository import ContentItemState, Store
+from learnsync.store import ContentItemState, IntegrationRecord, Store
 
 PAGE_SIZE = 50
 # catalog state filter → the stored states it covers, and how the page names it
@@ -176,49 +172,26 @@ def statistics(
         return result
     index = {d: n for n, d in enumerate(result.days)}
     since = datetime.combine(result.days[0], datetime.min.time(), tzinfo=now.tzinfo)
-    t = StatItem.__table__
-    mine = t.c.integration_id == record.id
-    with store.engine.connect() as conn:
-        for state, count in conn.execute(
-            select(t.c.state, func.count()).where(mine).group_by(t.c.state)
-        ):
-            setattr(result, state, int(count))
-            result.pairs += int(count)
-        for (seen,) in conn.execute(
-            select(t.c.completed_seen_at).where(mine, t.c.completed_seen_at >= since)
-        ):
-            if seen.date() in index:
-                result.completions[index[seen.date()]] += 1
-        active: dict[date, set[str]] = {}
-        for learner, updated in conn.execute(
-            select(t.c.learner, t.c.updated_at).where(mine, t.c.updated_at >= since)
-        ):
-            active.setdefault(updated.date(), set()).add(learner)
-        top_rows = conn.execute(
-            select(t.c.external_id, func.count())
-            .where(mine, t.c.sent_completed.is_(True))
-            .group_by(t.c.external_id)
-            .order_by(func.count().desc(), t.c.external_id)
-            .limit(top)
-        ).all()
-        learners = dict(
-            conn.execute(
-                select(t.c.external_id, func.count())
-                .where(mine, t.c.external_id.in_([r[0] for r in top_rows]))
-                .group_by(t.c.external_id)
-            ).all()
-        )
-    for day, names in active.items():
+    summary = store.stat_summary(record.id, since, top=top)
+    result.sent = summary.pairs_by_state.get("sent", 0)
+    result.skipped = summary.pairs_by_state.get("skipped", 0)
+    result.failed = summary.pairs_by_state.get("failed", 0)
+    result.pairs = sum(summary.pairs_by_state.values())
+    for day, count in summary.completions_by_day.items():
         if day in index:
-            result.active_learners[index[day]] = len(names)
-    items = store.load_content_items(record.id) if top_rows else {}
+            result.completions[index[day]] = count
+    for day, count in summary.active_learners_by_day.items():
+        if day in index:
+            result.active_learners[index[day]] = count
+    items = store.load_content_items(record.id) if summary.top_courses else {}
     result.top_courses = [
         TopCourse(
-            external_id,
-            (items[external_id].name if external_id in items else None) or external_id,
-            int(count),
-            int(learners.get(external_id, 0)),
+            course.external_id,
+            (items[course.external_id].name if course.external_id in items else None)
+            or course.external_id,
+            course.completions,
+            course.learners,
         )
-        for external_id, count in top_rows
+        for course in summary.top_courses
     ]
     return result

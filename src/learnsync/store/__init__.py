@@ -6,18 +6,22 @@ a plain dataclass.
 
 from learnsync.store.records import (
     ContentItemState,
+    CourseCompletions,
     IntegrationRecord,
     RunItem,
     RunRecord,
     StatItemState,
+    StatSummary,
 )
 from learnsync.store.repository import Store
 
 __all__ = [
     "ContentItemState",
+    "CourseCompletions",
     "IntegrationRecord",
     "RunItem",
     "RunRecord",
     "StatItemState",
+    "StatSummary",
     "Store",
 ]

@@ -8,7 +8,7 @@ these classes: the repository hands out plain dataclasses.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -53,6 +54,12 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types ``__table__`` as any FromClause (a class may be mapped to a join or a
+        # subquery); every model here is a declarative table (``__tablename__``), so it is a
+        # :class:`~sqlalchemy.Table` and supports insert/update/delete.
+        __table__: ClassVar[Table]
 
 
 def all_metadata() -> MetaData:

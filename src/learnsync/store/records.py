@@ -7,7 +7,7 @@ All datetimes are aware UTC. Fields a caller may leave to the store default to `
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -96,3 +96,28 @@ class RunRecord:
     finished_at: datetime | None = None
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+@dataclass(slots=True)
+class CourseCompletions:
+    """One course of :attr:`StatSummary.top_courses`."""
+
+    external_id: str
+    completions: int  # (course, learner) pairs sent as completed
+    learners: int  # (course, learner) pairs known
+
+
+@dataclass(slots=True)
+class StatSummary:
+    """Aggregates of one integration's statistics items (:meth:`Store.stat_summary`).
+
+    Days are UTC dates; a day without any row is absent from the per-day dictionaries.
+    """
+
+    pairs_by_state: dict[str, int] = field(default_factory=dict)
+    # pairs whose completion was first seen that day (``completed_seen_at``)
+    completions_by_day: dict[date, int] = field(default_factory=dict)
+    # distinct learners with a pair rewritten that day (``updated_at``)
+    active_learners_by_day: dict[date, int] = field(default_factory=dict)
+    # most completed courses first (ties: by externalId)
+    top_courses: list[CourseCompletions] = field(default_factory=list)

@@ -9,11 +9,12 @@ Audit rows (``run_items``) and runs are never deleted by anything here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, or_, select, update
+from sqlalchemy import Date, Engine, Row, func, or_, select, update
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.elements import ColumnElement
 
 from learnsync.store import bulk, db
 from learnsync.store.models import (
@@ -30,18 +31,22 @@ from learnsync.store.models import (
 from learnsync.store.models import RunItem as RunItemRow
 from learnsync.store.records import (
     ContentItemState,
+    CourseCompletions,
     IntegrationRecord,
     RunItem,
     RunRecord,
     StatItemState,
+    StatSummary,
 )
 
 __all__ = [
     "ContentItemState",
+    "CourseCompletions",
     "IntegrationRecord",
     "RunItem",
     "RunRecord",
     "StatItemState",
+    "StatSummary",
     "Store",
 ]
 
@@ -250,6 +255,57 @@ class Store:
                     raw=True,
                 )
 
+    def stat_summary(self, integration_id: int, since: datetime, *, top: int) -> StatSummary:
+        """Counts of the integration's statistics items, aggregated in the database.
+
+        Pairs per state; per UTC day from ``since`` on, completions first seen
+        (``completed_seen_at``) and distinct learners whose pair was rewritten (``updated_at``);
+        the ``top`` most completed courses with how many pairs each has.
+        """
+        _aware(since, "since")
+        t = StatItem.__table__
+        mine = t.c.integration_id == integration_id
+        completed_day = _utc_day(t.c.completed_seen_at)
+        updated_day = _utc_day(t.c.updated_at)
+        summary = StatSummary()
+        with self.engine.connect() as conn:
+            for state, count in conn.execute(
+                select(t.c.state, func.count()).where(mine).group_by(t.c.state)
+            ):
+                summary.pairs_by_state[state] = int(count)
+            for day, count in conn.execute(
+                select(completed_day, func.count())
+                .where(mine, t.c.completed_seen_at >= since)
+                .group_by(completed_day)
+            ):
+                summary.completions_by_day[day] = int(count)
+            for day, count in conn.execute(
+                select(updated_day, func.count(t.c.learner.distinct()))
+                .where(mine, t.c.updated_at >= since)
+                .group_by(updated_day)
+            ):
+                summary.active_learners_by_day[day] = int(count)
+            top_rows = conn.execute(
+                select(t.c.external_id, func.count())
+                .where(mine, t.c.sent_completed.is_(True))
+                .group_by(t.c.external_id)
+                .order_by(func.count().desc(), t.c.external_id)
+                .limit(top)
+            ).all()
+            learners: dict[str, int] = {}
+            if top_rows:
+                for external_id, count in conn.execute(
+                    select(t.c.external_id, func.count())
+                    .where(mine, t.c.external_id.in_([row[0] for row in top_rows]))
+                    .group_by(t.c.external_id)
+                ):
+                    learners[external_id] = int(count)
+        summary.top_courses = [
+            CourseCompletions(external_id, int(count), learners.get(external_id, 0))
+            for external_id, count in top_rows
+        ]
+        return summary
+
     # ------------------------------------------------------------------ runs
 
     def start_run(
@@ -299,7 +355,7 @@ class Store:
                     started_at=self._now(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return db.inserted_id(result)
 
     def finish_run(
         self, run_id: int, status: str, report: dict[str, Any], error: str | None = None
@@ -435,6 +491,15 @@ def _stat_row(integration_id: int, item: StatItemState, now: datetime) -> tuple[
         item.last_error,
         now,
     )
+
+
+def _utc_day(column: ColumnElement[datetime]) -> ColumnElement[date]:
+    """The UTC date of a :class:`~learnsync.store.db.UtcDateTime` column, in SQL.
+
+    ``date()`` exists in both dialects: SQLite stores naive UTC text, PostgreSQL sessions run in
+    UTC (:mod:`learnsync.store.db`). Typed ``Date`` so SQLite's text comes back as a ``date``.
+    """
+    return func.date(column, type_=Date)
 
 
 def _integration(row: Row[Any]) -> IntegrationRecord:
