@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import CursorResult, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
@@ -61,6 +61,14 @@ def sqlite_datetime(value: datetime) -> str:
         f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
         f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
     )
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row a single-row ``INSERT`` just created."""
+    key = result.inserted_primary_key
+    if key is None:  # only for executemany or INSERT ... FROM SELECT, never here
+        raise RuntimeError("the INSERT returned no primary key")
+    return int(key[0])
 
 
 def normalize_url(url: str | URL) -> URL:

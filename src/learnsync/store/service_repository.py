@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, or_, select, update
+from sqlalchemy import Engine, RowMapping, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from learnsync.store import db
 from learnsync.store.service_models import (
     AdminSession,
     AdminUser,
@@ -139,7 +140,7 @@ class ServiceRepository:
                         username=username, password_hash=password_hash, created_at=self.now()
                     )
                 )
-                return int(result.inserted_primary_key[0])
+                return db.inserted_id(result)
         except IntegrityError:
             raise ValueError(f"an administrator named {username!r} already exists") from None
 
@@ -234,7 +235,7 @@ class ServiceRepository:
                         updated_at=now,
                     )
                 )
-                new_id = int(result.inserted_primary_key[0])
+                new_id = db.inserted_id(result)
                 conn.execute(
                     insert(Schedule.__table__),
                     [
@@ -453,7 +454,7 @@ def _known(values: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         raise TypeError(f"unknown integration fields: {', '.join(sorted(unknown))}")
 
 
-def _settings(row: Mapping[str, Any]) -> IntegrationSettings:
+def _settings(row: RowMapping) -> IntegrationSettings:
     plain = {
         k: row[k] for k in IntegrationSettings.__slots__ if not k.startswith("has_") and k in row
     }
