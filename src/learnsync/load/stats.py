@@ -37,7 +37,6 @@ class Batch:
 
 @dataclass(slots=True)
 class StreamResult:
-    batches_sent: int = 0
     error: str | None = None  # a fatal API error stopped the import (later batches not sent)
 
 
@@ -63,7 +62,6 @@ def import_stats(
             if len(batch.payloads) > STATS_LIMIT:
                 raise ValueError(f"a statistics batch holds at most {STATS_LIMIT} items")
             pending.append(batch)
-            result.batches_sent += 1
             yield batch.payloads
 
     while True:

@@ -4,12 +4,14 @@ It holds, per (course, learner) pair (key: :func:`learnsync.diff.stats.pair_key`
 
 - a copy of the stored state (``s_*``: last accepted hash, whether completed was sent, the stored
   first-seen moments), loaded once from the store;
-- the most advanced row of this run (merged on insert: ``ON CONFLICT DO UPDATE ... WHERE
-  excluded.rank > rank``, so a tie keeps the first row, like ``more_advanced``);
+- every mapped row of this run, appended as it arrives, with its
+  :func:`~learnsync.diff.stats.rank`;
 
-and the skipped rows, de-duplicated per pair. One query then streams exactly the items that must
-be sent. Nothing per row stays in Python memory: the database pages live on disk (journal and
-fsync off: it is thrown away anyway).
+and the skipped rows, appended likewise. Once the read is over, one statement merges the rows
+(per (course, learner) the highest rank wins; a tie keeps the first row to arrive) and joins the
+stored state; one query then streams exactly the items that must be sent, and the skipped rows
+come out once per pair (the first row's reason). Nothing per row stays in Python memory: the
+database pages live on disk (journal and fsync off: it is thrown away anyway).
 """
 
 from __future__ import annotations
@@ -102,7 +104,6 @@ class Staging:
         self._pending: list[tuple[Any, ...]] = []
         self._pending_skips: list[tuple[Any, ...]] = []
         self._merged = False
-        self.failed_stored = 0
 
     @classmethod
     def create(cls, directory: str | None = None, *, incremental: bool = False) -> Staging:
@@ -129,8 +130,6 @@ class Staging:
         sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?)"
         chunk: list[tuple[Any, ...]] = []
         for s in states:
-            if s.state == "failed":
-                self.failed_stored += 1
             chunk.append(
                 (
                     pair_key(s.external_id, s.learner),
