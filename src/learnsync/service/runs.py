@@ -44,10 +44,8 @@ def _content(config: Config, progress: Any) -> Any:
 
 
 def _stats(config: Config, progress: Any) -> Any:
-    try:
-        from learnsync.sync.stats import run_stats_sync  # type: ignore[import-not-found]
-    except ImportError:
-        raise LearnsyncError("the statistics pipeline is not available in this version") from None
+    from learnsync.sync.stats import run_stats_sync
+
     return run_stats_sync(config, progress=progress)
 
 

@@ -317,7 +317,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             service.store, service.store.get_integration(views.store_key(item)), service.clock()
         )
         try:
-            stats.unmatched, stats.unmatched_available = views.unmatched_of(service, integration_id)
+            stats.unmatched = views.unmatched_of(service, integration_id)
         except LearnsyncError:
             stats.unmatched, stats.unmatched_available = [], False
         return stats

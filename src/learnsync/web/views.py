@@ -259,10 +259,8 @@ def save_schedule(
     )
 
 
-def unmatched_of(service: Service, integration_id: int) -> tuple[list[Any], bool]:
-    """The unmatched learners, and whether the statistics pipeline offers the list at all."""
-    try:
-        from learnsync.sync.unmatched import unmatched_learners
-    except ImportError:
-        return [], False
-    return unmatched_learners(service.integrations.config(integration_id)), True
+def unmatched_of(service: Service, integration_id: int) -> list[Any]:
+    """The unmatched learners of the integration's store."""
+    from learnsync.sync.unmatched import unmatched_learners
+
+    return unmatched_learners(service.integrations.config(integration_id))
