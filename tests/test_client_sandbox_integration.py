@@ -75,5 +75,5 @@ def test_threesixty_integration_and_bulk_roundtrip(stack: Stack, config: Config)
         results = [r for _, rs in out for r in rs]
         assert [r.ok for r in results] == [True] * 7, [r.error for r in results]
         assert all(r.resource_id for r in results)
-        course = client.get_course(results[0].resource_id or "")
-        assert course
+        course = stack.threesixty.course_or_none(results[0].resource_id or "")
+        assert course is not None and course.data["name"] == "Course 0"

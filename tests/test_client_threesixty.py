@@ -308,28 +308,28 @@ def test_list_integrations_follows_link_pages(relative: bool) -> None:
 
 def test_link_repeating_itself_is_paging_error() -> None:
     server = Fake360()
-    link = f'<{BASE}/api/v2/courses/stats?next=abc>; rel="next"'
-    server.routes["GET /api/v2/courses/stats"] = lambda r: httpx.Response(
+    link = f'<{BASE}/api/v2/integrations?next=abc>; rel="next"'
+    server.routes["GET /api/v2/integrations"] = lambda r: httpx.Response(
         200, json=[{"_id": "1"}], headers={"Link": link}
     )
     with pytest.raises(PagingError, match="looping"):
-        client_for(server).list_course_stats()
+        client_for(server).list_integrations("X")
 
 
 @pytest.mark.parametrize(
     "link",
     [
         "https://evil.test/x",  # another host
-        BASE.replace("https://", "http://") + "/api/v2/users?next=2",  # https → http
+        BASE.replace("https://", "http://") + "/api/v2/integrations?next=2",  # https → http
     ],
 )
 def test_link_to_another_origin_is_refused(link: str) -> None:
     server = Fake360()
-    server.routes["GET /api/v2/users"] = lambda r: httpx.Response(
+    server.routes["GET /api/v2/integrations"] = lambda r: httpx.Response(
         200, json=[], headers={"Link": f'<{link}>; rel="next"'}
     )
     with pytest.raises(PagingError, match="another origin"):
-        client_for(server).find_user_by_mail("a@b.c")
+        client_for(server).find_integration("X", GROUP)
 
 
 # -- ensure_integration ----------------------------------------------------------------------

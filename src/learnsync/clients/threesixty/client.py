@@ -1,5 +1,5 @@
-"""The 360Learning API v2 client (the target): integrations, bulk writes, and the reads that
-validation, restore and tests need.
+"""The 360Learning API v2 client (the target): integrations, bulk writes, course archiving and
+the reads of the setup check (group, author).
 
 Every request carries ``360-api-version: v2.0``, ``Accept: application/json`` and the bearer token.
 Error mapping: 401 → one re-authentication and one retry, then ``AuthError``; 403 → ``AuthError``
@@ -16,7 +16,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from learnsync.clients.threesixty.auth import ThreeSixtyAuth
+from learnsync.clients.threesixty.auth import ThreeSixtyAuth, ThreeSixtyCredentials
 from learnsync.clients.threesixty.bulk import BulkMixin
 from learnsync.clients.threesixty.errors import API, display_path, missing_scope
 from learnsync.errors import ApiError, AuthError, ConfigError, PagingError
@@ -44,7 +44,7 @@ INTEGRATION_DEFAULTS: dict[str, Any] = {
 class ThreeSixtyClient(SessionClient, BulkMixin):
     def __init__(
         self,
-        settings: Any,
+        settings: ThreeSixtyCredentials,
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -93,10 +93,6 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
             "POST", "/api/v2/integrations", kind="integrations", json=body, ok=(200, 201)
         )
         return self._object(response)
-
-    def patch_integration(self, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        path = f"/api/v2/integrations/{quote(integration_id, safe='')}"
-        return self._object(self._request("PATCH", path, kind="integrations", json=body))
 
     def ensure_integration(
         self, *, name: str, group_id: str, author_id: str
@@ -148,27 +144,12 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
                 return item
         return None
 
-    # -- courses, users, groups, stats ---------------------------------------------------------
+    # -- courses, groups, users ----------------------------------------------------------------
 
     def set_course_archived(self, course_id: str, archived: bool) -> dict[str, Any]:
         path = f"/api/v2/courses/{quote(course_id, safe='')}/archive"
         response = self._request("PUT", path, kind="course_archive", json={"archived": archived})
         return self._object(response)
-
-    def get_course(self, course_id: str) -> dict[str, Any]:
-        path = f"/api/v2/courses/{quote(course_id, safe='')}"
-        return self._object(self._request("GET", path, kind="courses"))
-
-    def get_course_tags(self, course_id: str) -> list[Any]:
-        path = f"/api/v2/courses/{quote(course_id, safe='')}/tags"
-        return list(self._iter_linked(path, {}, kind="course_tags"))
-
-    def get_external_course(self, integration_id: str, external_id: str) -> dict[str, Any]:
-        path = (
-            f"/api/v2/integrations/{quote(integration_id, safe='')}/courses/"
-            f"{quote(external_id, safe='')}"
-        )
-        return self._object(self._request("GET", path, kind="external_course"))
 
     def get_group(self, group_id: str) -> dict[str, Any]:
         path = f"/api/v2/groups/{quote(group_id, safe='')}"
@@ -177,18 +158,6 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
     def get_user(self, user_id: str) -> dict[str, Any]:
         path = f"/api/v2/users/{quote(user_id, safe='')}"
         return self._object(self._request("GET", path, kind="users"))
-
-    def find_user_by_mail(self, mail: str) -> dict[str, Any] | None:
-        for user in self._iter_linked("/api/v2/users", {"mail[eq]": mail}, kind="users"):
-            if isinstance(user, dict):
-                return user
-        return None
-
-    def list_course_stats(self, **filters: str) -> list[dict[str, Any]]:
-        """``GET /api/v2/courses/stats``; filters as keyword arguments, e.g.
-        ``list_course_stats(**{"courseId[eq]": cid})``."""
-        items = self._iter_linked("/api/v2/courses/stats", filters, kind="course_stats")
-        return [item for item in items if isinstance(item, dict)]
 
     # -- the request core ----------------------------------------------------------------------
 
