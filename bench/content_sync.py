@@ -27,12 +27,12 @@ from pathlib import Path
 import httpx
 
 from learnsync.clients.coursera.client import CourseraClient
-from learnsync.clients.coursera.models import Content
 from learnsync.clients.threesixty.client import ThreeSixtyClient
 from learnsync.config import load_config
 from learnsync.diff.content import dedupe, plan_content
 from learnsync.filter.rules import Filters
 from learnsync.mapping.content import map_content
+from learnsync.model.coursera import Content
 from learnsync.sandbox.catalog import generate_catalog
 from learnsync.sandbox.process import sandbox_process
 from learnsync.sandbox.world import World

@@ -10,8 +10,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from learnsync.clients.coursera.models import Content
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
+from learnsync.model.coursera import Content
 from learnsync.sandbox.stack import Stack
 
 

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from learnsync.clients.coursera import CourseraClient, build_authorize_url, exchange_code
-from learnsync.clients.coursera.models import Content, EnrollmentRow
 from learnsync.config import CourseraSettings
 from learnsync.errors import ApiError, AuthError, ConfigError, PagingError
 from learnsync.http import RetryPolicy
+from learnsync.model.coursera import Content, EnrollmentRow
 
 SECRET = "cs-SECRET-4242"
 REFRESH = "rt-REFRESH-9999"

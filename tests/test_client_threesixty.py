@@ -11,17 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from learnsync.clients.threesixty import (
-    BatchFailed,
-    BulkResult,
-    ThreeSixtyClient,
-    chunked,
-    limit_for,
-    scope_for,
-)
+from learnsync.clients.threesixty import ThreeSixtyClient, chunked, limit_for, scope_for
 from learnsync.config import ThreeSixtySettings
 from learnsync.errors import ApiError, AuthError, BulkOperationError, ConfigError, PagingError
 from learnsync.http import RetryPolicy
+from learnsync.model.bulk import BatchFailed, BulkResult
 
 BASE = "https://app.test"
 SECRET = "tsx-SECRET-1234"

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from learnsync.clients.coursera.models import Content
 from learnsync.mapping.content import (
     PAYLOAD_FIELDS,
     MappedCourse,
@@ -21,6 +20,7 @@ from learnsync.mapping.content_types import (
     validate_content_type_overrides,
 )
 from learnsync.mapping.hashing import payload_hash
+from learnsync.model.coursera import Content
 
 URL = "https://www.coursera.org/programs/p1?productId=abc&productType=course"
 

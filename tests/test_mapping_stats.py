@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from learnsync.clients.coursera.models import EnrollmentRow
 from learnsync.mapping.stats import (
     MappedStat,
     SkippedStat,
@@ -18,6 +17,7 @@ from learnsync.mapping.stats import (
     round_half_up,
     stat_key,
 )
+from learnsync.model.coursera import EnrollmentRow
 
 ENROLLED = 1_568_138_449_555  # 2019-09-10T18:00:49.555Z
 LAST = 1_569_229_361_000  # 2019-09-23T09:02:41.000Z

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from learnsync.clients.coursera.models import EnrollmentRow
 from learnsync.diff.stats import (
     Compact,
     coarse_rank,
@@ -33,6 +32,7 @@ from learnsync.mapping.stats import (
     map_enrollment,
     more_advanced,
 )
+from learnsync.model.coursera import EnrollmentRow
 
 NOW = datetime(2025, 3, 4, 9, 0, 0, 123000, tzinfo=UTC)
 SYNC = {"Course~c1", "Specialization~s1"}

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from learnsync.clients.coursera import CourseraClient
-from learnsync.clients.coursera.models import EnrollmentRow
 from learnsync.config import Config, parse_config
 from learnsync.errors import ApiError
 from learnsync.extract.stats import LightRow, iter_enrollment_rows
 from learnsync.http import HttpSession, RetryPolicy
+from learnsync.model.coursera import EnrollmentRow
 from learnsync.sandbox.faults import Fault
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World

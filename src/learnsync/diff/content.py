@@ -1,9 +1,11 @@
 """Content diff (SPEC §3): per Coursera item, create / update / unchanged / archive / restore.
 
 Pure: it reads the mapped catalog, the stored state of every item and the filters, and returns a
-:class:`ContentPlan`. Nothing here talks to an API or the store.
+:class:`ContentPlan`. Nothing here talks to an API or the store: a stored state is anything that
+has the fields of :class:`learnsync.model.state.ContentState` (the store's ``ContentItemState``
+does), and the plan hands the very same objects back.
 
-States of a stored item (``ContentItemState.state``):
+States of a stored item (``ContentState.state``):
 
 - ``active``: a live course in 360Learning (``course_id`` known). If its last write failed,
   ``last_error`` says so and its ``sent_hash`` is still the last accepted one, so it is re-sent.
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from learnsync.filter.rules import Filters
 from learnsync.mapping.content import MappedCourse, SkippedCourse
 from learnsync.mapping.hashing import payload_hash
-from learnsync.store.repository import ContentItemState
+from learnsync.model.state import ContentState
 
 ACTIVE = "active"
 ARCHIVED_FILTER = "archived_filter"
@@ -41,14 +43,14 @@ class Upsert:
     course: MappedCourse
     hash: str
     action: str  # "create" | "update" | "restore"
-    previous: ContentItemState | None
+    previous: ContentState | None
 
 
 @dataclass(slots=True)
 class ContentPlan:
     upserts: list[Upsert] = field(default_factory=list)
-    archive_filter: list[ContentItemState] = field(default_factory=list)
-    archive_removed: list[ContentItemState] = field(default_factory=list)
+    archive_filter: list[ContentState] = field(default_factory=list)
+    archive_removed: list[ContentState] = field(default_factory=list)
     unchanged: list[MappedCourse] = field(default_factory=list)
     excluded: list[MappedCourse] = field(default_factory=list)  # filtered out, never created
     skipped: list[SkippedCourse] = field(default_factory=list)
@@ -67,7 +69,7 @@ class ContentPlan:
         return len(self.archive_removed) > ARCHIVE_GUARD_RATIO * max(self.active_before, 1)
 
 
-def is_live(state: ContentItemState) -> bool:
+def is_live(state: ContentState) -> bool:
     """Whether the item is an active course in 360Learning."""
     return state.state == ACTIVE and state.course_id is not None
 
@@ -83,7 +85,7 @@ def dedupe(rows: Iterable[MappedCourse | SkippedCourse]) -> dict[str, MappedCour
 
 def plan_content(
     catalog: Mapping[str, MappedCourse | SkippedCourse],
-    states: Mapping[str, ContentItemState],
+    states: Mapping[str, ContentState],
     filters: Filters,
     *,
     archive_removed: bool,
@@ -126,13 +128,11 @@ def plan_content(
 
 @dataclass(slots=True)
 class FilterChangePlan:
-    archive: list[ContentItemState] = field(default_factory=list)
-    restore: list[ContentItemState] = field(default_factory=list)
+    archive: list[ContentState] = field(default_factory=list)
+    restore: list[ContentState] = field(default_factory=list)
 
 
-def plan_filter_change(
-    states: Mapping[str, ContentItemState], filters: Filters
-) -> FilterChangePlan:
+def plan_filter_change(states: Mapping[str, ContentState], filters: Filters) -> FilterChangePlan:
     """What saving ``filters`` does at once (SPEC §3, article Step 4).
 
     Every active synchronized course that no longer matches is archived, judged by its last known

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from learnsync.clients.coursera.models import Content
-from learnsync.sync.progress import Progress
+from learnsync.model.coursera import Content
+from learnsync.model.ports import CourseraSource
+from learnsync.model.progress import Progress
 
 
 class PageCounter:
@@ -22,7 +21,7 @@ class PageCounter:
 
 
 def extract_catalog(
-    client: Any, *, program_id: str | None = None, progress: Progress | None = None
+    client: CourseraSource, *, program_id: str | None = None, progress: Progress | None = None
 ) -> list[Content]:
     """All content available to the organization (or to ``program_id``), every page read.
 

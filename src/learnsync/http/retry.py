@@ -102,7 +102,7 @@ class RetryPolicy:
         hint = retry_after(response, now=now) if response is not None else None
         if hint is not None:
             return min(hint, self.max_retry_after)
-        backoff = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        backoff = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
         wait = backoff * (1 - self.jitter * self.random())
         if response is not None and response.status_code == 429:
             wait = max(wait, self.min_429_delay)

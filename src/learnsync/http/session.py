@@ -212,12 +212,12 @@ def error_code(body: Any) -> str | None:
     if not isinstance(body, Mapping):
         return None
     error = body.get("error")
-    if isinstance(error, Mapping) and isinstance(error.get("code"), str):
-        return error["code"]
+    if isinstance(error, Mapping) and isinstance(code := error.get("code"), str):
+        return code
     if isinstance(error, str):
         return error
-    if isinstance(body.get("errorCode"), str):
-        return body["errorCode"]
+    if isinstance(code := body.get("errorCode"), str):
+        return code
     return None
 
 
@@ -226,9 +226,9 @@ def error_text(body: Any) -> str | None:
     if not isinstance(body, Mapping):
         return None
     error = body.get("error")
-    if isinstance(error, Mapping) and isinstance(error.get("message"), str):
-        return error["message"]
+    if isinstance(error, Mapping) and isinstance(message := error.get("message"), str):
+        return message
     for key in ("message", "error_description", "errorMessage"):
-        if isinstance(body.get(key), str):
-            return body[key]
+        if isinstance(text := body.get(key), str):
+            return text
     return None

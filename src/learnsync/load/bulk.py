@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from learnsync.errors import ApiError, AuthError, ConfigError
+from learnsync.model.ports import BulkKind, ThreeSixtyTarget
 
 # 360Learning's per-request limits (reference §3.1)
 UPSERT_LIMIT = 10_000
@@ -28,8 +29,8 @@ class Outcome:
 
 
 def run_bulk(
-    client: Any,
-    kind: str,
+    client: ThreeSixtyTarget,
+    kind: BulkKind,
     integration_id: str,
     items: Sequence[dict[str, Any]],
     *,

@@ -8,6 +8,7 @@ from typing import Any
 from learnsync.diff.content import Upsert
 from learnsync.errors import ApiError, AuthError, ConfigError
 from learnsync.load.bulk import ARCHIVE_LIMIT, UPSERT_LIMIT, Outcome, run_bulk
+from learnsync.model.ports import ThreeSixtyTarget
 
 
 def _external_id(item: Mapping[str, Any]) -> str:
@@ -15,7 +16,7 @@ def _external_id(item: Mapping[str, Any]) -> str:
 
 
 def upsert_courses(
-    client: Any,
+    client: ThreeSixtyTarget,
     integration_id: str,
     upserts: Iterable[Upsert],
     on_batch: Callable[[int], None] | None = None,
@@ -36,7 +37,7 @@ def upsert_courses(
 
 
 def archive_courses(
-    client: Any,
+    client: ThreeSixtyTarget,
     integration_id: str,
     external_ids: Iterable[str],
     on_batch: Callable[[int], None] | None = None,
@@ -57,7 +58,7 @@ def archive_courses(
 
 
 def unarchive_courses(
-    client: Any,
+    client: ThreeSixtyTarget,
     course_ids: Mapping[str, str],
     on_item: Callable[[int], None] | None = None,
     into: dict[str, Outcome] | None = None,

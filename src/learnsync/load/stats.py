@@ -18,21 +18,23 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from learnsync.clients.threesixty.errors import BatchFailed
 from learnsync.errors import ApiError, AuthError, ConfigError
 from learnsync.load.bulk import STATS_LIMIT, Outcome
+from learnsync.model.bulk import BatchFailed, BulkResult
+from learnsync.model.ports import BulkKind, ThreeSixtyTarget
 
-KIND = "import_stats"
+KIND: BulkKind = "import_stats"
+M = TypeVar("M")
 
 
 @dataclass(slots=True)
-class Batch:
+class Batch(Generic[M]):
     """Payloads to send and whatever the caller needs to record their outcome (``meta``)."""
 
     payloads: list[dict[str, Any]]
-    meta: Any = None
+    meta: M
 
 
 @dataclass(slots=True)
@@ -41,17 +43,17 @@ class StreamResult:
 
 
 def import_stats(
-    client: Any,
+    client: ThreeSixtyTarget,
     integration_id: str,
-    batches: Iterable[Batch],
-    on_result: Callable[[Batch, list[Outcome]], None],
+    batches: Iterable[Batch[M]],
+    on_result: Callable[[Batch[M], list[Outcome]], None],
 ) -> StreamResult:
     """Send every batch; call ``on_result(batch, outcomes)`` once per batch, in order."""
     source = iter(batches)
-    pending: deque[Batch] = deque()  # handed to the client, outcome not yet known
+    pending: deque[Batch[M]] = deque()  # handed to the client, outcome not yet known
     result = StreamResult()
 
-    carry: list[Batch] = []  # pulled by the client but not submitted when an error came
+    carry: list[Batch[M]] = []  # pulled by the client but not submitted when an error came
 
     def feed() -> Iterator[list[dict[str, Any]]]:
         while carry:
@@ -88,7 +90,7 @@ def import_stats(
             return result
 
 
-def _outcomes(batch: Batch, results: list[Any]) -> list[Outcome]:
+def _outcomes(batch: Batch[M], results: list[BulkResult]) -> list[Outcome]:
     outcomes = []
     for position, _item in enumerate(batch.payloads):
         found = results[position] if position < len(results) else None
@@ -102,5 +104,5 @@ def _outcomes(batch: Batch, results: list[Any]) -> list[Outcome]:
     return outcomes
 
 
-def _failed(batch: Batch, message: str) -> list[Outcome]:
+def _failed(batch: Batch[M], message: str) -> list[Outcome]:
     return [Outcome(str(i), False, error=message) for i in range(len(batch.payloads))]

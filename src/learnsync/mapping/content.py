@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from learnsync.clients.coursera.models import Content
 from learnsync.mapping.content_types import to_threesixty_content_type
 from learnsync.mapping.languages import to_threesixty_language
+from learnsync.model.coursera import Content
 
 MISSING_ID = "missing_id"
 MISSING_NAME = "missing_name"

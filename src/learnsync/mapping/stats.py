@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, final
 
-from learnsync.clients.coursera.models import EnrollmentRow
 from learnsync.mapping.content import course_key
+from learnsync.model.coursera import EnrollmentFields
 
 COURSE_NOT_SYNCHRONIZED = "course_not_synchronized"
 NO_LEARNER_EMAIL = "no_learner_email"
@@ -123,7 +123,7 @@ def _aware_utc(moment: datetime) -> datetime:
 # --- one named rule per row of the SPEC §4 table ----------------------------------------------
 
 
-def course_external_id(row: EnrollmentRow) -> str | None:
+def course_external_id(row: EnrollmentFields) -> str | None:
     # courseIdentifier ← contentType, contentId: "{contentType}~{contentId}", the key of §2.
     # When a part is missing it is taken from the row's id "{externalId}~{contentType}~{contentId}".
     key = course_key(row.content_type, row.content_id)
@@ -135,7 +135,7 @@ def course_external_id(row: EnrollmentRow) -> str | None:
     return course_key(row.content_type or parts[1], row.content_id or parts[2])
 
 
-def learner_email(row: EnrollmentRow) -> str | None:
+def learner_email(row: EnrollmentFields) -> str | None:
     # userIdentifier ← externalId when, trimmed and lower-cased, it is an e-mail; else email
     # likewise; neither → no_learner_email
     for candidate in (row.external_id, row.email):
@@ -146,7 +146,7 @@ def learner_email(row: EnrollmentRow) -> str | None:
     return None
 
 
-def progress(row: EnrollmentRow) -> int:
+def progress(row: EnrollmentFields) -> int:
     # progress ← isCompleted true → 100; else no overallProgress → 50; else overallProgress
     # rounded half up and clamped to 0..100 (isCompleted missing counts as not completed)
     if row.is_completed is True:
@@ -156,7 +156,7 @@ def progress(row: EnrollmentRow) -> int:
     return min(max(round_half_up(row.overall_progress), 0), 100)
 
 
-def time_spent(row: EnrollmentRow) -> int:
+def time_spent(row: EnrollmentFields) -> int:
     # timeSpent (ms) ← approxTotalCourseHrs × 3,600,000 rounded half up; missing, zero,
     # negative or below 1 → 1 (360Learning requires ≥ 1)
     hours = row.approx_total_course_hrs
@@ -165,7 +165,7 @@ def time_spent(row: EnrollmentRow) -> int:
     return max(round_half_up(hours * MS_PER_HOUR), 1)
 
 
-def first_activity_at(row: EnrollmentRow, first_seen_at: datetime) -> datetime:
+def first_activity_at(row: EnrollmentFields, first_seen_at: datetime) -> datetime:
     # firstActivityAt ← enrolledAt; else the row's lastActivityAt; else when learnsync first saw
     # the (course, learner) pair (stored by the pipeline)
     return (
@@ -175,7 +175,9 @@ def first_activity_at(row: EnrollmentRow, first_seen_at: datetime) -> datetime:
     )
 
 
-def last_activity_at(row: EnrollmentRow, first: datetime, completed_seen_at: datetime) -> datetime:
+def last_activity_at(
+    row: EnrollmentFields, first: datetime, completed_seen_at: datetime
+) -> datetime:
     # lastActivityAt ← completed: lastActivityAt, else when learnsync first saw it completed
     # (stored; Coursera's completedAt is not used); not completed: lastActivityAt, else
     # firstActivityAt; never earlier than firstActivityAt
@@ -195,14 +197,14 @@ STATS_RULES: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 
-def stat_key(row: EnrollmentRow) -> tuple[str | None, str | None]:
+def stat_key(row: EnrollmentFields) -> tuple[str | None, str | None]:
     """``(external_id, learner e-mail)`` exactly as :func:`map_enrollment` computes them, so the
     pipeline can look up the stored moments of the pair before mapping."""
     return course_external_id(row), learner_email(row)
 
 
 def skipped(
-    row: EnrollmentRow,
+    row: EnrollmentFields,
     external_id: str | None,
     learner: str | None,
     synchronized: Container[str],
@@ -218,7 +220,7 @@ def skipped(
 
 
 def map_enrollment(
-    row: EnrollmentRow,
+    row: EnrollmentFields,
     *,
     synchronized: Container[str],
     first_seen_at: datetime,
@@ -271,6 +273,7 @@ Moments = tuple[int | None, int | None]
 MomentsLookup = Callable[[str, str], Moments]
 
 
+@final  # the pipeline tells a Compact from a SkippedStat by ``type(item) is Compact``
 class Compact(NamedTuple):
     """One mapped row, as scalars. ``first``/``last`` are epoch ms (the payload's two dates)."""
 
@@ -292,7 +295,7 @@ def _valid_ms(value: int | None) -> int | None:
 
 
 def map_compact(
-    row: EnrollmentRow,
+    row: EnrollmentFields,
     *,
     synchronized: Container[str],
     moments: MomentsLookup,

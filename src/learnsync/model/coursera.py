@@ -4,17 +4,21 @@ Unknown fields are ignored, every field is optional, and a field of the wrong JS
 ``None`` (or is coerced where the meaning is unambiguous: a numeric ``externalId`` becomes a
 string, ``"true"`` becomes ``True``) instead of failing the row. Deciding whether a row is usable
 is the mapping's job, which reports a reason; the client never drops a row.
+
+The converters (``loose_str`` …) are public: :class:`learnsync.extract.stats.LightRow` applies the
+very same ones without pydantic. :class:`EnrollmentFields` is what the statistics mapping reads of
+a row, met by :class:`EnrollmentRow` and by ``LightRow``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
-def _loose_str(value: Any) -> str | None:
+def loose_str(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None:
@@ -26,7 +30,7 @@ def _loose_str(value: Any) -> str | None:
     return None
 
 
-def _loose_number(value: Any) -> float | None:
+def loose_number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -40,12 +44,12 @@ def _loose_number(value: Any) -> float | None:
     return None
 
 
-def _loose_int(value: Any) -> int | None:
-    number = _loose_number(value)
+def loose_int(value: Any) -> int | None:
+    number = loose_number(value)
     return None if number is None else int(number)
 
 
-def _loose_bool(value: Any) -> bool | None:
+def loose_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -61,10 +65,10 @@ def _loose_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-LooseStr = Annotated[str | None, BeforeValidator(_loose_str)]
-LooseFloat = Annotated[float | None, BeforeValidator(_loose_number)]
-LooseInt = Annotated[int | None, BeforeValidator(_loose_int)]
-LooseBool = Annotated[bool | None, BeforeValidator(_loose_bool)]
+LooseStr = Annotated[str | None, BeforeValidator(loose_str)]
+LooseFloat = Annotated[float | None, BeforeValidator(loose_number)]
+LooseInt = Annotated[int | None, BeforeValidator(loose_int)]
+LooseBool = Annotated[bool | None, BeforeValidator(loose_bool)]
 LooseDict = Annotated[dict[str, Any], BeforeValidator(_loose_dict)]
 
 
@@ -159,3 +163,32 @@ class EnrollmentRow(_Row):
     updated_at: LooseInt = Field(default=None, alias="updatedAt")
     deleted_at: LooseInt = Field(default=None, alias="deletedAt")
     membership_state: LooseStr = Field(default=None, alias="membershipState")
+
+
+class EnrollmentFields(Protocol):
+    """What the statistics mapping reads of an ``enrollmentReports`` row (read-only).
+
+    Met by :class:`EnrollmentRow` and by :class:`learnsync.extract.stats.LightRow`, the
+    pydantic-free row the statistics pipeline reads a million of.
+    """
+
+    @property
+    def id(self) -> str | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def content_id(self) -> str | None: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def is_completed(self) -> bool | None: ...
+    @property
+    def overall_progress(self) -> float | None: ...
+    @property
+    def approx_total_course_hrs(self) -> float | None: ...
+    @property
+    def enrolled_at(self) -> int | None: ...
+    @property
+    def last_activity_at(self) -> int | None: ...

@@ -25,12 +25,12 @@ from learnsync.extract.content import extract_catalog
 from learnsync.load.bulk import Outcome
 from learnsync.load.content import archive_courses, unarchive_courses, upsert_courses
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
+from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
-from learnsync.sync.progress import NoProgress, Progress
 from learnsync.sync.report import ContentReport
 
 Clock = Callable[[], datetime]
@@ -180,7 +180,6 @@ def _execute(
     for external_id, row in plan.seen.items():
         if external_id not in ledger.states:
             ledger.put(ContentItemState(external_id=external_id, state=SKIPPED, first_seen_at=now))
-        mapped = isinstance(row, MappedCourse)
         ledger.update(
             external_id,
             language_code=row.language_code,
@@ -188,7 +187,7 @@ def _execute(
             name=row.payload["name"] if isinstance(row, MappedCourse) else row.name,
             in_catalog=True,
             last_seen_at=now,
-            skip_reason=None if mapped else row.reason,  # type: ignore[union-attr]
+            skip_reason=row.reason if isinstance(row, SkippedCourse) else None,
         )
     for external_id, previous in handle.states.items():
         if external_id not in plan.seen and previous.in_catalog:

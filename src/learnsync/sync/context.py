@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -13,6 +12,7 @@ from learnsync.clients.coursera.client import CourseraClient
 from learnsync.clients.threesixty.client import ThreeSixtyClient
 from learnsync.config import Config
 from learnsync.errors import ConfigError
+from learnsync.model.ports import CourseraApi, ThreeSixtyApi
 from learnsync.store.repository import Store
 
 
@@ -49,8 +49,11 @@ def open_store(config: Config) -> Store:
 
 @dataclass
 class Clients:
-    coursera: Any
-    threesixty: Any
+    """The source and the target, as the pipelines see them (:mod:`learnsync.model.ports`):
+    :func:`open_clients` puts the real clients here, a test may put fakes."""
+
+    coursera: CourseraApi
+    threesixty: ThreeSixtyApi
 
     def close(self) -> None:
         self.coursera.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from learnsync.clients.threesixty.client import default_warnings
 from learnsync.config import Config
 from learnsync.filter.rules import Filters
+from learnsync.model.ports import ThreeSixtyTarget
 from learnsync.store.repository import ContentItemState, Store
 
 
@@ -20,7 +20,7 @@ class IntegrationHandle:
     warnings: list[str] = field(default_factory=list)
 
 
-def integration_fields(config: Config) -> dict[str, Any]:
+def integration_fields(config: Config) -> dict[str, object]:
     t = config.threesixty
     return {
         "name": t.integration_name,
@@ -35,7 +35,7 @@ def integration_fields(config: Config) -> dict[str, Any]:
 
 
 def prepare_integration(
-    config: Config, store: Store | None, threesixty: Any, *, dry_run: bool
+    config: Config, store: Store | None, threesixty: ThreeSixtyTarget, *, dry_run: bool
 ) -> IntegrationHandle:
     """Find (or, outside a dry run, create) the store record and the 360Learning integration.
 

@@ -20,12 +20,18 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from learnsync.diff.stats import FINGERPRINT_BITS, Compact, Moments, item_hash, pair_key, rank
+from learnsync.store.repository import StatItemState
 
 INSERT_CHUNK = 10_000
+
+# one item to send, as ``iter_to_send`` yields it: (k, ext, learner, progress, spent, first, last,
+# h, completed, s_first, s_completed_at, s_hash); the ``s_*`` are the stored state's (or None)
+ToSend = tuple[int, str, str, int, int, int, int, int, int, int | None, int | None, int | None]
 
 # Every table is written in arrival order (append-only B-trees: a million random-key upserts into
 # a wide table cost ~50 s; appends cost ~2 s). Only ``state.k`` is indexed while rows arrive (a
@@ -123,8 +129,8 @@ class Staging:
 
     # -- stored states ------------------------------------------------------------------------
 
-    def load_states(self, states: Iterable[Any], to_ms: Any) -> int:
-        """Copy the stored states (``StatItemState``-like) in; return how many."""
+    def load_states(self, states: Iterable[StatItemState], to_ms: Callable[[datetime], int]) -> int:
+        """Copy the stored states in; return how many."""
         self._invalidate()
         count = 0
         sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?)"
@@ -220,7 +226,7 @@ class Staging:
         self._merge()
         return int(self.db.execute("SELECT COUNT(*) FROM merged WHERE send").fetchone()[0])
 
-    def iter_to_send(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    def iter_to_send(self, size: int) -> Iterator[list[ToSend]]:
         """The items to send, ``size`` at a time: ``(k, ext, learner, progress, spent, first,
         last, h, completed, s_first, s_completed_at, s_hash)``."""
         self._merge()

@@ -32,16 +32,16 @@ from learnsync.diff.stats import (
     to_ms,
 )
 from learnsync.errors import LearnsyncError
-from learnsync.extract.stats import Prefetch, iter_enrollment_rows
+from learnsync.extract.stats import LightRow, Prefetch, iter_enrollment_rows
 from learnsync.load.bulk import STATS_LIMIT, Outcome
 from learnsync.load.stats import Batch, import_stats
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
+from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import RunItem, RunRecord, StatItemState, Store
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
-from learnsync.sync.progress import NoProgress, Progress
 from learnsync.sync.report import StatsReport
-from learnsync.sync.staging import Staging
+from learnsync.sync.staging import Staging, ToSend
 
 Clock = Callable[[], datetime]
 
@@ -207,14 +207,14 @@ class _Run:
     def run(self) -> StatsReport:
         store, report = self.store, self.report
         record = store.get_integration(self.config.integration_key) if store else None
-        if record is not None:
+        if store is not None and record is not None:
             timeout, poll, stale = self.wait
             if self.dry_run:
                 report.warnings.extend(self._running_content_warning(record.id, stale))
             else:
                 report.warnings.extend(
                     wait_for_content_run(
-                        store,  # type: ignore[arg-type]
+                        store,
                         record.id,
                         clock=self.clock,
                         sleep=self.sleep,
@@ -354,7 +354,7 @@ class _Run:
         integration_changed: bool,
     ) -> None:
         program_id = self.config.coursera.program_id or None
-        holder: list[Prefetch] = []
+        holder: list[Prefetch[LightRow]] = []
         rows = iter_enrollment_rows(
             self.clients.coursera,
             program_id=program_id,
@@ -379,7 +379,7 @@ class _Run:
                     if type(item) is Compact:
                         add(item)
                     else:
-                        add_skip(item.external_id, item.learner, item.reason)  # type: ignore[union-attr]
+                        add_skip(item.external_id, item.learner, item.reason)
                 self.progress.advance(len(chunk), total=prefetch.total)
         staging.flush()
 
@@ -432,12 +432,12 @@ class _Run:
         report = self.report
         self.progress.stage("sending statistics to 360Learning", total=to_send)
 
-        def batches() -> Iterator[Batch]:
+        def batches() -> Iterator[Batch[list[ToSend]]]:
             for rows in staging.iter_to_send(STATS_LIMIT):
                 payloads = [build_payload(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
                 yield Batch(payloads, rows)
 
-        def record(batch: Batch, outcomes: list[Outcome]) -> None:
+        def record(batch: Batch[list[ToSend]], outcomes: list[Outcome]) -> None:
             states: list[StatItemState] = []
             audit: list[RunItem] = []
             for row, outcome in zip(batch.meta, outcomes, strict=True):

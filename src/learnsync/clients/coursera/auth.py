@@ -25,10 +25,25 @@ AUTHORIZE_SCOPE = "view_profile access_business_api"
 DEFAULT_LIFETIME = 1800.0  # a token answer without a readable expires_in: 30 minutes
 
 
-class _OAuthApp(Protocol):
-    client_id: str
-    client_secret: str
-    token_url: str
+class OAuthApp(Protocol):
+    """The Coursera app the OAuth requests name (``CourseraSettings`` of the config meets it)."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+    @property
+    def token_url(self) -> str: ...
+
+
+class CourseraCredentials(OAuthApp, Protocol):
+    """An app and how it mints access tokens (``auth``: ``refresh_token`` or
+    ``client_credentials``)."""
+
+    @property
+    def refresh_token(self) -> str: ...
+    @property
+    def auth(self) -> str: ...
 
 
 def _basic(client_id: str, client_secret: str) -> str:
@@ -60,7 +75,11 @@ class CourseraAuth:
     """Mints and caches Coursera access tokens for ``settings`` through ``session``."""
 
     def __init__(
-        self, settings: Any, session: HttpSession, *, clock: Callable[[], float] = time.time
+        self,
+        settings: CourseraCredentials,
+        session: HttpSession,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.session = session
@@ -128,7 +147,7 @@ def authorize_url(token_url: str) -> str:
     return base + "/auth"
 
 
-def build_authorize_url(settings_like: _OAuthApp, redirect_uri: str, state: str) -> str:
+def build_authorize_url(settings_like: OAuthApp, redirect_uri: str, state: str) -> str:
     """The URL the service account opens to grant offline access (reference §2.1)."""
     query = urlencode(
         {
@@ -144,7 +163,7 @@ def build_authorize_url(settings_like: _OAuthApp, redirect_uri: str, state: str)
 
 
 def exchange_code(
-    settings_like: _OAuthApp,
+    settings_like: OAuthApp,
     code: str,
     redirect_uri: str,
     *,

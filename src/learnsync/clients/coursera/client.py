@@ -1,7 +1,7 @@
 """The Coursera for Business API client: authenticated, paged reads that yield typed rows.
 
 It reads; it never decides. Rows are validated into the tolerant models of
-:mod:`learnsync.clients.coursera.models`; an element that is not a JSON object is skipped with a
+:mod:`learnsync.model.coursera`; an element that is not a JSON object is skipped with a
 logged warning (the mapping reports unusable rows, the client never crashes on one).
 
 Error mapping (reference §2.3): 401 → one re-authentication and one retry, then ``AuthError``;
@@ -19,14 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 from urllib.parse import quote
 
 import httpx
 
 from learnsync import fastjson
-from learnsync.clients.coursera.auth import CourseraAuth
-from learnsync.clients.coursera.models import Content, EnrollmentRow, Membership, Program
+from learnsync.clients.coursera.auth import CourseraAuth, CourseraCredentials
 from learnsync.clients.coursera.paging import OffsetPaginator
 from learnsync.errors import ApiError, AuthError, ConfigError
 from learnsync.http import (
@@ -39,6 +38,8 @@ from learnsync.http import (
     error_text,
 )
 from learnsync.http.client import SessionClient
+from learnsync.model.coursera import Content, EnrollmentRow, Membership, Program
+from learnsync.model.ports import OnPage
 
 log = logging.getLogger("learnsync.coursera")
 
@@ -51,7 +52,6 @@ REPORTS_TIMEOUT = httpx.Timeout(connect=15.0, read=180.0, write=60.0, pool=30.0)
 # build and transfer anyway. A 429 is still retried with backoff (learnsync.http.retry).
 DEFAULT_REQUESTS_PER_SECOND = 50.0
 
-OnPage = Callable[[int, int | None], None]
 R = TypeVar("R")
 
 
@@ -65,12 +65,21 @@ def _decode_ok(response: httpx.Response) -> Any:
     return decode_body(response)
 
 
+class CourseraSettingsLike(CourseraCredentials, Protocol):
+    """The app's credentials, the API and the organisation (``CourseraSettings`` of the config)."""
+
+    @property
+    def api_base(self) -> str: ...
+    @property
+    def org_id(self) -> str: ...
+
+
 class CourseraClient(SessionClient):
     """Reads one organisation's catalog, programs, memberships and enrollment reports."""
 
     def __init__(
         self,
-        settings: Any,
+        settings: CourseraSettingsLike,
         *,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -124,6 +133,7 @@ class CourseraClient(SessionClient):
             path, Membership.model_validate, {}, page_size, on_page, program_id, kind="memberships"
         )
 
+    @overload
     def iter_enrollment_reports(
         self,
         *,
@@ -132,9 +142,34 @@ class CourseraClient(SessionClient):
         last_activity_after: datetime | None = None,
         page_size: int = 1000,
         on_page: OnPage | None = None,
-        row_factory: Callable[[dict[str, Any]], Any] | None = None,
+        row_factory: None = None,
         fetch_ahead: bool = False,
-    ) -> Iterator[Any]:
+    ) -> Iterator[EnrollmentRow]: ...
+
+    @overload
+    def iter_enrollment_reports(
+        self,
+        *,
+        program_id: str | None = None,
+        include_s12n: bool = True,
+        last_activity_after: datetime | None = None,
+        page_size: int = 1000,
+        on_page: OnPage | None = None,
+        row_factory: Callable[[dict[str, Any]], R],
+        fetch_ahead: bool = False,
+    ) -> Iterator[R]: ...
+
+    def iter_enrollment_reports(
+        self,
+        *,
+        program_id: str | None = None,
+        include_s12n: bool = True,
+        last_activity_after: datetime | None = None,
+        page_size: int = 1000,
+        on_page: OnPage | None = None,
+        row_factory: Callable[[dict[str, Any]], object] | None = None,
+        fetch_ahead: bool = False,
+    ) -> Iterator[object]:
         """Every row of the report, as :class:`EnrollmentRow` — or as ``row_factory(raw)``.
 
         ``row_factory`` receives each element that is a JSON object (non-objects are skipped with
@@ -268,7 +303,8 @@ class CourseraClient(SessionClient):
                 body=self.session.scrub(body if isinstance(body, dict) else None),
                 api=API,
             )
-        return body["elements"]
+        elements: list[Any] = body["elements"]
+        return elements
 
     def _get(
         self,

@@ -1,15 +1,13 @@
 """The 360Learning API v2 client (the target): token, integrations, bulk writes, rate limits."""
 
 from learnsync.clients.threesixty.auth import ThreeSixtyAuth
-from learnsync.clients.threesixty.bulk import BULK_KINDS, BulkResult, chunked, limit_for
+from learnsync.clients.threesixty.bulk import BULK_KINDS, chunked, limit_for
 from learnsync.clients.threesixty.client import INTEGRATION_DEFAULTS, ThreeSixtyClient
-from learnsync.clients.threesixty.errors import BatchFailed, scope_for
+from learnsync.clients.threesixty.errors import scope_for
 
 __all__ = [
     "BULK_KINDS",
     "INTEGRATION_DEFAULTS",
-    "BatchFailed",
-    "BulkResult",
     "ThreeSixtyAuth",
     "ThreeSixtyClient",
     "chunked",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
 from learnsync.errors import ApiError, AuthError
 from learnsync.http import HttpSession, decode_body, error_code
@@ -18,9 +18,24 @@ API = "360Learning"
 DEFAULT_LIFETIME = 3600.0  # reference §1.2: one hour
 
 
+class ThreeSixtyCredentials(Protocol):
+    """A 360Learning API credential and its platform (``ThreeSixtySettings`` of the config)."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def client_secret(self) -> str: ...
+
+
 class ThreeSixtyAuth:
     def __init__(
-        self, settings: Any, session: HttpSession, *, clock: Callable[[], float] = time.time
+        self,
+        settings: ThreeSixtyCredentials,
+        session: HttpSession,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.session = session

@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from learnsync import fastjson
-from learnsync.clients.threesixty.errors import API, BatchFailed
+from learnsync.clients.threesixty.errors import API
 from learnsync.errors import ApiError
+from learnsync.model.bulk import BatchFailed, BulkResult
 
 if TYPE_CHECKING:
     import httpx
@@ -44,14 +44,6 @@ BULK_KINDS: dict[str, tuple[str, str, int]] = {
 }
 CONCURRENCY_LIMIT = "bulkOperationsConcurrencyLimitReached"
 MAX_IN_FLIGHT = 3
-
-
-@dataclass(frozen=True, slots=True)
-class BulkResult:
-    input: dict[str, Any]
-    ok: bool
-    resource_id: str | None = None
-    error: str | None = None
 
 
 def limit_for(kind: str) -> int:
@@ -85,7 +77,8 @@ def _key(value: Any) -> str:
 def _result(entry: Any) -> BulkResult:
     if not isinstance(entry, dict):
         return BulkResult({}, False, error="360Learning returned a malformed result entry")
-    echoed = entry.get("input") if isinstance(entry.get("input"), dict) else {}
+    raw_input = entry.get("input")
+    echoed: dict[str, Any] = raw_input if isinstance(raw_input, dict) else {}
     if entry.get("status") == "success":
         rid = entry.get("resourceId")
         return BulkResult(echoed, True, resource_id=str(rid) if rid is not None else None)
@@ -124,10 +117,22 @@ class BulkMixin:
     poll_max: float
     wait_timeout: float
     concurrency_patience: float
-    sleep: Any
-    clock: Any
+    retry: RetryPolicy
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+        retry: RetryPolicy | None = None,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
         raise NotImplementedError
 
     def _json(self, response: httpx.Response) -> Any:
@@ -265,7 +270,7 @@ class BulkMixin:
                 own = bool(in_flight)
                 # with our own operations running, a concurrency 429 is answered by waiting for
                 # the oldest of them, not by blind backoff
-                policy = self.retry.without_statuses(429) if own else None  # type: ignore[attr-defined]
+                policy = self.retry.without_statuses(429) if own else None
                 try:
                     url = self.submit(kind, integration_id, batch, retry=policy)
                     break

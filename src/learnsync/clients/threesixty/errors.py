@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from learnsync.errors import AuthError, BulkOperationError
+from learnsync.errors import AuthError
 
 API = "360Learning"
 
@@ -61,31 +60,3 @@ def missing_scope(method: str, path: str) -> AuthError:
     return AuthError(
         f"360Learning refused {route}: the API credential lacks the scope {scope}{hint}"
     )
-
-
-class BatchFailed(BulkOperationError):
-    """A bulk operation ended in ``error``: ``batch`` was not applied.
-
-    ``in_flight`` holds the batches submitted after it whose outcome was not awaited — treat them
-    as not applied too (re-sending them is safe: upserts, archives and statistics are keyed).
-    Batches that ``run_batches`` yielded before this error were applied.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        batch: list[dict[str, Any]],
-        in_flight: list[list[dict[str, Any]]],
-        operation: dict[str, Any],
-        operation_url: str,
-    ) -> None:
-        super().__init__(message, status=200, code="bulkOperationError", body=operation, api=API)
-        self.batch = batch
-        self.in_flight = in_flight
-        self.operation = operation
-        self.operation_url = operation_url
-
-    @property
-    def not_applied(self) -> list[list[dict[str, Any]]]:
-        return [self.batch, *self.in_flight]
