@@ -149,9 +149,9 @@ class Integrations:
     def clear_secrets(self, integration_id: int) -> dict[str, str]:
         encrypted = self.repo.get_encrypted_secrets(integration_id)
         return {
-            field: self.box.decrypt(encrypted[column])
+            field: self.box.decrypt(token)
             for field, column in SECRET_FIELDS.items()
-            if encrypted.get(column)
+            if (token := encrypted.get(column))
         }
 
     def save(self, data: IntegrationInput, integration_id: int | None = None) -> int:

@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import IO, Any
 
 _FIELDS = ("integration", "run", "kind")
 _CURRENT: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
@@ -67,7 +68,7 @@ class RunContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -80,8 +81,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def json_handler(stream: object = None) -> logging.Handler:
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
+def json_handler(stream: IO[str] | None = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(RunContextFilter())
     return handler
