@@ -10,21 +10,23 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile
 
 from learnsync.errors import LearnsyncError
 from learnsync.service import insights
 from learnsync.service.auth import SESSION_LIFETIME
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
-from learnsync.service.integrations import IntegrationInput
+from learnsync.service.integrations import IntegrationInput, store_key
 from learnsync.service.runs import RunBusy
 from learnsync.service.setup import form_words, setup_integration
+from learnsync.store.service_repository import IntegrationSettings
 from learnsync.web import charts, metrics, views
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -64,7 +66,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             status_code=status_code,
         )
 
-    def integration_or_404(integration_id: int) -> Any:
+    def integration_or_404(integration_id: int) -> IntegrationSettings:
         try:
             return service.integrations.get(integration_id)
         except LookupError:
@@ -138,7 +140,9 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         return page(request, "settings.html", item=None, form=IntegrationInput(label="Coursera"))
 
     @app.post("/integrations/new", include_in_schema=False)
-    def create_integration(request: Request, form: IntegrationInput = Depends(views.form_input)):
+    def create_integration(
+        request: Request, form: IntegrationInput = Depends(views.form_input)
+    ) -> Response:
         try:
             new_id = service.integrations.save(form)
         except (LearnsyncError, ValueError) as exc:
@@ -156,7 +160,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         integration_id: int,
         action: str = Form("save"),
         form: IntegrationInput = Depends(views.form_input),
-    ) -> Any:
+    ) -> Response:
         item = integration_or_404(integration_id)
         try:
             service.integrations.save(form, integration_id)
@@ -193,7 +197,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         return page(request, "content_types.html", item=item, view=view)
 
     @app.post("/integrations/{integration_id}/filters", include_in_schema=False)
-    async def save_filters(request: Request, integration_id: int) -> Any:
+    async def save_filters(request: Request, integration_id: int) -> Response:
         """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save and archive."""
         item = integration_or_404(integration_id)
         form = await request.form()
@@ -250,7 +254,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         return page(request, "schedules.html", item=item, rows=rows, saved=saved)
 
     @app.post("/integrations/{integration_id}/schedules", include_in_schema=False)
-    async def save_schedules(request: Request, integration_id: int) -> Any:
+    async def save_schedules(request: Request, integration_id: int) -> Response:
         item = integration_or_404(integration_id)
         form = await request.form()
         try:
@@ -283,10 +287,12 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         result = _catalog(item, criteria, page_number)
         return page(request, "catalog.html", item=item, result=result, criteria=criteria)
 
-    def _catalog(item: Any, criteria: dict[str, str], page_number: int) -> insights.CatalogPage:
+    def _catalog(
+        item: IntegrationSettings, criteria: dict[str, str], page_number: int
+    ) -> insights.CatalogPage:
         return insights.catalog(
             service.store,
-            service.store.get_integration(views.store_key(item)),
+            service.store.get_integration(store_key(item)),
             query=criteria["q"],
             language=criteria["language"],
             content_type=criteria["content_type"],
@@ -314,7 +320,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
     def _statistics(integration_id: int) -> insights.Statistics:
         item = integration_or_404(integration_id)
         stats = insights.statistics(
-            service.store, service.store.get_integration(views.store_key(item)), service.clock()
+            service.store, service.store.get_integration(store_key(item)), service.clock()
         )
         try:
             stats.unmatched = views.unmatched_of(service, integration_id)
@@ -327,11 +333,11 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         return page(request, "import.html")
 
     @app.post("/import", include_in_schema=False)
-    async def import_config(request: Request) -> Any:
+    async def import_config(request: Request) -> Response:
         form = await request.form()
         upload = form.get("config")
         label = str(form.get("label", "")).strip() or "Coursera"
-        data = await upload.read() if hasattr(upload, "read") else str(upload or "").encode()
+        data = await upload.read() if isinstance(upload, UploadFile) else str(upload or "").encode()
         try:
             new_id, updated = import_integration(service, data, label)
         except (LearnsyncError, ValueError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from learnsync.service.core import Service
-from learnsync.web.views import store_key
+from learnsync.service.integrations import store_key
 
 
 def render(service: Service) -> str:
