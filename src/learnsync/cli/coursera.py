@@ -49,6 +49,12 @@ class Callback:
     error: str | None = None
 
 
+def _first(query: dict[str, list[str]], name: str) -> str | None:
+    """The first value of a query parameter (``parse_qs`` drops blank ones), or None."""
+    values = query.get(name)
+    return values[0] if values else None
+
+
 class CallbackServer:
     """A one-shot HTTP server on loopback that waits for ``GET /callback?code=…&state=…``."""
 
@@ -65,9 +71,9 @@ class CallbackServer:
                     return
                 query = parse_qs(parsed.query)
                 outer.result = Callback(
-                    code=(query.get("code") or [None])[0],
-                    state=(query.get("state") or [None])[0],
-                    error=(query.get("error") or [None])[0],
+                    code=_first(query, "code"),
+                    state=_first(query, "state"),
+                    error=_first(query, "error"),
                 )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -6,14 +6,18 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from learnsync.cli.main import DebugOpt, app, guarded
 from learnsync.errors import ConfigError
 from learnsync.sandbox.world import World
+
+if TYPE_CHECKING:
+    from learnsync.sync.report import ContentReport, StatsReport
 
 sandbox_app = typer.Typer(no_args_is_help=True, help="Local simulators of both APIs.")
 app.add_typer(sandbox_app, name="sandbox")
@@ -147,7 +151,7 @@ def demo(
         f"demo: simulated organization of {catalog_size:,} catalog items, {learners:,} learners, "
         f"{enrollments:,} enrollment rows (seed {seed}); store {db}"
     )
-    runs = [
+    runs: list[tuple[str, Callable[..., ContentReport | StatsReport]]] = [
         ("first content sync", run_content_sync),
         ("first statistics sync", run_stats_sync),
         ("second content sync (nothing changed)", run_content_sync),
