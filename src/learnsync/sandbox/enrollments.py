@@ -130,7 +130,7 @@ class EnrollmentReport:
         self._mutations: list[Mutation] = []
         self._overrides: dict[int, list[tuple[int, dict[str, Any]]]] = {}
         self._extras: list[dict[str, Any]] = []
-        self._cache: OrderedDict[tuple[Any, ...], array] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], array[int]] = OrderedDict()
         self._kinds = bytearray(b"\xff" * world.learners)
         self._names: list[str] = [""] * world.learners  # shared strings: few distinct names
         self._name_pool: dict[str, str] = {}
@@ -374,7 +374,7 @@ class EnrollmentReport:
                 i += self.programs * self.world.learners
         return sorted(found)
 
-    def _filtered(self, query: ReportQuery) -> array:
+    def _filtered(self, query: ReportQuery) -> array[int]:
         key = (
             query.program_index,
             query.include_s12n,
