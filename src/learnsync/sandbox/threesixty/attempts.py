@@ -8,7 +8,7 @@ Rules (VERIFIED, §4.1): a NEW attempt is created when ``forceNew`` is true, whe
 user) pair has no attempt, or when ``firstActivityAt`` is later than the end (``completedAt``, else
 ``lastActivityAt``) of every existing attempt. Otherwise the NON-completed attempts whose end is
 not before ``firstActivityAt`` are UPDATED. The undocumented cases (GAPs (a)-(e)) are decided by
-:class:`AttemptRules`; docs/_parts/simulators-threesixty.md explains each decision.
+:class:`AttemptRules`; docs/simulators.md#attempt-rules-and-their-gaps explains each decision.
 """
 
 from __future__ import annotations
