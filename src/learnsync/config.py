@@ -1,4 +1,4 @@
-"""The ``--config`` TOML file of SPEC §5: one integration, validated into typed settings.
+"""The ``--config`` TOML file (docs/contract.md#configuration-file): one integration, validated.
 
 Secrets may come from environment variables instead of the file (``LEARNSYNC_<SECTION>_<KEY>``,
 e.g. ``LEARNSYNC_COURSERA_REFRESH_TOKEN``); the file's own values win when both are set. Every
@@ -56,7 +56,8 @@ class ThreeSixtySettings:
 @dataclass(frozen=True)
 class SyncSettings:
     archive_removed: bool = False
-    # per-integration override of SPEC §2's contentType table: {CourseraType: 360Type}
+    # per-integration override of the contentType table (docs/mapping.md#content-mapping):
+    # {CourseraType: 360Type}
     content_types: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -1,8 +1,8 @@
 """The one exception tree of learnsync.
 
 Every error a user can act on carries a message that says what to do. The command line maps
-each class to an exit status (SPEC §5): 2 configuration or usage, 3 authentication or
-authorization refused by either API, 1 anything else.
+each class to an exit status (docs/contract.md#exit-status): 2 configuration or usage,
+3 authentication or authorization refused by either API, 1 anything else.
 """
 
 from __future__ import annotations

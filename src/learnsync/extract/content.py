@@ -25,6 +25,7 @@ def extract_catalog(
 ) -> list[Content]:
     """All content available to the organization (or to ``program_id``), every page read.
 
-    A paging failure raises: archiving decisions need a complete catalog (SPEC §3).
+    A paging failure raises: archiving decisions need a complete catalog
+    (docs/sync-rules.md#content-that-leaves-coursera).
     """
     return list(client.iter_contents(program_id=program_id, on_page=PageCounter(progress)))

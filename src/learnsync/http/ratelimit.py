@@ -1,8 +1,9 @@
 """Client-side rate limits: thread-safe token buckets, so learnsync stays under each API's limit.
 
-360Learning allows 50 GET and 10 write requests per second per company (reference §6.1); Coursera
-publishes no limit, so a modest default is used. Staying below the limit is cheaper than meeting
-429s and backing off. The clock and the sleep are injected so tests never wait for real.
+360Learning allows 50 GET and 10 write requests per second per company; Coursera publishes no
+limit, so a modest default is used (docs/api-notes.md#360learning-rate-limits). Staying below
+the limit is cheaper than meeting 429s and backing off. The clock and the sleep are injected so
+tests never wait for real.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 from learnsync.errors import ApiError, AuthError, ConfigError
 from learnsync.model.ports import BulkKind, ThreeSixtyTarget
 
-# 360Learning's per-request limits (reference §3.1)
+# 360Learning's per-request limits (docs/api-notes.md#bulk-operations)
 UPSERT_LIMIT = 10_000
 ARCHIVE_LIMIT = 1_000
 STATS_LIMIT = 10_000

@@ -1,6 +1,6 @@
 """Integrations as the service stores them ↔ the pipelines' :class:`~learnsync.config.Config`.
 
-A record plus its decrypted secrets becomes the same raw shape as a SPEC §5 file and goes
+A record plus its decrypted secrets becomes the same raw shape as a config file and goes
 through :func:`~learnsync.config.parse_config`, so the UI, the API and a config file are
 validated by one set of rules with one set of messages.
 """
@@ -101,7 +101,8 @@ def input_from_config(config: Config, label: str) -> IntegrationInput:
 def raw_config(
     settings: Mapping[str, Any], secrets: Mapping[str, str], store_url: str
 ) -> dict[str, Any]:
-    """The SPEC §5 shape of an integration (``settings``: record columns; ``secrets``: clear)."""
+    """The config-file shape of an integration (``settings``: record columns; ``secrets``:
+    clear)."""
     return {
         "store": {"url": store_url},
         "coursera": {

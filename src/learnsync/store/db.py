@@ -29,8 +29,8 @@ _PG_MIGRATION_LOCK = 0x6C73_796E_6300  # "lsync"
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC in and out; SQLite stores it naive (always UTC), PostgreSQL as ``timestamptz``.
 
-    A naive datetime handed to the store is a bug in the caller (SPEC: time is aware UTC
-    inside), so it is refused instead of guessed.
+    A naive datetime handed to the store is a bug in the caller (time is aware UTC inside
+    learnsync), so it is refused instead of guessed.
     """
 
     impl = DateTime(timezone=True)

@@ -80,7 +80,10 @@ def all_metadata() -> MetaData:
 
 
 class Integration(Base):
-    """One Coursera organization synchronized into one 360Learning group (SPEC §1)."""
+    """One Coursera organization synchronized into one 360Learning group.
+
+    See docs/sync-rules.md#the-360learning-integration.
+    """
 
     __tablename__ = "integrations"
 

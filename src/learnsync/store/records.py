@@ -61,7 +61,8 @@ class StatItemState:
     ``sent_hash`` is the non-negative 64-bit integer the statistics pipeline computes
     (:func:`learnsync.diff.stats.item_hash`: the item's coarse rank above a payload hash);
     ``first_seen_at`` and ``completed_seen_at`` are written once and then kept by the store
-    (SPEC §4: dates that must never drift); ``sent_completed`` never goes back to false.
+    (dates that must never drift: docs/mapping.md#statistics-mapping); ``sent_completed`` never
+    goes back to false.
     """
 
     external_id: str

@@ -46,7 +46,10 @@ class AdminSession(Base):
 
 
 class ServiceIntegration(Base):
-    """One integration as the administrator configured it (SPEC §1); secrets encrypted."""
+    """One integration as the administrator configured it; secrets encrypted.
+
+    What an integration is: docs/sync-rules.md#the-360learning-integration.
+    """
 
     __tablename__ = "service_integrations"
     __table_args__ = (
@@ -81,7 +84,10 @@ class ServiceIntegration(Base):
 
 
 class Schedule(Base):
-    """A daily run of one pipeline at a wall-clock time in a time zone (SPEC §3)."""
+    """A daily run of one pipeline at a wall-clock time in a time zone.
+
+    The defaults: docs/sync-rules.md#schedule.
+    """
 
     __tablename__ = "schedules"
     __table_args__ = (CheckConstraint(_one_of("kind", SCHEDULE_KINDS), name="kind"),)

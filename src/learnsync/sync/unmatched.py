@@ -4,8 +4,9 @@ unmatched-learners``): read from the store only, no API call.
 Two reasons:
 
 - ``unknown_learner``: 360Learning rejected the learner's statistics because it knows no user
-  with that e-mail (the per-item error names ``userNotFound`` / "no user"; the real API's text is a
-  GAP, reference §4) — the usual cause is a different e-mail on each platform;
+  with that e-mail (the per-item error names ``userNotFound`` / "no user"; the real API's text is
+  undocumented: docs/api-notes.md#import-statistics) — the usual cause is a different e-mail on
+  each platform;
 - ``no_learner_email``: Coursera gives neither an ``externalId`` nor an ``email`` that is an
   e-mail address (the learner is the row's ``externalId``, ``""`` when absent).
 
