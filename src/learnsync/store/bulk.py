@@ -14,22 +14,29 @@ format (so both paths read and write the same values), PostgreSQL sessions run i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Select, Table, func, or_, select, text
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import column as sql_column
 from sqlalchemy.sql import table as sql_table
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from learnsync.store.db import UtcDateTime, sqlite_datetime
 
 T = TypeVar("T")
 Row = Sequence[Any]
+# an INSERT with ON CONFLICT clauses, in the connection's dialect
+DialectInsert = PgInsert | SqliteInsert
+Excluded = ReadOnlyColumnCollection[str, KeyedColumnElement[Any]]
 
 BATCH_SIZE = 50_000
 COPY_THRESHOLD = 500  # below this many rows, a plain executemany is cheaper than COPY
@@ -41,7 +48,7 @@ def batched(items: Iterable[T], size: int = BATCH_SIZE) -> Iterator[list[T]]:
         yield batch
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> DialectInsert:
     name = conn.dialect.name
     if name == "postgresql":
         return pg_insert(table)
@@ -138,7 +145,7 @@ def stream(conn: Connection, stmt: Select[Any], yield_per: int) -> Iterator[tupl
 
 def _update_set(
     table: Table,
-    excluded: Any,
+    excluded: Excluded,
     columns: Sequence[str],
     keys: Sequence[str],
     keep_existing: Sequence[str],
@@ -157,7 +164,7 @@ def _update_set(
     return values
 
 
-def _sqlite_row_converter(table: Table, columns: Sequence[str]) -> Any:
+def _sqlite_row_converter(table: Table, columns: Sequence[str]) -> Callable[[Row], list[Any]]:
     """A function turning one row's aware datetimes into SQLite text (memoized per batch)."""
     dt_index = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, UtcDateTime)]
     cache: dict[datetime, str] = {}
