@@ -5,15 +5,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
 from learnsync.store.testing import PostgresUnavailable, postgres_schema_url, sqlite_url
 
 SMALL_WORLD = World(seed=7, catalog_size=80, learners=40, enrollments=300)
+
+# Hypothesis (tests/test_properties_*.py). "dev", the default, draws new examples on every run, so
+# runs over time explore more inputs; a 2 s deadline flags a property that became pathologically
+# slow (typical examples take milliseconds). "ci" (chosen when CI is set) is derandomized, has no
+# deadline and no example database: a CI run is reproducible, cannot fail on a timing hiccup or on
+# an input no change of the submission brought in, and has nothing to replay on a fresh clone. A
+# failure found by a dev run is pinned with @example. HYPOTHESIS_PROFILE overrides the choice.
+settings.register_profile("dev", max_examples=100, deadline=timedelta(seconds=2))
+settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, database=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @pytest.fixture
