@@ -199,7 +199,9 @@ def authorize(
 @coursera_app.command("authorize")
 @guarded
 def authorize_command(
-    config: Annotated[Path, typer.Option("--config", help="A SPEC §5 TOML file (the app).")],
+    config: Annotated[
+        Path, typer.Option("--config", help="A learnsync TOML config file (the app).")
+    ],
     port: Annotated[
         int, typer.Option("--port", help="Local port of the redirect URI (0: any free one).")
     ] = 9876,

@@ -1,4 +1,5 @@
-"""Entry point of the ``learnsync`` console script (SPEC §5). A runner: it only calls pipelines."""
+"""Entry point of the ``learnsync`` console script (docs/contract.md). A runner: it only calls
+pipelines."""
 
 from __future__ import annotations
 
@@ -37,9 +38,7 @@ app.add_typer(filters_app, name="filters")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store.")
 app.add_typer(report_app, name="report")
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", help="TOML file describing the integration (SPEC §5).")
-]
+ConfigOpt = Annotated[Path, typer.Option("--config", help="TOML file describing the integration.")]
 DryRunOpt = Annotated[
     bool,
     typer.Option("--dry-run", help="Read everything, write nothing; report what would happen."),
@@ -53,7 +52,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def guarded(func: F) -> F:
-    """Turn every error into one clear stderr line and the SPEC §5 exit status."""
+    """Turn every error into one clear stderr line and its exit status (docs/contract.md)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -71,7 +71,7 @@ def create_user(
 @integrations_app.command("import")
 @guarded
 def import_integration(
-    config: Annotated[Path, typer.Option("--config", help="A SPEC §5 TOML file.")],
+    config: Annotated[Path, typer.Option("--config", help="A learnsync TOML config file.")],
     name: Annotated[str, typer.Option("--name", help="The integration's name in learnsync.")] = (
         "Coursera"
     ),

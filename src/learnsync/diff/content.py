@@ -1,4 +1,5 @@
-"""Content diff (SPEC §3): per Coursera item, create / update / unchanged / archive / restore.
+"""Content diff (docs/sync-rules.md#content-sync): per Coursera item, create / update /
+unchanged / archive / restore.
 
 Pure: it reads the mapped catalog, the stored state of every item and the filters, and returns a
 :class:`ContentPlan`. Nothing here talks to an API or the store: a stored state is anything that
@@ -32,7 +33,8 @@ SKIPPED = "skipped"
 FAILED = "failed"
 ARCHIVED_STATES = frozenset({ARCHIVED_FILTER, ARCHIVED_REMOVED})
 
-# SPEC §3: refuse (without --force) to archive more than this share of the active courses
+# refuse (without --force) to archive more than this share of the active courses
+# (docs/sync-rules.md#content-that-leaves-coursera)
 ARCHIVE_GUARD_RATIO = 0.20
 
 
@@ -75,7 +77,8 @@ def is_live(state: ContentState) -> bool:
 
 
 def dedupe(rows: Iterable[MappedCourse | SkippedCourse]) -> dict[str, MappedCourse | SkippedCourse]:
-    """Keep the first occurrence of each externalId (SPEC §2: a duplicate is not a skip)."""
+    """Keep the first occurrence of each externalId (a duplicate is not a skip:
+    docs/mapping.md#content-mapping)."""
     seen: dict[str, MappedCourse | SkippedCourse] = {}
     for row in rows:
         if row.external_id and row.external_id not in seen:
@@ -133,7 +136,7 @@ class FilterChangePlan:
 
 
 def plan_filter_change(states: Mapping[str, ContentState], filters: Filters) -> FilterChangePlan:
-    """What saving ``filters`` does at once (SPEC §3, article Step 4).
+    """What saving ``filters`` does at once (docs/sync-rules.md#filters).
 
     Every active synchronized course that no longer matches is archived, judged by its last known
     Coursera metadata; content archived by a filter that matches again and is still in the catalog

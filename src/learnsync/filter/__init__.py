@@ -1,4 +1,4 @@
-"""The language / content-type filters of SPEC §3 (article, Step 4): a pure predicate."""
+"""The language / content-type filters (docs/mapping.md#filters): a pure predicate."""
 
 from learnsync.filter.rules import Filters
 

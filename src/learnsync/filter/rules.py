@@ -1,4 +1,4 @@
-"""Which Coursera content an integration synchronizes (SPEC §3 "Filters", article Step 4).
+"""Which Coursera content an integration synchronizes (docs/mapping.md#filters).
 
 Both filters judge on Coursera's own metadata (``languageCode``, ``contentType``), not on the mapped
 360Learning values. Several values of one filter combine with OR, the two filters with AND, and an

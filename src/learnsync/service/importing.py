@@ -1,4 +1,5 @@
-"""Import an integration from a SPEC §5 config file uploaded in the web app.
+"""Import an integration from a config file (docs/contract.md#configuration-file) uploaded in the
+web app.
 
 Same rules as ``learnsync integrations import``: the file is validated by
 :func:`~learnsync.config.parse_config`, its secrets are encrypted on save, an integration with the
@@ -21,7 +22,7 @@ MAX_BYTES = 64 * 1024
 def import_integration(service: Service, data: bytes, label: str) -> tuple[int, bool]:
     """``(integration id, updated?)``; :class:`ConfigError` naming the problem (never a value)."""
     if not data.strip():
-        raise ConfigError("choose a config file (TOML, as in SPEC §5) to import")
+        raise ConfigError("choose a config file (TOML, as for learnsync --config) to import")
     if len(data) > MAX_BYTES:
         raise ConfigError(f"the file is larger than {MAX_BYTES // 1024} KiB: is it a config file?")
     try:

@@ -1,4 +1,4 @@
-"""Daily schedules (SPEC §3: content 08:45, statistics 09:00, Europe/Paris), per integration.
+"""Daily schedules (default content 08:45, statistics 09:00, Europe/Paris), per integration.
 
 Slots are wall-clock times in the schedule's time zone, turned into UTC instants day by day, so
 08:45 Paris is 07:45 UTC in winter and 06:45 UTC in summer. The scheduler is a loop around

@@ -1,4 +1,5 @@
-"""**Setup integration** (article Step 3): check both APIs, one step at a time, and say what to do.
+"""**Setup integration** (docs/service.md#decisions): check both APIs, one step at a time, and say
+what to do.
 
 Each check runs only when the ones it depends on passed; a failure carries the client's own
 actionable message (the clients' errors already name what to check), reworded where the

@@ -1,7 +1,8 @@
-"""The content pipeline (SPEC §2–§3): Coursera catalog → 360Learning external courses.
+"""The content pipeline (docs/sync-rules.md): Coursera catalog → 360Learning external courses.
 
-extract (all catalog pages) → map (SPEC §2) → dedupe → filter + diff (plan) → load (bulk upsert,
-archive, restore) → store (states, audit rows, run report). A dry run stops after the plan.
+extract (all catalog pages) → map (docs/mapping.md#content-mapping) → dedupe → filter + diff
+(plan) → load (bulk upsert, archive, restore) → store (states, audit rows, run report). A dry run
+stops after the plan.
 """
 
 from __future__ import annotations

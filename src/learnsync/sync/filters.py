@@ -1,4 +1,5 @@
-"""Filters (SPEC §3, article Step 4): show them with their choices; save them, effective at once."""
+"""Filters (docs/sync-rules.md#filters): show them with their choices; save them, effective at
+once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Run reports: the exact JSON shapes of SPEC §5 and a human summary."""
+"""Run reports: the exact JSON shapes of docs/contract.md#report-json and a human summary."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class ContentReport:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """What the store keeps of a run (the SPEC shape already carries the warnings)."""
+        """What the store keeps of a run (the report shape already carries the warnings)."""
         return self.to_json()
 
     def summary(self) -> str:
@@ -48,7 +48,7 @@ class ContentReport:
 
 @dataclass(slots=True)
 class StatsReport:
-    """SPEC §5's statistics report. Its JSON has no ``warnings`` key (the SPEC shape has none):
+    """The statistics report. Its JSON has no ``warnings`` key (the contract's shape has none):
     warnings go to stderr and into the stored run (:meth:`to_record`)."""
 
     dry_run: bool = False
@@ -70,7 +70,7 @@ class StatsReport:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """What the store keeps of a run: the SPEC shape plus the warnings."""
+        """What the store keeps of a run: the report shape plus the warnings."""
         return {**self.to_json(), "warnings": list(self.warnings)}
 
     def summary(self) -> str:

@@ -1,4 +1,4 @@
-"""The statistics pipeline (SPEC §4): Coursera ``enrollmentReports`` → 360Learning statistics.
+"""The statistics pipeline (docs/stats.md): Coursera ``enrollmentReports`` → 360Learning statistics.
 
 wait for a running content run → decide full or incremental read → stream the report (a reader
 thread fetches ahead) → map each row to a compact item → stage it in a temporary SQLite
@@ -104,7 +104,7 @@ def run_stats_sync(
     force_full: bool = False,
     staging_dir: str | None = None,
 ) -> StatsReport:
-    """Run one statistics synchronization and return its report (SPEC §5 shape)."""
+    """Run one statistics synchronization and return its report (docs/contract.md#report-json)."""
     progress = progress or NoProgress()
     own_clients = clients is None
     clients = clients or open_clients(config)
@@ -140,7 +140,7 @@ def wait_for_content_run(
     poll_interval: float,
     stale_after: timedelta,
 ) -> list[str]:
-    """Wait while a content run of the integration is running (SPEC §3); return warnings.
+    """Wait while a content run of the integration is running (docs/stats.md); return warnings.
 
     A run marked ``running`` for longer than ``stale_after`` is a crashed one and is ignored (with
     a warning); after ``timeout`` seconds of waiting the statistics run gives up with an error.
@@ -244,7 +244,7 @@ class _Run:
         return report
 
     def _stored(self, plan: ReadPlan | None) -> dict[str, Any]:
-        """The run report as stored: SPEC §5's shape plus how the report was read."""
+        """The run report as stored: the ``--report-json`` shape plus how the report was read."""
         stored = self.report.to_json()
         if plan is not None:
             # "complete": false when the import stopped early (the next run then reads all)

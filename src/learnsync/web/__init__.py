@@ -1,4 +1,4 @@
-"""The admin web app: server-rendered pages mirroring the product article, plus a JSON API."""
+"""The admin web app: server-rendered pages (docs/service.md), plus a JSON API."""
 
 from learnsync.web.app import create_app
 
