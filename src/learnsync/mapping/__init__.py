@@ -1,4 +1,4 @@
-"""The product article's two mapping tables as code: content (SPEC §2) and statistics (SPEC §4).
+"""The two mapping tables as code: content and statistics (docs/mapping.md).
 
 - :mod:`learnsync.mapping.content` — ``contents`` element → ``ExternalCourseDTO``;
 - :mod:`learnsync.mapping.stats` — ``enrollmentReports`` row → ``ImportExternalStatisticsDTO``;

@@ -1,9 +1,10 @@
-"""Coursera ``contents`` element → 360Learning ``ExternalCourseDTO``: the SPEC §2 table as code.
+"""Coursera ``contents`` element → 360Learning ``ExternalCourseDTO``: the content table as code
+(docs/mapping.md#content-mapping).
 
-``CONTENT_RULES`` below is the table, one row per 360Learning field, in the SPEC's order, each with
+``CONTENT_RULES`` below is the table, one row per 360Learning field, in the table's order, each with
 the Coursera source and a named rule function. A rule returns the value to send, or ``None`` to omit
 an optional field; a required field whose rule returns ``None`` skips the item with that row's
-reason. Because the rows are evaluated in order, the skip precedence of the SPEC (``missing_name``,
+reason. Because the rows are evaluated in order, the skip precedence (``missing_name``,
 then ``unsupported_language``, then ``missing_launch_url``) is the table's order. Exactly the
 table's fields are ever sent (never ``translations``, ``mobileLaunchUrl``, ``authorId`` or tags).
 
@@ -40,7 +41,7 @@ class MappedCourse:
     external_id: str
     payload: dict[
         str, Any
-    ]  # exactly the ExternalCourseDTO fields of SPEC §2, optional ones omitted
+    ]  # exactly the ExternalCourseDTO fields of the content table, optional ones omitted
     language_code: str | None  # Coursera languageCode as received
     content_type: str | None  # Coursera contentType as received (or from ``id`` when absent)
     warnings: tuple[str, ...] = ()
@@ -48,7 +49,7 @@ class MappedCourse:
 
 @dataclass(frozen=True, slots=True)
 class SkippedCourse:
-    """A catalog item that is never sent, with the first SPEC reason that applies."""
+    """A catalog item that is never sent, with the first skip reason that applies."""
 
     external_id: str  # "" only when no id can be built at all
     reason: str  # missing_name | unsupported_language | missing_launch_url | missing_id
@@ -99,7 +100,8 @@ def number(value: Any) -> float | None:
 def course_key(content_type: str | None, content_id: str | None) -> str | None:
     """``"{contentType}~{contentId}"``, the key content and statistics share; ``None`` if a part is
     missing. A ``contentId`` that already carries its ``"{contentType}~"`` prefix is not prefixed
-    twice (reference: prefixed vs bare ids caused duplicate rows in other connectors)."""
+    twice (prefixed vs bare ids caused duplicate rows in other connectors:
+    docs/api-notes.md#coursera-pain-points)."""
     kind = _text(content_type)
     ident = _text(content_id)
     if kind is None or ident is None:
@@ -123,7 +125,7 @@ def _effective_type(content: Content) -> str | None:
 
 
 def content_external_id(content: Content) -> str | None:
-    """SPEC §2 ``externalId``: ``"{contentType}~{contentId}"``; when ``contentId`` is absent, the
+    """The ``externalId``: ``"{contentType}~{contentId}"``; when ``contentId`` is absent, the
     part of ``id`` after ``~`` (or the whole ``id`` without one). ``None``: no id can be built."""
     content_id = _text(content.content_id)
     if content_id is None:
@@ -133,7 +135,7 @@ def content_external_id(content: Content) -> str | None:
     return course_key(_effective_type(content), content_id)
 
 
-# --- one named rule per row of the SPEC §2 table ------------------------------------------------
+# --- one named rule per row of the content table ----------------------------------------------
 
 
 @dataclass(slots=True)
@@ -193,7 +195,7 @@ def _launch_url(ctx: _Context) -> str | None:
 def _skill_names(definition: Mapping[str, Any]) -> list[Any]:
     skills = definition.get("skills")
     if not isinstance(skills, list):
-        # clips carry their skills as ``skillTags`` (reference §6.3); same item shape
+        # clips carry their skills as ``skillTags`` (docs/api-notes.md#coursera-extrametadata)
         skills = definition.get("skillTags")
     if not isinstance(skills, list):
         return []
@@ -249,7 +251,7 @@ def _content_type(ctx: _Context) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """One row of the SPEC §2 table."""
+    """One row of the content table."""
 
     field: str  # the ExternalCourseDTO field
     source: str  # the Coursera field it comes from (documentation)
@@ -257,7 +259,7 @@ class FieldRule:
     skip_reason: str | None = None  # required field: the reason when ``rule`` gives None
 
 
-# The SPEC §2 table (``externalId`` is computed first: without it nothing can be reported).
+# The content table (``externalId`` is computed first: without it nothing can be reported).
 CONTENT_RULES: tuple[FieldRule, ...] = (
     FieldRule("name", "name", _name, MISSING_NAME),
     FieldRule("description", "description", _description),
@@ -281,7 +283,7 @@ def map_content(
     program_id: str | None = None,
     content_types: Mapping[str, str] | None = None,
 ) -> MappedCourse | SkippedCourse:
-    """Map one catalog element, or say why it is skipped (the first SPEC reason that applies)."""
+    """Map one catalog element, or say why it is skipped (the first reason that applies)."""
     content_type = _effective_type(content)
     external_id = content_external_id(content)
     if external_id is None:

@@ -1,4 +1,4 @@
-"""Coursera ``contentType`` → 360Learning ``contentType`` (SPEC §2, the ``contentType`` row).
+"""Coursera ``contentType`` → 360Learning ``contentType`` (docs/mapping.md#content-mapping).
 
 A default table, overridable per integration (``[sync.content_types]`` in the config). Coursera
 types are looked up exactly first, then case-insensitively, so ``COURSE`` and ``course`` behave like
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-# Reference §5.3: the 360Learning ``contentType`` enum.
+# The 360Learning ``contentType`` enum (docs/api-notes.md#content-types-and-difficulty-levels).
 THREESIXTY_CONTENT_TYPES: frozenset[str] = frozenset(
     {
         "article", "assessment", "audiobook", "book", "certificate", "channel", "course",
@@ -20,7 +20,7 @@ THREESIXTY_CONTENT_TYPES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-# SPEC §2 default table.
+# The default table (docs/mapping.md#content-mapping).
 DEFAULT_CONTENT_TYPES: Mapping[str, str] = MappingProxyType(
     {
         "Course": "course",

@@ -1,4 +1,4 @@
-"""A stable fingerprint of a mapped payload, so the diff re-sends only what changed (SPEC §3, §4).
+"""A stable fingerprint of a mapped payload, so the diff re-sends only what changed.
 
 The hash must be equal across runs, processes and machines (it is stored), hence canonical JSON
 (sorted keys, no whitespace, UTF-8 kept as is) and SHA-256 — never Python's randomized ``hash()``.

@@ -1,15 +1,15 @@
-"""Coursera ``languageCode`` → 360Learning ``defaultLang`` (SPEC §2, the ``defaultLang`` row).
+"""Coursera ``languageCode`` → 360Learning ``defaultLang`` (docs/mapping.md#languages).
 
-360Learning's language enum (reference §5.1) is not BCP-47: it mixes ``xx``, ``xx_YY`` and the odd
-``zh_tw`` / ``zh_HANT``. Coursera sends BCP-47-ish codes (``en``, ``pt-BR``, ``zh-CN``). The three
-rules of the SPEC are applied in order; the first that yields a 360Learning code wins.
+360Learning's language enum (docs/api-notes.md#language-codes) is not BCP-47: it mixes ``xx``,
+``xx_YY`` and the odd ``zh_tw`` / ``zh_HANT``. Coursera sends BCP-47-ish codes (``en``, ``pt-BR``,
+``zh-CN``). The three rules are applied in order; the first that yields a 360Learning code wins.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-# Reference §5.1: the enum of [OAS-bulk] has 80 entries with ``el`` twice, so 79 distinct codes.
+# The bulk OpenAPI file's enum has 80 entries with ``el`` twice, so 79 distinct codes.
 THREESIXTY_LANGUAGES: frozenset[str] = frozenset(
     {
         "bg", "cs", "da", "de", "el", "en", "es", "fi", "fr", "hr",

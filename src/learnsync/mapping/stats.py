@@ -1,6 +1,7 @@
-"""Coursera ``enrollmentReports`` row → 360Learning ``ImportExternalStatisticsDTO`` (SPEC §4).
+"""Coursera ``enrollmentReports`` row → 360Learning ``ImportExternalStatisticsDTO``.
 
-One named function per row of the SPEC §4 table (``STATS_RULES`` lists them in the table's order).
+One named function per row of the statistics table (docs/mapping.md#statistics-mapping;
+``STATS_RULES`` lists them in the table's order).
 Pure: the two moments that depend on "now" (when learnsync first saw the pair, and first saw it
 completed) are passed in by the pipeline, which stores them so the dates never drift. Built to map a
 million rows in seconds: no regex compilation per call, no pydantic, no copies.
@@ -30,7 +31,7 @@ _ISO_MS = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ"
 
 
 def iso_utc(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds, ``2025-07-08T22:00:00.000Z`` (reference §4's format).
+    """ISO 8601 UTC with milliseconds, ``2025-07-08T22:00:00.000Z`` (360Learning's format).
 
     Formatted by hand: ``isoformat(timespec=...)`` is the slowest step of a million-row run."""
     if moment.tzinfo is not UTC:
@@ -59,7 +60,7 @@ class MappedStat:
     last_activity_at: datetime  # aware UTC, never earlier than first_activity_at
 
     def payload(self) -> dict[str, Any]:
-        """The ``ImportExternalStatisticsDTO``; ``forceNew`` is never sent (SPEC §4)."""
+        """The ``ImportExternalStatisticsDTO``; ``forceNew`` is never sent."""
         return {
             "courseIdentifier": {"type": "externalId", "value": self.external_id},
             "userIdentifier": {"type": "mail", "value": self.learner},
@@ -120,11 +121,11 @@ def _aware_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-# --- one named rule per row of the SPEC §4 table ----------------------------------------------
+# --- one named rule per row of the statistics table -------------------------------------------
 
 
 def course_external_id(row: EnrollmentFields) -> str | None:
-    # courseIdentifier ← contentType, contentId: "{contentType}~{contentId}", the key of §2.
+    # courseIdentifier ← contentType, contentId: "{contentType}~{contentId}", content's key.
     # When a part is missing it is taken from the row's id "{externalId}~{contentType}~{contentId}".
     key = course_key(row.content_type, row.content_id)
     if key is not None or not row.id:
@@ -245,7 +246,7 @@ def map_enrollment(
 
 
 def more_advanced(a: MappedStat, b: MappedStat) -> MappedStat:
-    """SPEC §4 merge of rows of one (course, learner): completed over not completed, then higher
+    """The merge of rows of one (course, learner): completed over not completed, then higher
     progress, then later activity (lastActivityAt); a tie keeps ``a``."""
     if a.completed != b.completed:
         return a if a.completed else b

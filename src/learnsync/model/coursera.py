@@ -1,4 +1,4 @@
-"""Tolerant models of the rows the Coursera for Business API returns (reference §5–§7).
+"""Tolerant models of the rows the Coursera for Business API returns (docs/api-notes.md).
 
 Unknown fields are ignored, every field is optional, and a field of the wrong JSON type becomes
 ``None`` (or is coerced where the meaning is unambiguous: a numeric ``externalId`` becomes a

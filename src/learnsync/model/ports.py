@@ -23,7 +23,7 @@ R = TypeVar("R")
 # ``on_page(rows fetched so far, the listing's announced total or None)`` after each page
 OnPage = Callable[[int, int | None], None]
 
-# the 360Learning bulk writes the loaders use (reference §2.5, §2.7, §2.8)
+# the 360Learning bulk writes the loaders use (docs/api-notes.md#bulk-operations)
 BulkKind = Literal["upsert_courses", "archive_courses", "import_stats"]
 
 # one bulk batch as sent, and the result of each of its items (``results[i]`` ↔ ``batch[i]``)
