@@ -1,0 +1,212 @@
+"""The content and statistics pipelines against fake clients: no HTTP, no simulator.
+
+The fakes are what :mod:`learnsync.model.ports` asks of a source and a target, a few lines per
+method; the store is a real SQLite file. What the pipelines decide (created / updated / unchanged,
+what is sent, what is skipped) is asserted from what reached the fake target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from learnsync.config import Config, CourseraSettings, SyncSettings, ThreeSixtySettings
+from learnsync.model.bulk import BulkResult
+from learnsync.model.coursera import Content
+from learnsync.model.ports import (
+    BatchResults,
+    BulkKind,
+    CourseraApi,
+    OnPage,
+    ThreeSixtyApi,
+)
+from learnsync.sync.content import run_content_sync
+from learnsync.sync.context import Clients
+from learnsync.sync.stats import run_stats_sync
+
+R = TypeVar("R")
+INTEGRATION_ID = "i" * 24
+NOW = datetime(2025, 7, 8, 12, 0, tzinfo=UTC)
+
+
+class FakeToken:
+    def token(self) -> str:
+        return "token"
+
+
+class FakeCoursera:
+    def __init__(self, contents: list[dict[str, Any]], reports: list[dict[str, Any]]) -> None:
+        self.contents = contents
+        self.reports = reports
+        self.auth = FakeToken()
+
+    def iter_contents(
+        self, program_id: str | None = None, *, on_page: OnPage | None = None
+    ) -> Iterator[Content]:
+        yield from (Content.model_validate(raw) for raw in self.contents)
+
+    def iter_enrollment_reports(
+        self, *, row_factory: Callable[[dict[str, Any]], R], **_options: object
+    ) -> Iterator[R]:
+        yield from (row_factory(raw) for raw in self.reports)
+
+    def get_organization(self) -> dict[str, Any]:
+        return {"id": "org"}
+
+    def close(self) -> None:
+        pass
+
+
+class FakeThreeSixty:
+    """Accepts every item; ``sent[kind]`` lists every item of every batch, in order."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.integration: dict[str, Any] | None = None
+        self.auth = FakeToken()
+
+    def find_integration(self, name: str, group_id: str) -> dict[str, Any] | None:
+        return self.integration
+
+    def ensure_integration(
+        self, *, name: str, group_id: str, author_id: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        self.integration = self.integration or {"_id": INTEGRATION_ID, "externalPlatform": name}
+        return self.integration, []
+
+    def run_batches(
+        self, kind: BulkKind, integration_id: str, batches: Iterable[list[dict[str, Any]]]
+    ) -> Iterator[BatchResults]:
+        assert integration_id == INTEGRATION_ID
+        for batch in batches:
+            self.sent.setdefault(kind, []).extend(batch)
+            yield batch, [BulkResult(item, True, resource_id=_course_id(item)) for item in batch]
+
+    def set_course_archived(self, course_id: str, archived: bool) -> dict[str, Any]:
+        self.sent.setdefault("set_course_archived", []).append({course_id: archived})
+        return {}
+
+    def get_group(self, group_id: str) -> dict[str, Any]:
+        return {"_id": group_id}
+
+    def get_user(self, user_id: str) -> dict[str, Any]:
+        return {"_id": user_id}
+
+    def close(self) -> None:
+        pass
+
+
+def _course_id(item: dict[str, Any]) -> str | None:
+    external_id = item.get("externalId")
+    return f"course-{external_id}" if isinstance(external_id, str) else None
+
+
+def content(ident: str, name: str | None = "A course", language: str = "en") -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "id": f"Course~{ident}",
+        "contentId": ident,
+        "contentType": "Course",
+        "languageCode": language,
+        "programs": [{"programId": "p1", "contentUrl": f"https://coursera.test/{ident}"}],
+    }
+    if name is not None:
+        raw["name"] = name
+    return raw
+
+
+def enrollment(ident: str, email: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": f"{email}~Course~{ident}",
+        "contentType": "Course",
+        "contentId": ident,
+        "email": email,
+        "enrolledAt": 1_700_000_000_000,
+        "lastActivityAt": 1_700_100_000_000,
+        **fields,
+    }
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return Config(
+        coursera=CourseraSettings(org_id="org", client_id="c", client_secret="s"),
+        threesixty=ThreeSixtySettings(
+            client_id="t", client_secret="s", group_id="g" * 24, author_id="a" * 24
+        ),
+        sync=SyncSettings(archive_removed=True),
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+    )
+
+
+def _clients(coursera: FakeCoursera, threesixty: FakeThreeSixty) -> Clients:
+    # typed: mypy checks that the fakes meet the ports the pipelines use
+    source: CourseraApi = coursera
+    target: ThreeSixtyApi = threesixty
+    return Clients(coursera=source, threesixty=target)
+
+
+def test_content_pipeline_creates_then_leaves_unchanged_then_updates(config: Config) -> None:
+    coursera = FakeCoursera([content("a", "Alpha"), content("b", "Beta"), content("c", None)], [])
+    target = FakeThreeSixty()
+    clients = _clients(coursera, target)
+
+    first = run_content_sync(config, clients=clients, clock=lambda: NOW)
+    assert (first.created, first.updated, first.unchanged) == (2, 0, 0)
+    assert first.skipped == [{"externalId": "Course~c", "reason": "missing_name"}]
+    sent = target.sent["upsert_courses"]
+    assert [(item["externalId"], item["name"]) for item in sent] == [
+        ("Course~a", "Alpha"),
+        ("Course~b", "Beta"),
+    ]
+    assert sent[0]["launchUrl"] == "https://coursera.test/a" and sent[0]["defaultLang"] == "en"
+
+    # the same catalog again: nothing to send
+    second = run_content_sync(config, clients=clients, clock=lambda: NOW)
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
+    assert len(target.sent["upsert_courses"]) == 2
+
+    # one title changed on Coursera: exactly that course is sent again
+    coursera.contents[1] = content("b", "Beta, second edition")
+    third = run_content_sync(config, clients=clients, clock=lambda: NOW)
+    assert (third.created, third.updated, third.unchanged) == (0, 1, 1)
+    assert target.sent["upsert_courses"][2:] == [
+        {**sent[1], "name": "Beta, second edition"},
+    ]
+    assert "archive_courses" not in target.sent and "set_course_archived" not in target.sent
+
+
+def test_statistics_pipeline_sends_synchronized_courses_only_and_once(config: Config) -> None:
+    coursera = FakeCoursera(
+        [content("a", "Alpha")],
+        [
+            enrollment("a", "Ann@Example.com", isCompleted=True),
+            enrollment("a", "bob@example.com", overallProgress=42.5),
+            enrollment("z", "ann@example.com"),  # a course never synchronized
+        ],
+    )
+    target = FakeThreeSixty()
+    clients = _clients(coursera, target)
+    run_content_sync(config, clients=clients, clock=lambda: NOW)
+
+    first = run_stats_sync(config, clients=clients, clock=lambda: NOW)
+    assert (first.sent, first.unchanged, first.failed) == (2, 0, [])
+    never_synced = {"externalId": "Course~z", "learner": "ann@example.com"}
+    assert first.skipped == [{**never_synced, "reason": "course_not_synchronized"}]
+    by_learner = {s["userIdentifier"]["value"]: s for s in target.sent["import_stats"]}
+    assert sorted(by_learner) == ["ann@example.com", "bob@example.com"]
+    assert by_learner["ann@example.com"]["progress"] == 100
+    assert by_learner["bob@example.com"]["progress"] == 43  # rounded half up
+    assert by_learner["ann@example.com"]["courseIdentifier"] == {
+        "type": "externalId",
+        "value": "Course~a",
+    }
+    assert by_learner["ann@example.com"]["firstActivityAt"] == "2023-11-14T22:13:20.000Z"
+
+    # nothing changed on Coursera: nothing is sent again
+    second = run_stats_sync(config, clients=clients, clock=lambda: NOW)
+    assert (second.sent, second.unchanged) == (0, 2)
+    assert len(target.sent["import_stats"]) == 2
