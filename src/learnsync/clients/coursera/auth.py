@@ -1,5 +1,5 @@
 """Coursera OAuth2: the legacy refresh-token flow, the client-credentials flow, and the helpers of
-``learnsync coursera authorize`` (reference §2).
+``learnsync coursera authorize`` (docs/api-notes.md#coursera-legacy-oauth2-flow).
 
 An access token is cached until five minutes before it expires (as Coursera's own client does);
 ``invalidate`` drops it after a 401 so the next request mints a new one. A refused refresh token or
@@ -148,7 +148,7 @@ def authorize_url(token_url: str) -> str:
 
 
 def build_authorize_url(settings_like: OAuthApp, redirect_uri: str, state: str) -> str:
-    """The URL the service account opens to grant offline access (reference §2.1)."""
+    """The URL the service account opens to grant offline access."""
     query = urlencode(
         {
             "response_type": "code",

@@ -4,11 +4,11 @@ It reads; it never decides. Rows are validated into the tolerant models of
 :mod:`learnsync.model.coursera`; an element that is not a JSON object is skipped with a
 logged warning (the mapping reports unusable rows, the client never crashes on one).
 
-Error mapping (reference §2.3): 401 → one re-authentication and one retry, then ``AuthError``;
-403 → ``AuthError`` (wrong org id, or the app is not entitled); 404 on the organisation's routes →
-``ConfigError`` (an unknown ``org_id`` — or ``program_id`` — is fixed in the config file, exit 2);
-400 on a program-filtered route → ``ConfigError`` (a program slug given where an id is expected);
-anything else after the retries → ``ApiError``.
+Error mapping (docs/api-notes.md#coursera-authentication-errors): 401 → one re-authentication
+and one retry, then ``AuthError``; 403 → ``AuthError`` (wrong org id, or the app is not entitled);
+404 on the organisation's routes → ``ConfigError`` (an unknown ``org_id`` — or ``program_id`` — is
+fixed in the config file, exit 2); 400 on a program-filtered route → ``ConfigError`` (a program
+slug given where an id is expected); anything else after the retries → ``ApiError``.
 """
 
 from __future__ import annotations
@@ -44,12 +44,14 @@ from learnsync.model.ports import OnPage
 log = logging.getLogger("learnsync.coursera")
 
 API = "Coursera"
-# enrollmentReports pages are slow to build on Coursera's side (reference §12: ≥ 60 s)
+# enrollmentReports pages are slow to build on Coursera's side (≥ 60 s advised:
+# docs/api-notes.md#coursera-enrollmentreports)
 REPORTS_TIMEOUT = httpx.Timeout(connect=15.0, read=180.0, write=60.0, pool=30.0)
 
-# Coursera publishes no rate limit (reference GAP); 50 requests/s keeps a polite ceiling while a
-# million-row report (1,000 pages) is never held back by it: the pages take longer than 20 ms to
-# build and transfer anyway. A 429 is still retried with backoff (learnsync.http.retry).
+# Coursera publishes no rate limit (docs/api-notes.md#coursera-rate-limits); 50 requests/s keeps
+# a polite ceiling while a million-row report (1,000 pages) is never held back by it: the pages
+# take longer than 20 ms to build and transfer anyway. A 429 is still retried with backoff
+# (learnsync.http.retry).
 DEFAULT_REQUESTS_PER_SECOND = 50.0
 
 R = TypeVar("R")
@@ -317,7 +319,8 @@ class CourseraClient(SessionClient):
     ) -> Any:
         response = self._send(url, params, kind, timeout)
         if response.status_code == 401:
-            # reference §2.3: re-mint the token once and retry once
+            # re-mint the token once and retry once
+            # (docs/api-notes.md#coursera-authentication-errors)
             self.auth.invalidate()
             response = self._send(url, params, kind, timeout)
         if response.status_code == 200:

@@ -1,4 +1,6 @@
-"""Coursera's ``start``/``limit`` paging as one small strategy (dlt-style, reference §3.2).
+"""Coursera's ``start``/``limit`` paging as one small strategy (dlt-style).
+
+The paging facts: docs/api-notes.md#coursera-envelope-and-paging.
 
 Rules, and why:
 

@@ -1,4 +1,5 @@
-"""360Learning API v2 tokens: client credentials, JSON body, one hour (reference §1.2).
+"""360Learning API v2 tokens: client credentials, JSON body, one hour
+(docs/api-notes.md#token-endpoint).
 
 The token is renewed five minutes before it expires and after a 401 (``invalidate``). A refused
 credential is an :class:`~learnsync.errors.AuthError` naming the config keys to check.
@@ -15,7 +16,7 @@ from learnsync.http import HttpSession, decode_body, error_code
 from learnsync.http.tokens import TokenCache
 
 API = "360Learning"
-DEFAULT_LIFETIME = 3600.0  # reference §1.2: one hour
+DEFAULT_LIFETIME = 3600.0  # 360Learning tokens last one hour
 
 
 class ThreeSixtyCredentials(Protocol):

@@ -1,4 +1,6 @@
-"""360Learning bulk writes: submit → poll the operation → read per-item results (reference §3).
+"""360Learning bulk writes: submit → poll the operation → read per-item results.
+
+The bulk framework: docs/api-notes.md#bulk-operations.
 
 ``run_batches`` is the pipeline the loaders use. It keeps at most ``max_in_flight`` (≤ 3)
 operations unfinished — 360Learning runs at most three per company — and yields each batch's
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("learnsync.threesixty")
 
-# kind → (method, path template, per-request limit); reference §2.5, §2.7, §2.8
+# kind → (method, path template, per-request limit); docs/api-notes.md#bulk-operations
 BULK_KINDS: dict[str, tuple[str, str, int]] = {
     "upsert_courses": ("PUT", "/api/v2/bulk/integrations/{id}/courses", 10_000),
     "archive_courses": ("DELETE", "/api/v2/bulk/integrations/{id}/courses", 1_000),

@@ -33,7 +33,8 @@ from learnsync.http.client import SessionClient
 from learnsync.http.urls import same_origin
 
 API_VERSION = "v2.0"
-# what learnsync creates (SPEC §1): Start → completed at 0 %, visible in public subgroups
+# what learnsync creates (docs/sync-rules.md#the-360learning-integration): Start → completed at
+# 0 %, visible in public subgroups
 INTEGRATION_DEFAULTS: dict[str, Any] = {
     "defaultCompletion": True,
     "defaultProgress": 0,
@@ -249,7 +250,10 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         return body if isinstance(body, dict) else {}
 
     def _iter_linked(self, path: str, params: dict[str, Any], *, kind: str) -> Iterator[Any]:
-        """Items of a listing that pages with ``Link: <…>; rel="next"`` (reference §6.2)."""
+        """Items of a listing that pages with ``Link: <…>; rel="next"``.
+
+        See docs/api-notes.md#360learning-pagination.
+        """
         url: str | None = self._url(path)
         query: dict[str, Any] | None = params
         seen: set[str] = set()
@@ -286,7 +290,7 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
 
 
 def default_warnings(integration: dict[str, Any]) -> list[str]:
-    """The report warning for a reused integration whose defaults differ from SPEC §1's."""
+    """The report warning for a reused integration whose defaults differ from learnsync's."""
     differ = [
         f"{key}={integration[key]!r}"
         for key, want in INTEGRATION_DEFAULTS.items()

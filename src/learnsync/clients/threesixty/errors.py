@@ -1,4 +1,7 @@
-"""What 360Learning's refusals mean, in words an administrator can act on (reference §1.4, §6.4)."""
+"""What 360Learning's refusals mean, in words an administrator can act on.
+
+The scopes and error bodies: docs/api-notes.md#scopes and
+docs/api-notes.md#360learning-error-bodies."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from learnsync.errors import AuthError
 
 API = "360Learning"
 
-# (method or "*", path regex, scope) — first match wins; reference §1.4
+# (method or "*", path regex, scope) — first match wins; docs/api-notes.md#scopes
 _SCOPES: tuple[tuple[str, str, str], ...] = (
     ("*", r"^/api/v2/bulk/operations(/|$)", "bulkOperations:read"),
     ("*", r"^/api/v2/bulk/integrations/", "integrations:bulk"),
