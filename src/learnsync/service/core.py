@@ -33,7 +33,7 @@ class Service:
         self.store_url = store_url
         self.clock = clock
         self.store = Store.open(store_url, clock=clock)
-        self.repo = ServiceRepository(self.store.engine, clock)
+        self.repo = ServiceRepository.of_store(self.store, clock)
         self.integrations = Integrations(self.repo, box, store_url)
         self.auth = Auth(self.repo)
         self.runs = RunManager(

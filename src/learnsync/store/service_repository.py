@@ -16,6 +16,7 @@ from sqlalchemy import Engine, RowMapping, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from learnsync.store import db
+from learnsync.store.repository import Store
 from learnsync.store.service_models import (
     AdminSession,
     AdminUser,
@@ -124,6 +125,11 @@ class ServiceRepository:
     def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
         self.engine = engine
         self._clock = clock
+
+    @classmethod
+    def of_store(cls, store: Store, clock: Clock = _utc_now) -> ServiceRepository:
+        """The service's tables in the store's database, through the store's engine (one pool)."""
+        return cls(store.engine, clock)
 
     def now(self) -> datetime:
         return self._clock().astimezone(UTC)
