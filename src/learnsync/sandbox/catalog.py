@@ -3,10 +3,10 @@
 Everything derives from ``(world.seed, index)``, so a world always has the same catalog. The
 proportions (languages, content types, partners, durations) imitate a large Coursera for Business
 tenant, and a small deterministic share of items carry the defects the mapping must cope with
-(reference §6, §13.4): a blank name, no program (so no launch URL), an empty description, a
-``definition`` without its optional keys, an unknown ``contentType``, a language 360Learning does
-not support. Item ``i`` is an edge item when ``i % 50 == 17``; the kind cycles through
-:data:`EDGE_KINDS`, so any catalog of 300 items or more has every kind.
+(docs/simulators.md#data-generators): a blank name, no program (so no launch URL), an empty
+description, a ``definition`` without its optional keys, an unknown ``contentType``, a language
+360Learning does not support. Item ``i`` is an edge item when ``i % 50 == 17``; the kind cycles
+through :data:`EDGE_KINDS`, so any catalog of 300 items or more has every kind.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 from learnsync.sandbox.world import World, coursera_id, fraction
 
 # (code, weight): `en` dominates; region variants included; the last three (~1 %) are languages
-# 360Learning does not support (reference 360 §5.1), to exercise `unsupported_language`.
+# 360Learning does not support (docs/api-notes.md#language-codes), to exercise
+# `unsupported_language`.
 LANGUAGES: list[tuple[str, float]] = [
     ("en", 60.0), ("es", 8.0), ("fr", 4.5), ("pt-BR", 4.0), ("de", 3.0), ("zh-CN", 3.0),
     ("es-419", 2.0), ("ru", 2.0), ("ja", 2.0), ("ar", 1.5), ("ko", 1.2), ("zh-TW", 1.0),
@@ -27,8 +28,9 @@ LANGUAGES: list[tuple[str, float]] = [
 UNSUPPORTED_LANGUAGES = frozenset({"fa", "az", "ka"})
 
 # (contentType, weight). Guided projects, projects and professional certificates are generated
-# under their own names although the reference (§6.4) expects Coursera to report them as Course /
-# Specialization: the product's content-type table maps them, so the sandbox must exercise it.
+# under their own names although Coursera probably reports them as Course / Specialization
+# (docs/api-notes.md#coursera-enums): the product's content-type table maps them, so the sandbox
+# must exercise it.
 CONTENT_TYPES: list[tuple[str, float]] = [
     ("Course", 70.0), ("Specialization", 10.0), ("GuidedProject", 10.0),
     ("ProfessionalCertificate", 6.0), ("Project", 2.0), ("Video", 2.0),
@@ -72,7 +74,8 @@ _TITLE_FORMS = [
 _PROGRAM_NAMES = ["Leadership Academy", "Data & Technology Skills", "Sales Excellence"]
 _PROGRAM_SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-# catalog `lastUpdatedAt` values are 10-digit epoch seconds (reference §3.4) between these dates
+# catalog `lastUpdatedAt` values are 10-digit epoch seconds (docs/api-notes.md#coursera-timestamps)
+# between these dates
 _UPDATED_FROM = 1_546_300_800  # 2019-01-01
 _UPDATED_TO = 1_735_689_600  # 2025-01-01
 
@@ -97,7 +100,7 @@ def program_name(world: World, n: int) -> str:
 
 
 def program_slug(world: World, n: int) -> str:
-    """Program slugs end in a 5-character suffix, as live ones do (reference §5)."""
+    """Program slugs end in a 5-character suffix, as live ones do."""
     suffix = "".join(
         _PROGRAM_SUFFIX_ALPHABET[int(fraction(world.seed, "program-slug", n, k) * 36)]
         for k in range(5)
@@ -106,7 +109,7 @@ def program_slug(world: World, n: int) -> str:
 
 
 def content_url(program_slug_: str, content_id: str, content_type: str) -> str:
-    """The program-scoped deep link, first form of reference §6.2."""
+    """The program-scoped deep link (docs/api-notes.md#coursera-contents)."""
     product_type = "s12n" if content_type in SPECIALIZATION_TYPES else "course"
     return (
         f"https://www.coursera.org/programs/{program_slug_}"
@@ -216,7 +219,7 @@ def _item(world: World, i: int) -> dict[str, Any]:
             else 5 + u("hours") * 60
         )
         seconds = int(hours * 3600)
-    if u("no-duration") >= 0.05:  # sometimes missing (reference §6.3)
+    if u("no-duration") >= 0.05:  # sometimes missing (as on Coursera)
         definition["estimatedLearningTime"] = seconds
 
     difficulty = pick(DIFFICULTIES, u("difficulty"))

@@ -37,7 +37,7 @@ def config_toml(
     store_url: str = "sqlite:///learnsync.db",
     **sync: bool,
 ) -> str:
-    """A SPEC §5 config for the simulators of ``world`` served at the given base URLs."""
+    """A learnsync config file for the simulators of ``world`` served at the given base URLs."""
     lines = [
         "[store]",
         f'url = "{store_url}"',

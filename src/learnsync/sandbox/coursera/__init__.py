@@ -1,4 +1,4 @@
-"""A faithful local simulator of the Coursera for Business API (reference §13).
+"""A faithful local simulator of the Coursera for Business API (docs/simulators.md).
 
 ``CourseraSim(world, clock)`` holds the state; ``create_app(sim)`` serves it over HTTP (both the
 legacy ``/api`` and the new ``/ent/api`` prefixes, OAuth2 endpoints, and ``/_sandbox/`` admin

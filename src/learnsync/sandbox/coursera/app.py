@@ -1,4 +1,4 @@
-"""HTTP face of the Coursera for Business simulator (reference §2–§7, checklist §13).
+"""HTTP face of the Coursera for Business simulator (docs/api-notes.md#coursera-for-business).
 
 The OAuth2 endpoints answer RFC 6749 bodies; the ``businesses.v1`` resources answer Naptime
 envelopes and Naptime error bodies, under both ``/api`` (legacy host) and ``/ent/api`` (new

@@ -21,9 +21,9 @@ from learnsync.sandbox.enrollments import DAY_MS, EnrollmentReport
 from learnsync.sandbox.faults import FaultPlan
 from learnsync.sandbox.world import World
 
-ACCESS_TOKEN_SECONDS = 1800  # legacy flow (reference §2.1)
-CLIENT_CREDENTIALS_SECONDS = 1799  # new flow (reference §2.2)
-REFRESH_TOKEN_SECONDS = 14 * 86_400  # sliding: from the token's last use (reference §2.1)
+ACCESS_TOKEN_SECONDS = 1800  # legacy flow (docs/api-notes.md#coursera-legacy-oauth2-flow)
+CLIENT_CREDENTIALS_SECONDS = 1799  # new flow (docs/api-notes.md#coursera-client-credentials-flow)
+REFRESH_TOKEN_SECONDS = 14 * 86_400  # sliding: from the token's last use
 AUTH_CODE_SECONDS = 600
 ROUTES = ("programs", "contents", "enrollmentReports", "memberships")
 

@@ -1,10 +1,10 @@
-"""Course attempts and the statistics-import attempt rules of reference §4.1.
+"""Course attempts and the statistics-import attempt rules (docs/api-notes.md#attempt-rules).
 
 Attempts are stored compactly (``__slots__``, integer milliseconds, integer keys) because a
 benchmark imports a million statistics. The store is not locked: the simulator calls it under its
 own lock.
 
-Rules (VERIFIED, §4.1): a NEW attempt is created when ``forceNew`` is true, when the (course,
+Rules (VERIFIED): a NEW attempt is created when ``forceNew`` is true, when the (course,
 user) pair has no attempt, or when ``firstActivityAt`` is later than the end (``completedAt``, else
 ``lastActivityAt``) of every existing attempt. Otherwise the NON-completed attempts whose end is
 not before ``firstActivityAt`` are UPDATED. The undocumented cases (GAPs (a)-(e)) are decided by
@@ -23,7 +23,7 @@ NO_TIME = -1
 
 @dataclass(frozen=True)
 class AttemptRules:
-    """Switches for the GAP cases of §4.1."""
+    """Switches for the GAP cases of the attempt rules."""
 
     # (a) earlier activity that only matches completed attempts: leave them ("ignore", success
     # result, no change), answer an item error ("error"), or open a new attempt ("new")
@@ -70,7 +70,7 @@ class Attempt:
 
     @property
     def end(self) -> int:
-        """``completedAt`` of a completed attempt, else ``lastActivityAt`` (the §4.1 bound)."""
+        """``completedAt`` of a completed attempt, else ``lastActivityAt`` (the rules' bound)."""
         return self.completed if self.completed != NO_TIME else self.last
 
 

@@ -1,4 +1,6 @@
-"""Bulk operations: their lifecycle over time and their JSON shapes (reference §3.2).
+"""Bulk operations: their lifecycle over time and their JSON shapes.
+
+The lifecycle: docs/api-notes.md#bulk-operations.
 
 An operation is ``pending`` for one phase, ``queued`` for the next, ``running`` for the next
 (``progress.index`` moving through the input) and then ``completed`` or ``error``. Phases are

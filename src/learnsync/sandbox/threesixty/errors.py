@@ -1,4 +1,7 @@
-"""The simulator's one exception: an HTTP answer in 360Learning's exact error shape (§6.4)."""
+"""The simulator's one exception: an HTTP answer in 360Learning's exact error shape.
+
+The shapes: docs/api-notes.md#360learning-error-bodies.
+"""
 
 from __future__ import annotations
 

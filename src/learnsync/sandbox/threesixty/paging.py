@@ -1,4 +1,4 @@
-"""Cursor pagination as 360Learning does it (§6.2): bare arrays, ``Link: <…next=…>; rel="next"``.
+"""Cursor pagination as 360Learning does it: bare arrays, ``Link: <…next=…>; rel="next"``.
 
 The ``next`` token carries the original filters and the cursor, so a client follows the absolute
 URL without re-sending filters. A page function gets (filters, cursor, size) and returns the page

@@ -205,7 +205,7 @@ class ThreeSixtySim:
 
     # ------------------------------------------------------------------ auth
     def issue_token(self, body: Any) -> dict[str, Any]:
-        """``POST /api/v2/oauth2/token`` (§1.2); errors in the flat OAuth shape."""
+        """``POST /api/v2/oauth2/token``; errors in the flat OAuth shape."""
         allowed = {"grant_type", "client_id", "client_secret", "user_id", "company_id"}
         if not isinstance(body, dict) or set(body) - allowed:
             raise ApiFailure(400, {"error": "invalid_request"})
@@ -269,7 +269,7 @@ class ThreeSixtySim:
             return len(chosen)
 
     def check_rate(self, method: str) -> None:
-        """The optional per-company limits of §6.1 (sliding one-second window)."""
+        """The optional per-company rate limits (sliding one-second window)."""
         if not self.rate_limits:
             return
         kind = "get" if method.upper() in ("GET", "HEAD") else "write"
@@ -660,7 +660,7 @@ class ThreeSixtySim:
                     op.results_body = results_json(op.results)
 
     def submit(self, op_type: bulk.OperationType, integration_id: str, body: Any) -> str:
-        """Validate a bulk submission (§2.5 responses) and create its operation; returns its id."""
+        """Validate a bulk submission and create its operation; returns its id."""
         if self.bulk_api_disabled:
             raise failure(503, "bulkAPIDisabled", "the bulk API is temporarily disabled")
         items = body.get("input") if isinstance(body, dict) else None
@@ -939,7 +939,7 @@ class ThreeSixtySim:
         return bool(self.attempts.of(self._course_by_id[course_id].index, user))
 
     def _note_paths(self, course_id: str, user: int) -> None:
-        """Record path success the moment it is reached: success is sticky (§7.4)."""
+        """Record path success the moment it is reached: success is sticky."""
         if not self.paths:
             return
         for path in self.paths.values():

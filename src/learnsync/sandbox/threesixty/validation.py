@@ -1,4 +1,5 @@
-"""Per-item validation of bulk inputs, following reference §2.5 (courses) and §4 (statistics).
+"""Per-item validation of bulk inputs: courses (docs/api-notes.md#upsert-external-courses) and
+statistics (docs/api-notes.md#import-statistics).
 
 Every function returns ``None`` for a valid item or a human-readable message for an invalid one:
 a bad item becomes an ``error`` result of its bulk operation, never an HTTP error and never a
@@ -12,7 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-# reference §5.1: 80 entries in the spec, "el" twice, so 79 distinct codes
+# docs/api-notes.md#language-codes: 80 entries in the spec, "el" twice, so 79 distinct codes
 _LANG_LIST = (
     "bg cs da de el en es fi fr hr ht_HT hu id it ja kar_MM ko lt mh_MH nl nl_BE no pl pt ro ru "
     "rw_RW sk sl so_SO sv sw_KE th ti_ET tr uk zh am_ET bn bs ca cy en_CA en_GB es_AR es_MX et "
@@ -195,7 +196,7 @@ def _check_identifier(item: dict[str, Any], key: str, types: tuple[str, ...]) ->
 
 
 def validate_stat(item: Any, *, reject_unknown: bool, reject_reversed_dates: bool) -> str | None:
-    """Check one ``ImportExternalStatisticsDTO`` (reference §4)."""
+    """Check one ``ImportExternalStatisticsDTO``."""
     if not isinstance(item, dict):
         return "each input item must be an object"
     if reject_unknown and (msg := _unknown(item, STAT_FIELDS)):
