@@ -96,7 +96,7 @@ def main() -> None:
         "--unknown-learner-ratio",
         type=float,
         default=0.0,
-        help="learners 360Learning does not know; their items are re-sent by every run (SPEC §4)",
+        help="learners 360Learning does not know; their items are re-sent by every run",
     )
     parser.add_argument(
         "--dirty",

@@ -39,7 +39,7 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def config_path(tmp_path: Path, stack: Stack) -> Path:
-    """A SPEC §5 config for the running simulators, with a SQLite store in tmp_path."""
+    """A learnsync config for the running simulators, with a SQLite store in tmp_path."""
     path = tmp_path / "learnsync.toml"
     path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'store.db'}"), encoding="utf-8")
     return path

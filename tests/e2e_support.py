@@ -51,7 +51,7 @@ def threesixty_writes(stack: Stack) -> int:
 
 
 def expected_catalog(stack: Stack) -> tuple[dict[str, MappedCourse], dict[str, SkippedCourse]]:
-    """What SPEC §2 makes of the simulator's current catalog (first occurrence wins)."""
+    """What the content mapping makes of the simulator's current catalog (first occurrence wins)."""
     mapped: dict[str, MappedCourse] = {}
     skipped: dict[str, SkippedCourse] = {}
     for item in stack.coursera.catalog_items():

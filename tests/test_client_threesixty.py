@@ -106,7 +106,7 @@ class Fake360:
         chunk = rows[start : start + self.page_size]
         headers = {}
         if start + self.page_size < len(rows):
-            # the cursor keeps the filter (reference §6.2)
+            # the cursor keeps the filter (docs/api-notes.md#360learning-pagination)
             query = f"next={start + self.page_size}" + (
                 f"&externalPlatform%5Beq%5D={name}" if name else ""
             )

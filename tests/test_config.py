@@ -1,4 +1,5 @@
-"""The --config TOML contract of SPEC §5: every key, env fallbacks, one clear error per mistake."""
+"""The --config TOML contract (docs/contract.md#configuration-file): every key, env fallbacks,
+one clear error per mistake."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3 filters, and every row of the article's filter table (Step 4)."""
+"""The filters, and every row of the article's filter table (docs/mapping.md#filters)."""
 
 from __future__ import annotations
 

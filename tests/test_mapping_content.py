@@ -1,4 +1,4 @@
-"""SPEC §2: one table row per rule of the content mapping, boundaries included."""
+"""docs/mapping.md#content-mapping: one table row per rule, boundaries included."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §2 ``defaultLang``: the 360Learning list and rules (1), (2), (3) in order."""
+"""``defaultLang``: the 360Learning list and rules (1), (2), (3) of docs/mapping.md#languages."""
 
 from __future__ import annotations
 

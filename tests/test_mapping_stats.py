@@ -1,4 +1,4 @@
-"""SPEC §4: one table row per rule of the statistics mapping, boundaries included."""
+"""docs/mapping.md#statistics-mapping: one table row per rule, boundaries included."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The --report-json shapes of SPEC §5, key for key."""
+"""The --report-json shapes of docs/contract.md#report-json, key for key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Attempt rules (§4.1, table-driven), the learner launch, and path status (§7.4, article).
+"""Attempt rules (docs/api-notes.md#attempt-rules, table-driven), the learner launch, and path
+status (docs/api-notes.md#paths, the help article).
 
 The help article's "What happens when a learner clicks Start" is tested sentence by sentence:
 launch → 302 to launchUrl; course Completed at 0 %; last step of a linear path → Successful;

@@ -3,7 +3,8 @@
 Coursera may report one (course, learner) pair on several rows (one per program). An incremental
 read (``lastActivityAfter``) sees only the recent ones: when the pair's most advanced row is
 older, a less advanced recent row wins this run's merge. It must not be sent: 360Learning already
-accepted the more advanced one (SPEC §4: only changed items are sent; progress stays put).
+accepted the more advanced one (docs/stats.md#which-items-are-sent: only changed items are sent;
+progress stays put).
 """
 
 from __future__ import annotations

@@ -65,7 +65,8 @@ def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) 
     assert stored.kind == "stats" and stored.status == "succeeded"
     assert stored.report["read"]["mode"] == "full"
 
-    # second run: nothing changed; only the rejected items are sent again (SPEC §4)
+    # second run: nothing changed; only the rejected items are sent again
+    # (docs/stats.md#which-items-are-sent)
     second, requests = _imports(config)
     assert second.sent == 0
     assert second.unchanged == first.sent
