@@ -201,7 +201,7 @@ def test_refused_client_names_the_keys() -> None:
 def test_403_is_auth_error_about_org_or_entitlement() -> None:
     server = Server(lambda r: httpx.Response(403, json={"errorCode": None}))
     with pytest.raises(AuthError, match="org_id is wrong or the app is not entitled"):
-        list(client_for(server).iter_programs())
+        list(client_for(server).iter_contents())
 
 
 def test_404_unknown_org_is_config_error() -> None:
@@ -222,7 +222,7 @@ def test_500_is_api_error_with_status_code_body() -> None:
     body = {"errorCode": "BOOM", "message": "internal", "details": None}
     server = Server(lambda r: httpx.Response(500, json=body))
     with pytest.raises(ApiError) as info:
-        list(client_for(server).iter_programs())
+        list(client_for(server).iter_contents())
     assert (info.value.status, info.value.code, info.value.body) == (500, "BOOM", body)
 
 
@@ -369,19 +369,17 @@ def test_enrollment_reports_get_a_long_read_timeout() -> None:
     assert timeouts[1]["read"] >= 60
 
 
-def test_contents_program_filter_and_memberships_path() -> None:
+def test_contents_program_filter() -> None:
     server = Server(lambda r: page([]))
     client = client_for(server)
     list(client.iter_contents(program_id="p1"))
-    list(client.iter_memberships("p1"))
     assert dict(server.api_requests[0].url.params) == {
         "q": "byProgramIds",
         "programIds": "p1",
         "start": "0",
         "limit": "1000",
     }
-    assert server.api_requests[1].url.path.endswith("/programs/p1/memberships")
-    assert client.request_counts[("GET", "memberships")] == 1
+    assert client.request_counts[("GET", "contents")] == 1
 
 
 # -- authorize helpers -----------------------------------------------------------------------

@@ -120,29 +120,6 @@ class Content(_Row):
     )
 
 
-class Program(_Row):
-    """One element of ``GET /businesses.v1/{orgId}/programs``."""
-
-    id: LooseStr = None
-    name: LooseStr = None
-    tagline: LooseStr = None
-    url: LooseStr = None
-    content_ids: Annotated[list[dict[str, Any]], _rows_of(_Row)] = Field(
-        default_factory=list, alias="contentIds"
-    )
-
-
-class Membership(_Row):
-    """One element of ``GET /businesses.v1/{orgId}/programs/{programId}/memberships``."""
-
-    id: LooseStr = None
-    program_id: LooseStr = Field(default=None, alias="programId")
-    external_id: LooseStr = Field(default=None, alias="externalId")
-    full_name: LooseStr = Field(default=None, alias="fullName")
-    email: LooseStr = None
-    joined_at: LooseInt = Field(default=None, alias="joinedAt")
-
-
 class EnrollmentRow(_Row):
     """One element of ``GET /businesses.v1/{orgId}/enrollmentReports`` (timestamps in epoch ms)."""
 

@@ -38,7 +38,7 @@ from learnsync.http import (
     error_text,
 )
 from learnsync.http.client import SessionClient
-from learnsync.model.coursera import Content, EnrollmentRow, Membership, Program
+from learnsync.model.coursera import Content, EnrollmentRow
 from learnsync.model.ports import OnPage
 
 log = logging.getLogger("learnsync.coursera")
@@ -77,7 +77,7 @@ class CourseraSettingsLike(CourseraCredentials, Protocol):
 
 
 class CourseraClient(SessionClient):
-    """Reads one organisation's catalog, programs, memberships and enrollment reports."""
+    """Reads one organisation: the organisation itself, its catalog and its enrollment reports."""
 
     def __init__(
         self,
@@ -120,19 +120,6 @@ class CourseraClient(SessionClient):
         params = {"q": "byProgramIds", "programIds": program_id} if program_id else {}
         return self._iter(
             "contents", Content.model_validate, params, page_size, on_page, program_id
-        )
-
-    def iter_programs(
-        self, page_size: int = 1000, *, on_page: OnPage | None = None
-    ) -> Iterator[Program]:
-        return self._iter("programs", Program.model_validate, {}, page_size, on_page, None)
-
-    def iter_memberships(
-        self, program_id: str, page_size: int = 1000, *, on_page: OnPage | None = None
-    ) -> Iterator[Membership]:
-        path = f"programs/{quote(program_id, safe='')}/memberships"
-        return self._iter(
-            path, Membership.model_validate, {}, page_size, on_page, program_id, kind="memberships"
         )
 
     @overload
