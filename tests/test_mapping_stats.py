@@ -7,15 +7,16 @@ from typing import Any
 
 import pytest
 
+from learnsync.diff.stats import compact_payload, from_ms, rank, to_ms
 from learnsync.mapping.stats import (
-    MappedStat,
+    Compact,
     SkippedStat,
+    course_external_id,
     is_email,
     iso_utc,
-    map_enrollment,
-    more_advanced,
+    learner_email,
+    map_compact,
     round_half_up,
-    stat_key,
 )
 from learnsync.model.coursera import EnrollmentRow
 
@@ -52,18 +53,36 @@ def enrollment(**changes: Any) -> EnrollmentRow:
     return EnrollmentRow.model_validate(data)
 
 
-def run(synchronized: Any = SYNCED, **changes: Any) -> MappedStat | SkippedStat:
-    return map_enrollment(
+class Mapped:
+    """A mapped row as these tests read it: the compact item, its dates as datetimes."""
+
+    def __init__(self, item: Compact) -> None:
+        self.item = item
+        self.learner = item.learner
+        self.completed = item.completed
+        self.progress = item.progress
+        self.time_spent = item.time_spent
+        self.first_activity_at = from_ms(item.first)
+        self.last_activity_at = from_ms(item.last)
+
+    def payload(self) -> dict[str, Any]:
+        return compact_payload(self.item)
+
+
+def run(synchronized: Any = SYNCED, **changes: Any) -> Mapped | SkippedStat:
+    """Map the row; the pair's stored moments are FIRST_SEEN and COMPLETED_SEEN."""
+    result = map_compact(
         enrollment(**changes),
         synchronized=synchronized,
-        first_seen_at=FIRST_SEEN,
-        completed_seen_at=COMPLETED_SEEN,
+        moments=lambda *_: (to_ms(FIRST_SEEN), to_ms(COMPLETED_SEEN)),
+        now_ms=0,
     )
+    return result if isinstance(result, SkippedStat) else Mapped(result)
 
 
-def stat(**changes: Any) -> MappedStat:
+def stat(**changes: Any) -> Mapped:
     result = run(**changes)
-    assert isinstance(result, MappedStat), result
+    assert isinstance(result, Mapped), result
     return result
 
 
@@ -104,7 +123,7 @@ def test_payload_never_has_force_new_or_completed_at() -> None:
     ],
 )
 def test_course_identifier(changes: dict[str, Any], expected: str | None) -> None:
-    assert stat_key(enrollment(**changes))[0] == expected
+    assert course_external_id(enrollment(**changes)) == expected
 
 
 @pytest.mark.parametrize(
@@ -125,7 +144,7 @@ def test_learner(external_id: Any, email: Any, learner: str) -> None:
     result = stat(externalId=external_id, email=email)
     assert result.learner == learner
     assert result.payload()["userIdentifier"] == {"type": "mail", "value": learner}
-    assert stat_key(enrollment(externalId=external_id, email=email)) == (KEY, learner)
+    assert learner_email(enrollment(externalId=external_id, email=email)) == learner
 
 
 @pytest.mark.parametrize(
@@ -162,7 +181,7 @@ def test_is_email(value: str, ok: bool) -> None:
 def test_no_learner_email(external_id: Any, email: Any, skip_learner: str) -> None:
     result = run(externalId=external_id, email=email)
     assert result == SkippedStat(KEY, skip_learner, "no_learner_email")
-    assert stat_key(enrollment(externalId=external_id, email=email)) == (KEY, None)
+    assert learner_email(enrollment(externalId=external_id, email=email)) is None
 
 
 def test_course_not_synchronized_wins_over_no_learner_email() -> None:
@@ -273,24 +292,20 @@ def test_completed_at_is_not_used() -> None:
 
 def test_stored_moments_in_another_zone_come_out_utc() -> None:
     paris = timezone(timedelta(hours=1))
-    result = map_enrollment(
+    stored = to_ms(datetime(2025, 1, 1, 10, 0, tzinfo=paris))  # how the pipeline reads them
+    result = map_compact(
         enrollment(enrolledAt=..., lastActivityAt=...),
         synchronized=SYNCED,
-        first_seen_at=datetime(2025, 1, 1, 10, 0, tzinfo=paris),
-        completed_seen_at=COMPLETED_SEEN,
+        moments=lambda *_: (stored, None),
+        now_ms=0,
     )
-    assert isinstance(result, MappedStat)
-    assert result.payload()["firstActivityAt"] == "2025-01-01T09:00:00.000Z"
+    assert isinstance(result, Compact)
+    assert compact_payload(result)["firstActivityAt"] == "2025-01-01T09:00:00.000Z"
 
 
 def test_naive_moments_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        map_enrollment(
-            enrollment(enrolledAt=..., lastActivityAt=...),
-            synchronized=SYNCED,
-            first_seen_at=datetime(2025, 1, 1),
-            completed_seen_at=COMPLETED_SEEN,
-        )
+        to_ms(datetime(2025, 1, 1))
 
 
 @pytest.mark.parametrize(
@@ -311,9 +326,9 @@ def test_out_of_range_timestamp_counts_as_missing() -> None:
     assert result.first_activity_at == FIRST_SEEN
 
 
-def _m(completed: bool, progress: int, last_day: int, learner: str = "a@b.co") -> MappedStat:
-    moment = datetime(2025, 1, last_day, tzinfo=UTC)
-    return MappedStat(KEY, learner, completed, progress, 1, moment, moment)
+def _m(completed: bool, progress: int, last_day: int) -> int:
+    """The merge rank of a row (the staging database keeps the highest; a tie, the first)."""
+    return rank(completed, progress, to_ms(datetime(2025, 1, last_day, tzinfo=UTC)))
 
 
 @pytest.mark.parametrize(
@@ -325,11 +340,11 @@ def _m(completed: bool, progress: int, last_day: int, learner: str = "a@b.co") -
         (_m(False, 60, 1), _m(False, 40, 9), "a"),
         (_m(False, 40, 1), _m(False, 40, 2), "b"),  # then later activity
         (_m(True, 100, 5), _m(True, 100, 2), "a"),
-        (_m(False, 40, 3, "x@y.co"), _m(False, 40, 3, "z@y.co"), "a"),  # tie keeps a
+        (_m(False, 40, 3), _m(False, 40, 3), "tie"),  # a tie keeps the first row
     ],
 )
-def test_more_advanced(a: MappedStat, b: MappedStat, winner: str) -> None:
-    assert more_advanced(a, b) is (a if winner == "a" else b)
+def test_merge_order(a: int, b: int, winner: str) -> None:
+    assert (a > b, a < b) == (winner == "a", winner == "b")
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from learnsync.diff.stats import Compact, from_ms, item_hash, to_ms
-from learnsync.mapping.stats import MappedStat, more_advanced
 from learnsync.store.records import StatItemState
 from learnsync.sync.staging import Staging
+from stats_oracle import MappedStat, more_advanced
 
 T0 = 1_700_000_000_000
 
@@ -18,7 +18,7 @@ T0 = 1_700_000_000_000
 def _item(
     ext: str, learner: str, completed: bool, progress: int, last: int, spent: int = 1
 ) -> Compact:
-    return Compact(ext, learner, completed, progress, spent, T0, T0 + last, False, False)
+    return Compact(ext, learner, completed, progress, spent, T0, T0 + last)
 
 
 @pytest.fixture

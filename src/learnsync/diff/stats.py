@@ -7,8 +7,8 @@ scalars (:class:`~learnsync.mapping.stats.Compact`, built by
 until a payload is really built for sending.
 
 - :func:`pair_key` — a 64-bit key of (externalId, learner), valid within one run: the merge key.
-- :func:`rank` — one integer ordering rows like :func:`~learnsync.mapping.stats.more_advanced`
-  (completed, then progress, then later activity), so SQL can merge with ``MAX``.
+- :func:`rank` — one integer ordering the rows of one pair by the merge order of the statistics
+  table (completed, then progress, then later activity), so SQL merges by one sort key.
 - :func:`item_hash` — the value stored as ``sent_hash``: the item's coarse rank (completed,
   progress, ``lastActivityAt`` in seconds: 40 bits) above a 23-bit hash of the payload's varying
   fields. The payload is a pure function of (externalId, learner, these fields), so equal values
@@ -34,7 +34,6 @@ from learnsync.mapping.stats import (
     Compact,
     Moments,
     MomentsLookup,
-    from_epoch_ms,
     iso_utc,
     map_compact,
 )
@@ -70,7 +69,7 @@ def from_ms(value: int) -> datetime:
 def build_payload(
     external_id: str, learner: str, progress_: int, time_spent_: int, first: int, last: int
 ) -> dict[str, Any]:
-    """The ``ImportExternalStatisticsDTO`` (same as ``MappedStat.payload()``; no ``forceNew``)."""
+    """The ``ImportExternalStatisticsDTO`` (``forceNew`` is never sent)."""
     return {
         "courseIdentifier": {"type": "externalId", "value": external_id},
         "userIdentifier": {"type": "mail", "value": learner},
@@ -140,7 +139,8 @@ def sent_rank(value: int) -> int:
 
 
 def rank(completed: bool, progress_: int, last: int) -> int:
-    """Orders rows of one pair like ``more_advanced``: a larger rank is more advanced."""
+    """The merge order of one pair's rows as one integer (completed, then progress, then later
+    ``lastActivityAt``): a larger rank is more advanced."""
     when = min(max(last, 0), _RANK_TIME_MAX)
     return (int(completed) << 50) | (max(min(progress_, 100), 0) << _RANK_TIME_BITS) | when
 
@@ -245,7 +245,6 @@ __all__ = [
     "coarse_rank",
     "compact_payload",
     "decide_read",
-    "from_epoch_ms",
     "from_ms",
     "iso_ms",
     "item_hash",

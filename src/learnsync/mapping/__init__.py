@@ -23,28 +23,20 @@ from learnsync.mapping.languages import (
     normalize_language_code,
     to_threesixty_language,
 )
-from learnsync.mapping.stats import (
-    MappedStat,
-    SkippedStat,
-    map_enrollment,
-    more_advanced,
-    stat_key,
-)
+from learnsync.mapping.stats import Compact, SkippedStat, map_compact
 
 __all__ = [
     "DEFAULT_CONTENT_TYPES",
     "THREESIXTY_LANGUAGES",
+    "Compact",
     "MappedCourse",
-    "MappedStat",
     "SkippedCourse",
     "SkippedStat",
     "content_external_id",
+    "map_compact",
     "map_content",
-    "map_enrollment",
-    "more_advanced",
     "normalize_language_code",
     "payload_hash",
-    "stat_key",
     "to_threesixty_content_type",
     "to_threesixty_language",
     "validate_content_type_overrides",

@@ -1,10 +1,13 @@
 """Coursera ``enrollmentReports`` row → 360Learning ``ImportExternalStatisticsDTO``.
 
 One named function per row of the statistics table (docs/mapping.md#statistics-mapping;
-``STATS_RULES`` lists them in the table's order).
-Pure: the two moments that depend on "now" (when learnsync first saw the pair, and first saw it
-completed) are passed in by the pipeline, which stores them so the dates never drift. Built to map a
-million rows in seconds: no regex compilation per call, no pydantic, no copies.
+``STATS_RULES`` lists them in the table's order), and :func:`map_compact`, the only way a row is
+mapped: dates stay epoch milliseconds and a mapped row is a tuple of scalars. Pure: the two moments
+that depend on "now" (when learnsync first saw the pair, and first saw it completed) are passed in
+by the pipeline, which stores them so the dates never drift. Built to map a million rows in
+seconds: no regex compilation per call, no pydantic, no datetime per row, no copies.
+(tests/stats_oracle.py restates the date rules and the merge order on datetimes, as the tests'
+independent reference.)
 """
 
 from __future__ import annotations
@@ -48,30 +51,6 @@ def iso_utc(moment: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class MappedStat:
-    """One (course, learner) statistic ready to import."""
-
-    external_id: str  # "{contentType}~{contentId}"
-    learner: str  # the e-mail sent as userIdentifier.value (trimmed, lower-cased)
-    completed: bool
-    progress: int
-    time_spent: int  # ms, >= 1
-    first_activity_at: datetime  # aware UTC
-    last_activity_at: datetime  # aware UTC, never earlier than first_activity_at
-
-    def payload(self) -> dict[str, Any]:
-        """The ``ImportExternalStatisticsDTO``; ``forceNew`` is never sent."""
-        return {
-            "courseIdentifier": {"type": "externalId", "value": self.external_id},
-            "userIdentifier": {"type": "mail", "value": self.learner},
-            "progress": self.progress,
-            "timeSpent": self.time_spent,
-            "firstActivityAt": iso_utc(self.first_activity_at),
-            "lastActivityAt": iso_utc(self.last_activity_at),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class SkippedStat:
     """A row that is never sent, with its reason."""
 
@@ -102,23 +81,18 @@ def round_half_up(value: float) -> int:
     return int(whole) + (1 if value - whole >= 0.5 else 0)
 
 
-def from_epoch_ms(value: int | None) -> datetime | None:
-    """Coursera epoch milliseconds → aware UTC datetime; ``None`` when missing or out of range.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+# the epoch-ms range a datetime can hold (years 1..9999); outside it a date counts as missing
+_MIN_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
+_MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _ONE_MS
 
-    ``fromtimestamp(ms / 1000)`` is exact to the millisecond for any date before 2106 (the float's
-    error stays under half a microsecond) and twice as fast as adding a ``timedelta``."""
-    if value is None:
+
+def valid_ms(value: int | None) -> int | None:
+    """A Coursera epoch-ms timestamp, or ``None`` when missing or out of range (a missing date)."""
+    if value is None or not _MIN_MS <= value <= _MAX_MS:
         return None
-    try:
-        return datetime.fromtimestamp(value / 1000, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _aware_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("first_seen_at and completed_seen_at must be timezone-aware")
-    return moment.astimezone(UTC)
+    return value
 
 
 # --- one named rule per row of the statistics table -------------------------------------------
@@ -166,25 +140,32 @@ def time_spent(row: EnrollmentFields) -> int:
     return max(round_half_up(hours * MS_PER_HOUR), 1)
 
 
-def first_activity_at(row: EnrollmentFields, first_seen_at: datetime) -> datetime:
+# The two date rules take the row's dates already checked by ``valid_ms`` (epoch ms or None) and
+# return epoch ms: ``map_compact`` reads each timestamp of a row once.
+
+
+def first_activity_at(enrolled: int | None, last_activity: int | None, first_seen: int) -> int:
     # firstActivityAt ← enrolledAt; else the row's lastActivityAt; else when learnsync first saw
     # the (course, learner) pair (stored by the pipeline)
-    return (
-        from_epoch_ms(row.enrolled_at)
-        or from_epoch_ms(row.last_activity_at)
-        or _aware_utc(first_seen_at)
-    )
+    if enrolled is not None:
+        return enrolled
+    if last_activity is not None:
+        return last_activity
+    return first_seen
 
 
 def last_activity_at(
-    row: EnrollmentFields, first: datetime, completed_seen_at: datetime
-) -> datetime:
+    completed: bool, last_activity: int | None, first: int, completed_seen: int
+) -> int:
     # lastActivityAt ← completed: lastActivityAt, else when learnsync first saw it completed
     # (stored; Coursera's completedAt is not used); not completed: lastActivityAt, else
     # firstActivityAt; never earlier than firstActivityAt
-    last = from_epoch_ms(row.last_activity_at)
-    if last is None:
-        last = _aware_utc(completed_seen_at) if row.is_completed is True else first
+    if last_activity is not None:
+        last = last_activity
+    elif completed:
+        last = completed_seen
+    else:
+        last = first
     return last if last >= first else first
 
 
@@ -196,12 +177,6 @@ STATS_RULES: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("firstActivityAt", first_activity_at),
     ("lastActivityAt", last_activity_at),
 )
-
-
-def stat_key(row: EnrollmentFields) -> tuple[str | None, str | None]:
-    """``(external_id, learner e-mail)`` exactly as :func:`map_enrollment` computes them, so the
-    pipeline can look up the stored moments of the pair before mapping."""
-    return course_external_id(row), learner_email(row)
 
 
 def skipped(
@@ -220,54 +195,10 @@ def skipped(
     return SkippedStat(external_id, row.external_id or "", NO_LEARNER_EMAIL)
 
 
-def map_enrollment(
-    row: EnrollmentFields,
-    *,
-    synchronized: Container[str],
-    first_seen_at: datetime,
-    completed_seen_at: datetime,
-) -> MappedStat | SkippedStat:
-    """Map one row, or skip it: ``missing_content_id``, then ``course_not_synchronized`` (which wins
-    over ``no_learner_email`` when both apply), then ``no_learner_email``."""
-    external_id = course_external_id(row)
-    learner = learner_email(row)
-    if external_id is None or learner is None or external_id not in synchronized:
-        return skipped(row, external_id, learner, synchronized)
-    first = first_activity_at(row, first_seen_at)
-    return MappedStat(
-        external_id=external_id,
-        learner=learner,
-        completed=row.is_completed is True,
-        progress=progress(row),
-        time_spent=time_spent(row),
-        first_activity_at=first,
-        last_activity_at=last_activity_at(row, first, completed_seen_at),
-    )
-
-
-def more_advanced(a: MappedStat, b: MappedStat) -> MappedStat:
-    """The merge of rows of one (course, learner): completed over not completed, then higher
-    progress, then later activity (lastActivityAt); a tie keeps ``a``."""
-    if a.completed != b.completed:
-        return a if a.completed else b
-    if a.progress != b.progress:
-        return a if a.progress > b.progress else b
-    return b if b.last_activity_at > a.last_activity_at else a
-
-
-# --- the same table in compact form, for a million rows ------------------------------------------
+# --- one row, mapped ------------------------------------------------------------------------------
 #
 # A mapped row travels as a tuple of scalars with dates in epoch milliseconds, so no datetime is
-# built per row. Same rules as above (the skip, identity, progress and time-spent rules are the
-# very same functions); the two date rules are restated on milliseconds right here, next to their
-# datetime twins. tests/test_stats_diff.py checks the equivalence row by row.
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
-# the epoch-ms range a datetime can hold (years 1..9999); outside it a date counts as missing,
-# exactly as ``from_epoch_ms`` returns None
-_MIN_MS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
-_MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) // _ONE_MS
+# built per row (a million rows per run).
 
 # (stored first_seen ms, stored completed_seen ms) of a pair, either possibly None
 Moments = tuple[int | None, int | None]
@@ -285,14 +216,6 @@ class Compact(NamedTuple):
     time_spent: int
     first: int
     last: int
-    used_first_seen: bool  # firstActivityAt fell back to the pair's first-seen moment
-    used_completed_seen: bool  # lastActivityAt fell back to the first-seen-completed moment
-
-
-def _valid_ms(value: int | None) -> int | None:
-    if value is None or not _MIN_MS <= value <= _MAX_MS:
-        return None
-    return value
 
 
 def map_compact(
@@ -302,7 +225,8 @@ def map_compact(
     moments: MomentsLookup,
     now_ms: int,
 ) -> Compact | SkippedStat:
-    """:func:`map_enrollment` for one row, in compact form.
+    """Map one row, or skip it: ``missing_content_id``, then ``course_not_synchronized`` (which wins
+    over ``no_learner_email`` when both apply), then ``no_learner_email``.
 
     ``moments(external_id, learner)`` gives the pair's stored first-seen / first-seen-completed
     moments; it is called only when a date falls back to them. A missing moment is ``now_ms``
@@ -313,29 +237,17 @@ def map_compact(
     if external_id is None or learner is None or external_id not in synchronized:
         return skipped(row, external_id, learner, synchronized)
     completed = row.is_completed is True
-    enrolled = _valid_ms(row.enrolled_at)
-    last_activity = _valid_ms(row.last_activity_at)
-    used_first = enrolled is None and last_activity is None
-    used_completed = completed and last_activity is None
-    stored: Moments = (None, None)
-    if used_first or used_completed:
-        stored = moments(external_id, learner)
-    # firstActivityAt: enrolledAt, else lastActivityAt, else first seen (see first_activity_at)
-    if enrolled is not None:
-        first = enrolled
-    elif last_activity is not None:
-        first = last_activity
-    else:
-        first = stored[0] if stored[0] is not None else now_ms
-    # lastActivityAt: see last_activity_at
-    if last_activity is not None:
-        last = last_activity
-    elif completed:
-        last = stored[1] if stored[1] is not None else now_ms
-    else:
-        last = first
-    if last < first:
-        last = first
+    enrolled = valid_ms(row.enrolled_at)
+    last_activity = valid_ms(row.last_activity_at)
+    first_seen = completed_seen = now_ms
+    if last_activity is None and (enrolled is None or completed):
+        # a date falls back to a stored moment of the pair
+        stored_first, stored_completed = moments(external_id, learner)
+        if stored_first is not None:
+            first_seen = stored_first
+        if stored_completed is not None:
+            completed_seen = stored_completed
+    first = first_activity_at(enrolled, last_activity, first_seen)
     return Compact(
         external_id,
         learner,
@@ -343,7 +255,5 @@ def map_compact(
         progress(row),
         time_spent(row),
         first,
-        last,
-        used_first,
-        used_completed,
+        last_activity_at(completed, last_activity, first, completed_seen),
     )

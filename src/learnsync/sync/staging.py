@@ -49,12 +49,12 @@ CREATE TABLE row (
 CREATE TABLE skip (k INTEGER, ext TEXT, learner TEXT, reason TEXT);
 """
 
-# the most advanced row per pair (rank, then arrival: a tie keeps the first row, like
-# ``more_advanced``), joined with the stored state, and whether it must be sent (``must_send``):
-# never backwards after completion; after a full read, changed since the last accepted send;
-# after an incremental read, more advanced than it (compares ``sent_rank``s). Partitioned by
-# (course, learner), the store's key order, so the items come out in it: a million inserts into
-# ``stat_items`` in key order cost ~20 s, in hash order ~33 s.
+# the most advanced row per pair (rank, then arrival: a tie keeps the first row), joined with
+# the stored state, and whether it must be sent (``must_send``): never backwards after
+# completion; after a full read, changed since the last accepted send; after an incremental read,
+# more advanced than it (compares ``sent_rank``s). Partitioned by (course, learner), the store's
+# key order, so the items come out in it: a million inserts into ``stat_items`` in key order cost
+# ~20 s, in hash order ~33 s.
 _MERGE = """
 CREATE TABLE merged AS
 SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.completed,
