@@ -1,7 +1,8 @@
-"""The tests' reference for the statistics mapping (SPEC §4), on datetimes.
+"""The tests' reference for the statistics mapping (docs/mapping.md#statistics-mapping), on
+datetimes.
 
 Production maps rows in one way only: :func:`learnsync.mapping.stats.map_compact`, on epoch
-milliseconds. This module restates the two date rules and the merge order of SPEC §4 the plain way
+milliseconds. This module restates the two date rules and the merge order of the table the plain way
 (aware datetimes, one comparison per rule), so the tests can check the production code against a
 second, independent reading of the table. The identity, progress, time-spent and skip rules have
 no second form: they are the production functions, called here too.
@@ -37,7 +38,7 @@ class MappedStat:
     last_activity_at: datetime  # aware UTC, never earlier than first_activity_at
 
     def payload(self) -> dict[str, Any]:
-        """The ``ImportExternalStatisticsDTO``; ``forceNew`` is never sent (SPEC §4)."""
+        """The ``ImportExternalStatisticsDTO``; ``forceNew`` is never sent."""
         return {
             "courseIdentifier": {"type": "externalId", "value": self.external_id},
             "userIdentifier": {"type": "mail", "value": self.learner},
@@ -110,7 +111,7 @@ def map_enrollment(
 
 
 def more_advanced(a: MappedStat, b: MappedStat) -> MappedStat:
-    """SPEC §4 merge of rows of one (course, learner): completed over not completed, then higher
+    """The merge of rows of one (course, learner): completed over not completed, then higher
     progress, then later activity (lastActivityAt); a tie keeps ``a``."""
     if a.completed != b.completed:
         return a if a.completed else b

@@ -1,9 +1,10 @@
-"""Properties of the content mapping (SPEC §2) on any JSON a Coursera catalog page could hold.
+"""Properties of the content mapping (docs/mapping.md#content-mapping) on any JSON a Coursera
+catalog page could hold.
 
 - The tolerant model and :func:`~learnsync.mapping.content.map_content` never raise: every JSON
   object becomes a course to send or a skip with a reason (the client never drops a row and the
   run never crashes on one).
-- A course to send carries the required fields, valid, and nothing outside the SPEC table.
+- A course to send carries the required fields, valid, and nothing outside the content table.
 - A skip names the first reason that applies in the documented precedence (docs/mapping.md):
   ``missing_id``, ``missing_name``, ``unsupported_language``, ``missing_launch_url`` — each one
   judged here on its own, from the row.
@@ -155,7 +156,7 @@ def broken_rows(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _expected_reason(content: Content, program_id: str | None) -> str | None:
-    """The SPEC's first skip reason that applies, each judged on its own (docs/mapping.md)."""
+    """The first skip reason that applies, each judged on its own (docs/mapping.md)."""
     name = content.name
     programs = content.programs
     chosen = next((p for p in programs if program_id and p.program_id == program_id), None)
