@@ -45,7 +45,10 @@ _FP_MASK = (1 << FINGERPRINT_BITS) - 1
 _SECONDS_MAX = (1 << 32) - 1  # lastActivityAt in epoch seconds, up to 2106
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
-_RANK_TIME_BITS = 43  # epoch ms below 2**43 (year 2248)
+# lastActivityAt in a rank: ms since year 1, the earliest date a row can carry (years 1 to 9999
+# take 49 bits), so every two dates of a merge compare as they are
+_RANK_TIME_ORIGIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS
+_RANK_TIME_BITS = 49
 _RANK_TIME_MAX = (1 << _RANK_TIME_BITS) - 1
 
 
@@ -141,8 +144,12 @@ def sent_rank(value: int) -> int:
 def rank(completed: bool, progress_: int, last: int) -> int:
     """The merge order of one pair's rows as one integer (completed, then progress, then later
     ``lastActivityAt``): a larger rank is more advanced."""
-    when = min(max(last, 0), _RANK_TIME_MAX)
-    return (int(completed) << 50) | (max(min(progress_, 100), 0) << _RANK_TIME_BITS) | when
+    when = min(max(last - _RANK_TIME_ORIGIN, 0), _RANK_TIME_MAX)
+    return (
+        (int(completed) << (_RANK_TIME_BITS + 7))
+        | (max(min(progress_, 100), 0) << _RANK_TIME_BITS)
+        | when
+    )  # below 2**57: an SQLite INTEGER
 
 
 def must_send(
