@@ -239,6 +239,8 @@ def test_progress(completed: Any, overall: Any, expected: int) -> None:
         (-3, 1),
         (None, 1),
         (..., 1),
+        (5e301, 1),  # the milliseconds overflow a float: unusable, like a missing value
+        (1e6, 3_600_000_000_000),
     ],
 )
 def test_time_spent(hours: Any, expected: int) -> None:

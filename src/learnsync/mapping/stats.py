@@ -133,11 +133,15 @@ def progress(row: EnrollmentFields) -> int:
 
 def time_spent(row: EnrollmentFields) -> int:
     # timeSpent (ms) ← approxTotalCourseHrs × 3,600,000 rounded half up; missing, zero,
-    # negative or below 1 → 1 (360Learning requires ≥ 1)
+    # negative or below 1 → 1 (360Learning requires ≥ 1); so large that the milliseconds overflow
+    # a float (over 1e302 hours) → 1 as well, like any other unusable number
     hours = row.approx_total_course_hrs
     if hours is None or hours <= 0:
         return 1
-    return max(round_half_up(hours * MS_PER_HOUR), 1)
+    ms = hours * MS_PER_HOUR
+    if not math.isfinite(ms):
+        return 1
+    return max(round_half_up(ms), 1)
 
 
 # The two date rules take the row's dates already checked by ``valid_ms`` (epoch ms or None) and
