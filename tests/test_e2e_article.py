@@ -7,6 +7,7 @@ the real progress, then the completion — while tags and the learner's path sta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -109,14 +110,22 @@ def synced(stack: Stack, config_path: Path, tmp_path: Path) -> Stack:
     return stack
 
 
+@pytest.fixture
+def platform(synced: Stack) -> Iterator[Platform]:
+    platform = Platform(synced)
+    with platform.http:  # its connections closed at the end of the test
+        yield platform
+
+
 def courses_in_catalog(stack: Stack, count: int) -> list[Any]:
     mapped = expected_catalog(stack)[0]
     courses = courses_of(stack)
     return [courses[e] for e in list(mapped)[:count]]
 
 
-def test_click_start_redirects_and_completes_at_zero_percent(synced: Stack) -> None:
-    platform = Platform(synced)
+def test_click_start_redirects_and_completes_at_zero_percent(
+    synced: Stack, platform: Platform
+) -> None:
     course = courses_in_catalog(synced, 1)[0]
     mail = known_learner(synced)
     response = platform.click_start(course.id, mail)
@@ -127,8 +136,9 @@ def test_click_start_redirects_and_completes_at_zero_percent(synced: Stack) -> N
     assert attempt.get("completedAt")  # Completed, with a progress of 0 %
 
 
-def test_linear_path_whose_last_step_is_clicked_becomes_successful(synced: Stack) -> None:
-    platform = Platform(synced)
+def test_linear_path_whose_last_step_is_clicked_becomes_successful(
+    synced: Stack, platform: Platform
+) -> None:
     first, last = courses_in_catalog(synced, 2)
     mail = known_learner(synced)
     path = platform.create_path([first.id, last.id], linear=True)
@@ -139,8 +149,9 @@ def test_linear_path_whose_last_step_is_clicked_becomes_successful(synced: Stack
     assert platform.path_status(path, mail) == "successful"
 
 
-def test_non_linear_path_with_other_steps_completed_becomes_successful(synced: Stack) -> None:
-    platform = Platform(synced)
+def test_non_linear_path_with_other_steps_completed_becomes_successful(
+    synced: Stack, platform: Platform
+) -> None:
     a, b, c = courses_in_catalog(synced, 3)
     mail = known_learner(synced)
     path = platform.create_path([a.id, b.id, c.id], linear=False)
@@ -152,9 +163,8 @@ def test_non_linear_path_with_other_steps_completed_becomes_successful(synced: S
 
 
 def test_statistics_follow_coursera_after_the_click(
-    synced: Stack, config_path: Path, tmp_path: Path
+    synced: Stack, platform: Platform, config_path: Path, tmp_path: Path
 ) -> None:
-    platform = Platform(synced)
     first, course = courses_in_catalog(synced, 2)
     mail = known_learner(synced)
     user_id = platform.user_id(mail)

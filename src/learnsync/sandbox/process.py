@@ -59,3 +59,5 @@ def sandbox_process(*args: str) -> Iterator[dict[str, str]]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        proc.stdout.close()

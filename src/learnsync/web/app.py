@@ -338,6 +338,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         upload = form.get("config")
         label = str(form.get("label", "")).strip() or "Coursera"
         data = await upload.read() if isinstance(upload, UploadFile) else str(upload or "").encode()
+        await form.close()  # the upload's temporary file: closed now, not when collected
         try:
             new_id, updated = import_integration(service, data, label)
         except (LearnsyncError, ValueError) as exc:

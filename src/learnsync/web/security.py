@@ -59,8 +59,10 @@ async def csrf_guard(request: Request) -> None:
     if request.url.path == "/login":
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
         if not expected or not given or not hmac.compare_digest(expected, given):
+            await request.close()
             raise HTTPException(403, "the form expired: reload the login page and try again")
         return
     session = getattr(request.state, "session", None)
     if session is None or not csrf_ok(session, given):
+        await request.close()  # a refused upload's temporary files
         raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
