@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from e2e_support import store_record
 from learnsync.sandbox.serving import serve_in_thread
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
@@ -178,7 +179,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     page.click("button:has-text('Save')")
     page.get_by_role("status").filter(has_text=f"{will_archive} courses archived").wait_for()
     assert _archived(stack) == will_archive  # 360Learning really archived them
-    assert service.store_record(integration).languages == [keep_code]
+    assert store_record(service, integration).languages == [keep_code]
 
     # content types: select one, see the preview (then cancel: nothing changes)
     page.click("nav.side >> text=Content types")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from learnsync.mapping.content import (
-    PAYLOAD_FIELDS,
+    CONTENT_RULES,
     MappedCourse,
     SkippedCourse,
     content_external_id,
@@ -21,6 +21,9 @@ from learnsync.mapping.content_types import (
 )
 from learnsync.mapping.hashing import payload_hash
 from learnsync.model.coursera import Content
+
+# every field learnsync may ever send
+PAYLOAD_FIELDS = frozenset({"externalId", *(r.field for r in CONTENT_RULES)})
 
 URL = "https://www.coursera.org/programs/p1?productId=abc&productType=course"
 

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 import learnsync.store.service_models  # noqa: F401 - registers the service tables
+from e2e_support import store_record
 from learnsync.errors import ConfigError
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, store_key
@@ -168,7 +169,7 @@ def test_pages_find_the_store_record_the_runs_write(
     assert store_key(service.integrations.get(new_id)) == config.integration_key
     with Store.open(service.store_url) as store:
         store.get_or_create_integration(config.integration_key)
-    assert service.store_record(new_id) is not None
+    assert store_record(service, new_id) is not None
 
 
 def test_store_record_needs_no_secret(service: Service, tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_store_record_needs_no_secret(service: Service, tmp_path: Path) -> None:
     service.store.get_or_create_integration(service.integrations.config(new_id).integration_key)
     other = Service(service.store_url, SecretBox.generate())  # cannot decrypt the secrets
     try:
-        assert other.store_record(new_id) is not None
+        assert store_record(other, new_id) is not None
     finally:
         other.close()
 

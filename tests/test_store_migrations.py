@@ -7,28 +7,31 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from learnsync.store import ContentItemState, Store
-from learnsync.store.db import head_revision, normalize_url
+from learnsync.store.db import alembic_config, normalize_url
 from learnsync.store.models import all_metadata
 
 TABLES = {"integrations", "content_items", "stat_items", "runs", "run_items", "alembic_version"}
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_open_creates_every_table_at_head(url: str) -> None:
     with Store.open(url) as store:
         assert set(inspect(store.engine).get_table_names()) >= TABLES
         with store.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD
 
 
 def test_reopen_is_a_no_op(url: str) -> None:
     Store.open(url).close()
     with Store.open(url) as store, store.engine.connect() as conn:
         versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert [v[0] for v in versions] == [head_revision()]
+        assert [v[0] for v in versions] == [HEAD]
 
 
 def test_models_match_the_migrations(url: str) -> None:

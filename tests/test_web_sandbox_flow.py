@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from e2e_support import store_record
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
 from learnsync.sandbox.world import World
@@ -89,13 +90,13 @@ def test_sync_now_then_filters(flow) -> None:  # type: ignore[no-untyped-def]
     match = re.search(r"(\d+) courses will be archived, (\d+) restored", preview.text)
     assert match, preview.text
     will_archive = int(match.group(1))
-    assert service.store_record(1).languages == []  # the preview saved nothing
+    assert store_record(service, 1).languages == []  # the preview saved nothing
     saved = client.post(
         "/integrations/1/filters",
         data={"csrf_token": csrf, "which": "languages", "value": codes[0], "confirm": "1"},
     )
     assert f"{will_archive} courses archived" in saved.text
-    assert service.store_record(1).languages == [codes[0]]
+    assert store_record(service, 1).languages == [codes[0]]
     # the archive happened in 360Learning, not only in the store
     archived = [c for c in stack.threesixty.courses if c.status == "archived"]
     assert len(archived) == will_archive
@@ -142,5 +143,5 @@ def test_filter_save_waits_for_no_run(flow) -> None:  # type: ignore[no-untyped-
     )
     assert refused.status_code == 400
     assert "content run of this integration is going" in refused.text
-    assert service.store_record(1).languages == []
+    assert store_record(service, 1).languages == []
     assert not [c for c in stack.threesixty.courses if c.status == "archived"]

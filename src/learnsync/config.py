@@ -28,7 +28,6 @@ DEFAULT_STORE_URL = "sqlite:///learnsync.db"
 DEFAULT_INTEGRATION_NAME = "Coursera"
 
 COURSERA_AUTH_FLOWS = ("refresh_token", "client_credentials")
-SECRET_KEYS = frozenset({"client_secret", "refresh_token"})
 
 
 @dataclass(frozen=True)

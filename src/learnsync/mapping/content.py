@@ -273,9 +273,6 @@ CONTENT_RULES: tuple[FieldRule, ...] = (
     FieldRule("contentType", "contentType", _content_type),
 )
 
-# every field learnsync may ever send (tests hold the mapping to it)
-PAYLOAD_FIELDS: frozenset[str] = frozenset({"externalId", *(r.field for r in CONTENT_RULES)})
-
 
 def map_content(
     content: Content,

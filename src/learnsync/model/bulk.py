@@ -47,7 +47,3 @@ class BatchFailed(BulkOperationError):
         self.in_flight = in_flight
         self.operation = operation
         self.operation_url = operation_url
-
-    @property
-    def not_applied(self) -> list[list[dict[str, Any]]]:
-        return [self.batch, *self.in_flight]

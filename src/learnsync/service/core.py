@@ -6,10 +6,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from learnsync.service.auth import Auth
-from learnsync.service.integrations import Integrations, store_key
+from learnsync.service.integrations import Integrations
 from learnsync.service.runs import Pipeline, RunManager
 from learnsync.service.secrets import SecretBox
-from learnsync.store.records import IntegrationRecord
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
 
@@ -39,11 +38,6 @@ class Service:
         self.runs = RunManager(
             self.integrations, self.repo, pipelines=pipelines, owner=owner, clock=clock
         )
-
-    def store_record(self, integration_id: int) -> IntegrationRecord | None:
-        """The pipelines' record (filters, runs, content state) of this integration, if any
-        (found without decrypting the integration's secrets)."""
-        return self.store.get_integration(store_key(self.integrations.get(integration_id)))
 
     def close(self) -> None:
         self.runs.wait(5)

@@ -150,16 +150,6 @@ class ServiceRepository:
         except IntegrityError:
             raise ValueError(f"an administrator named {username!r} already exists") from None
 
-    def set_password(self, username: str, password_hash: str) -> bool:
-        table = AdminUser.__table__
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(table)
-                .where(table.c.username == username)
-                .values(password_hash=password_hash)
-            )
-        return result.rowcount > 0
-
     def get_user(self, username: str) -> AdminUserRecord | None:
         table = AdminUser.__table__
         with self.engine.connect() as conn:

@@ -12,7 +12,7 @@ Rules, and why:
   rows but sends none, and a silently short catalog would make learnsync archive live content.
 - When ``next`` is absent but fewer rows than ``paging.total`` were read, the fetch ends with a
   logged warning: ``total`` is an estimate that moves while the data changes between pages, and
-  the cursor is the authority on where the data ends (``short_by`` records the gap).
+  the cursor is the authority on where the data ends.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ class OffsetPaginator:
         self.start = 0
         self.fetched = 0
         self.total: int | None = None
-        self.short_by = 0
 
     def params(self) -> dict[str, str]:
         return {"start": str(self.start), "limit": str(self.page_size)}
@@ -69,7 +68,6 @@ class OffsetPaginator:
         raw_next = paging.get("next")
         if raw_next is None or raw_next == "":
             if self.total is not None and self.fetched < self.total:
-                self.short_by = self.total - self.fetched
                 log.warning(
                     "Coursera %s: the last page came after %d of %d rows; the total moved "
                     "while paging or is an estimate",
