@@ -1,9 +1,10 @@
 """The statistics pipeline (docs/stats.md): Coursera ``enrollmentReports`` → 360Learning statistics.
 
 wait for a running content run → decide full or incremental read → stream the report (a reader
-thread fetches ahead) → map each row to a compact item → stage it in a temporary SQLite
-database, merged per (course, learner) on insert → one query streams the items that changed →
-bulk import (10,000 per request, 3 in flight) → per-batch results saved to the store.
+thread fetches ahead) → map each row to a compact item → append it to a temporary SQLite
+database → once the read is over, merge per (course, learner) in one statement → one query
+streams the items to send → bulk import (10,000 per request, 3 in flight) → per-batch results
+saved to the store.
 
 Nothing per row is kept in Python memory across the run; see ``docs/stats.md`` for the rules and
 every decision. A dry run reads everything and writes nothing (neither API nor store).
