@@ -27,6 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Typer's rich help panels print a type after every option, flags included ("--dry-run
+    # <bool>", even "--help <bool>"); its plain help, like click's, shows none for flags.
+    rich_markup_mode=None,
     help="learnsync: synchronize Coursera for Business content and statistics into 360Learning.",
 )
 sync_app = typer.Typer(no_args_is_help=True, help="Run a synchronization now.")
@@ -37,6 +40,27 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(filters_app, name="filters")
 report_app = typer.Typer(no_args_is_help=True, help="Reports from the store.")
 app.add_typer(report_app, name="report")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"learnsync {version('learnsync')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="TOML file describing the integration.")]
 DryRunOpt = Annotated[
