@@ -61,6 +61,8 @@ class Operation:
     def describe(self, now: float) -> dict[str, Any]:
         """The ``PendingOperationDTO`` … ``ErroredOperationDTO`` for the current status."""
         status = self.phase_at(now)
+        if status == "ended":  # its running phase just ended; still running until applied
+            status = "running"
         body: dict[str, Any] = {
             "_id": self.id,
             "type": self.type,
