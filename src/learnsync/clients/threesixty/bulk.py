@@ -46,6 +46,8 @@ BULK_KINDS: dict[str, tuple[str, str, int]] = {
 }
 CONCURRENCY_LIMIT = "bulkOperationsConcurrencyLimitReached"
 MAX_IN_FLIGHT = 3
+# the statuses of an operation that has ended (the `bulk.operation.ended` webhook lists the same)
+ENDED_STATUSES = ("completed", "error")
 
 
 def limit_for(kind: str) -> int:
@@ -196,7 +198,7 @@ class BulkMixin:
         deadline = self.clock() + self.wait_timeout
         while True:
             operation = self.get_operation(operation_url)
-            if operation.get("status") in ("completed", "error"):
+            if operation.get("status") in ENDED_STATUSES:
                 return operation
             if self.clock() >= deadline:
                 raise ApiError(
