@@ -3,7 +3,8 @@
 
 A clone in an empty folder must work on any machine, so no tracked file may point at the folder
 beside the repository that the development machines happen to have (the sibling "shared" folder:
-its reference documents and specification), nor at a fixed path of one machine: a home, root or
+its reference documents and specification), nor cite those documents' sections, nor point at a
+fixed path of one machine: a home, root or
 work folder, a temporary folder, or a system folder. System paths that are used on purpose are
 listed in ALLOWED, each with its reason; nothing else is exempt.
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (pattern, message). The patterns are spelled so that this file does not match them itself.
 SIBLING = "shared"
+SECTION = "\u00a7"  # the section sign
 MACHINE_DIRS = ("work", "root", "home", "Users", "tmp", "mnt", "srv", "opt", "usr", "etc", "var")
 RULES: list[tuple[re.Pattern[str], str]] = [
     (
@@ -31,6 +33,12 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(r"\b" + SIBLING + r"/(?:reference|SPEC)"),
         "refers to the development machines' shared folder; copy what is needed here",
+    ),
+    (
+        # "SPEC", "reference" or "Reference 360" then a section sign: a section of a document that
+        # is not here
+        re.compile(r"\b(?:SPEC|[Rr]eference(?: 360| Coursera)?)\s*" + SECTION),
+        "cites a document that is not in the repository; link the docs/ page and heading instead",
     ),
     (
         # an absolute path of a machine: not inside a relative path (a/tmp/b) or a web address
