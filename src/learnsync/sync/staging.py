@@ -12,14 +12,22 @@ and the skipped rows, appended likewise. Once the read is over, one statement me
 stored state; one query then streams exactly the items that must be sent, and the skipped rows
 come out once per pair (the first row's reason). Nothing per row stays in Python memory: the
 database pages live on disk (journal and fsync off: it is thrown away anyway).
+
+Each run's file lives in a folder of its own, ``learnsync-stats-<pid>-<random>`` in the temporary
+folder, removed when the run ends (normally or by an exception). A run killed outright (``kill
+-9``, a crash of the machine) cannot remove it: the next run's :meth:`Staging.create` removes
+the folders of runs whose process is gone, once they are :data:`STALE_AFTER_S` old, and never a
+live run's.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -28,6 +36,15 @@ from learnsync.diff.stats import FINGERPRINT_BITS, Compact, Moments, item_hash, 
 from learnsync.store.repository import StatItemState
 
 INSERT_CHUNK = 10_000
+
+PREFIX = "learnsync-stats-"
+# a left-over folder younger than this is left alone (its process may be starting in a container
+# with another PID namespace sharing the folder, or the PID just got reused)
+STALE_AFTER_S = 10 * 60
+# folders of learnsync versions that did not put the PID in the name: removed once this old
+LEGACY_STALE_AFTER_S = 24 * 3600
+_OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-[a-z0-9_]+")
+_LEGACY = re.compile(re.escape(PREFIX) + r"[a-z0-9_]{8}")
 
 # one item to send, as ``iter_to_send`` yields it: (k, ext, learner, progress, spent, first, last,
 # h, completed, s_first, s_completed_at, s_hash); the ``s_*`` are the stored state's (or None)
@@ -113,9 +130,11 @@ class Staging:
 
     @classmethod
     def create(cls, directory: str | None = None, *, incremental: bool = False) -> Staging:
-        return cls(
-            tempfile.mkdtemp(prefix="learnsync-stats-", dir=directory), incremental=incremental
-        )
+        """A new staging database in ``directory`` (default: the temporary folder), after
+        removing the ones dead runs left there (:func:`remove_abandoned`)."""
+        remove_abandoned(directory)
+        folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=directory)
+        return cls(folder, incremental=incremental)
 
     def close(self) -> None:
         self.db.close()
@@ -242,3 +261,58 @@ class Staging:
         pair, the first row's reason."""
         self.flush()
         yield from self.db.execute(_SKIPS)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _last_change(path: str) -> float:
+    """The newest modification time of the folder and of the files in it."""
+    newest = os.stat(path, follow_symlinks=False).st_mtime
+    for inner in os.scandir(path):
+        newest = max(newest, inner.stat(follow_symlinks=False).st_mtime)
+    return newest
+
+
+def remove_abandoned(directory: str | None = None, *, now: float | None = None) -> list[str]:
+    """Remove the staging folders in ``directory`` left by runs that died without cleaning up:
+    those whose process is gone and that are older than :data:`STALE_AFTER_S` (and, from
+    versions without the PID in the name, older than :data:`LEGACY_STALE_AFTER_S`). Returns
+    the removed paths. Never fails: a folder that cannot be inspected or removed is left."""
+    folder = directory or tempfile.gettempdir()
+    moment = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        owned = _OWNED.fullmatch(entry.name)
+        if owned:
+            if int(owned.group(1)) == os.getpid() or _process_alive(int(owned.group(1))):
+                continue
+            max_age = STALE_AFTER_S
+        elif _LEGACY.fullmatch(entry.name):
+            max_age = LEGACY_STALE_AFTER_S
+        else:
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if moment - _last_change(entry.path) < max_age:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        if not os.path.exists(entry.path):
+            removed.append(entry.path)
+    return removed
