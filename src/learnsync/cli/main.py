@@ -15,6 +15,7 @@ import typer
 
 from learnsync.cli.output import (
     TerminalProgress,
+    check_report_path,
     error_line,
     item_failures,
     warning_line,
@@ -136,6 +137,7 @@ def sync_content(
     from learnsync.sync.content import run_content_sync
 
     settings = _config(config)
+    check_report_path(report_json)
     try:
         with TerminalProgress() as progress:
             report = run_content_sync(settings, dry_run=dry_run, force=force, progress=progress)
@@ -168,6 +170,7 @@ def sync_stats(
     from learnsync.sync.stats import run_stats_sync
 
     settings = _config(config)
+    check_report_path(report_json)
     with TerminalProgress() as progress:
         report = run_stats_sync(settings, dry_run=dry_run, progress=progress)
     write_report(report_json, report.to_json())
@@ -224,8 +227,10 @@ def filters_set(
     """Save the filters: non-matching content is archived at once (with --dry-run: a preview)."""
     from learnsync.sync.filters import set_filters
 
+    settings = _config(config)
+    check_report_path(report_json)
     report = set_filters(
-        _config(config),
+        settings,
         languages=list(language or []),
         content_types=list(content_type or []),
         clear=clear,

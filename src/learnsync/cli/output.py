@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,37 @@ def item_failures(failed: list[dict[str, str]]) -> None:
             f"learnsync: failed: … and {len(failed) - MAX_ITEM_LINES} more (see --report-json)",
             file=sys.stderr,
         )
+
+
+def check_report_path(path: Path | None) -> None:
+    """Refuse a ``--report-json`` path that cannot be written, before the run writes anything.
+
+    Nothing is created: a file that exists is opened for appending (its content kept), else the
+    nearest existing parent must be a directory in which a file can be created (the missing
+    directories are created when the report is written, docs/contract.md).
+    """
+    if path is None:
+        return
+    fix = "choose another --report-json path"
+    if path.is_dir():
+        raise ConfigError(f"cannot write the report to {path}: it is a directory: {fix}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    where = path if path.exists() else parent
+    if not path.exists() and not parent.is_dir():
+        raise ConfigError(f"cannot write the report to {path}: {parent} is not a directory: {fix}")
+    try:
+        if where is path:
+            with path.open("a", encoding="utf-8"):
+                pass
+        else:
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the report to {path}: {where}: {exc.strerror or exc}: {fix}"
+        ) from None
 
 
 def write_report(path: Path | None, report: dict[str, Any]) -> None:
