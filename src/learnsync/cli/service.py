@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import secrets
+import socket
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +14,7 @@ from typing import Annotated
 import typer
 
 from learnsync.cli.main import DebugOpt, app, guarded
-from learnsync.errors import ConfigError
+from learnsync.errors import ConfigError, LearnsyncError
 
 STORE_ENV = "LEARNSYNC_STORE_URL"
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the web app.")
@@ -54,9 +56,18 @@ def create_user(
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
+    elif not sys.stdin.isatty():
+        raise ConfigError(
+            "no terminal to ask the password on: give it as one line on standard input "
+            "with --password-stdin"
+        )
     else:
-        password = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != password:
+        try:
+            password = getpass.getpass("password: ")
+            again = getpass.getpass("again: ")
+        except EOFError:
+            raise ConfigError("no password given: run the command again") from None
+        if again != password:
             raise ConfigError("the two passwords differ: run the command again")
     service = _service(store)
     try:
@@ -123,8 +134,10 @@ def serve(
     from learnsync.service.scheduler import Scheduler
     from learnsync.web import create_app
 
+    listener = _listen(host, port)  # a port in use is said before anything starts
+    port = listener.getsockname()[1]
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
-    with contextlib.ExitStack() as stack:
+    with listener, contextlib.ExitStack() as stack:
         if sandbox:
             from learnsync.sandbox.stack import running_stack
             from learnsync.sandbox.world import World
@@ -143,7 +156,28 @@ def serve(
         web = create_app(
             service, secure_cookies=not sandbox and host not in ("127.0.0.1", "localhost")
         )
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+        server.run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The web app's socket, bound (uvicorn listens on it); a refused bind is one clear line."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LearnsyncError(
+                f"port {port} on {host} is already in use: stop the program listening there "
+                "or choose another with --port"
+            ) from None
+        raise LearnsyncError(
+            f"cannot listen on port {port} of {host}: {exc.strerror or exc}: "
+            "choose another --host or --port"
+        ) from None
+    return sock
 
 
 def _sandbox_setup(service, sims, workdir: Path, host: str, port: int) -> None:  # type: ignore[no-untyped-def]
