@@ -143,9 +143,16 @@ def _plan(
     for row in mapped.values():
         if isinstance(row, MappedCourse):
             warnings.extend(row.warnings)
-    if plan.excluded:
+    # only items never created in 360Learning: a course the filters archived (or that stays
+    # archived) exists there, it is counted in "archived" or left as it is
+    not_created = sum(
+        1
+        for row in plan.excluded
+        if (state := handle.states.get(row.external_id)) is None or state.course_id is None
+    )
+    if not_created:
         warnings.append(
-            f"{len(plan.excluded)} Coursera items do not match the filters and were not created"
+            f"{not_created} Coursera items do not match the filters and were not created"
         )
     # one line per distinct warning (1,000 items of an unknown type give one line)
     plan.warnings = list(dict.fromkeys(warnings + plan.warnings))
