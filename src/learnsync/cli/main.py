@@ -261,19 +261,58 @@ def report_unmatched_learners(
     """Learners whose statistics 360Learning could not take (e.g. an e-mail mismatch)."""
     from learnsync.sync.unmatched import unmatched_learners, write_csv
 
-    rows = unmatched_learners(_config(config))
+    settings = _config(config)
+    rows = unmatched_learners(settings)
     if csv is not None:
         try:
             write_csv(rows, csv)
         except OSError as exc:
             raise ConfigError(f"cannot write {csv}: {exc.strerror or exc}") from None
     if not rows:
-        print("no unmatched learners: every learner's statistics were delivered")
+        print(_nothing_unmatched(settings))
         return
     print(f"{len(rows)} learners whose statistics could not be delivered:")
     for row in rows:
         courses = ", ".join(row.courses[:3]) + (" …" if len(row.courses) > 3 else "")
         print(f"  {row.learner}  ({len(row.courses)} courses: {courses})  {row.reason}")
+
+
+def _nothing_unmatched(settings: Config) -> str:
+    """What an empty list means, from the newest statistics run that was not a dry run: the
+    statistics were delivered only if that run succeeded and no item of it failed."""
+    from learnsync.sync.context import open_store, store_exists
+
+    last = None
+    if store_exists(settings.store_url):
+        store = open_store(settings)
+        try:
+            record = store.get_integration(settings.integration_key)
+            runs = store.list_runs(record.id, limit=1000) if record is not None else []
+        finally:
+            store.close()
+        last = next((r for r in runs if r.kind == "stats" and not r.dry_run), None)
+    if last is None:
+        return (
+            "no unmatched learners listed: no statistics run has delivered yet: "
+            "run learnsync sync stats"
+        )
+    if last.status == "running":
+        return (
+            "no unmatched learners so far: a statistics run started at "
+            f"{last.started_at:%Y-%m-%d %H:%M} UTC is still going; run this report when it ends"
+        )
+    if last.status != "succeeded":
+        return (
+            "no unmatched learners listed, but the last statistics run failed: "
+            "run learnsync sync stats again"
+        )
+    failed = len(last.report.get("failed") or [])
+    if failed:
+        return (
+            f"no unmatched learners, but {failed} statistics items of the last run failed for "
+            "other reasons: the next learnsync sync stats sends them again"
+        )
+    return "no unmatched learners: every learner's statistics were delivered"
 
 
 def main() -> None:
