@@ -228,6 +228,35 @@ def test_stat_round_trip_and_upsert_rules(store: Store, clock: Clock) -> None:
     assert after[("Course~b", "ann@example.com")] == loaded[("Course~b", "ann@example.com")]
 
 
+def test_delete_skipped_stat_items_deletes_only_those_skips(store: Store) -> None:
+    iid = store.get_or_create_integration("k").id
+    other = store.get_or_create_integration("other").id
+    skip = "no_learner_email"
+    store.save_stat_items(
+        iid,
+        [
+            StatItemState("Course~a", "EMP-1", "skipped", last_error=skip),
+            StatItemState("Course~b", "EMP-1", "skipped", last_error=skip),
+            StatItemState("Course~a", "ann@example.com", "sent", 5),
+            StatItemState("Course~a", "bob@example.com", "failed", last_error="userNotFound"),
+        ],
+    )
+    store.save_stat_items(other, [StatItemState("Course~a", "EMP-1", "skipped", last_error=skip)])
+    store.delete_skipped_stat_items(
+        iid,
+        [("Course~a", "EMP-1"), ("Course~a", "ann@example.com"), ("Course~a", "bob@example.com")],
+    )
+    assert {(s.external_id, s.learner) for s in store.iter_stat_items(iid)} == {
+        ("Course~b", "EMP-1"),
+        ("Course~a", "ann@example.com"),
+        ("Course~a", "bob@example.com"),
+    }
+    assert [(s.external_id, s.learner) for s in store.iter_stat_items(other)] == [
+        ("Course~a", "EMP-1")
+    ]
+    store.delete_skipped_stat_items(iid, [])
+
+
 def test_stat_bulk_path_handles_many_rows_and_duplicates(store: Store) -> None:
     """Enough rows for the COPY path on PostgreSQL; a duplicated key keeps the last row."""
     iid = store.get_or_create_integration("k").id

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Engine, Row, func, or_, select, update
+from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -254,6 +254,22 @@ class Store:
                     sticky_true=("sent_completed",),
                     raw=True,
                 )
+
+    def delete_skipped_stat_items(
+        self, integration_id: int, pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        """Delete the given ``(external_id, learner)`` items that are in state ``skipped`` (never
+        sent: the statistics pipeline's skips that no longer apply); others are untouched."""
+        table = StatItem.__table__
+        stmt = delete(table).where(
+            table.c.integration_id == int(integration_id),
+            table.c.external_id == bindparam("ext"),
+            table.c.learner == bindparam("who"),
+            table.c.state == "skipped",
+        )
+        with self.engine.begin() as conn:
+            for batch in bulk.batched(pairs):
+                conn.execute(stmt, [{"ext": ext, "who": learner} for ext, learner in batch])
 
     def stat_summary(self, integration_id: int, since: datetime, *, top: int) -> StatSummary:
         """Counts of the integration's statistics items, aggregated in the database.

@@ -202,6 +202,10 @@ class _Run:
         self.staging_dir = staging_dir
         self.report = StatsReport(dry_run=dry_run)
         self.import_error: str | None = None
+        # the stored no_learner_email skips, (externalId, learner), and those of them whose row
+        # this run mapped to an item to send (the learner now has an e-mail): few pairs
+        self.stored_skips: set[tuple[str, str]] = set()
+        self.resolved_skips: set[tuple[str, str]] = set()
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -284,7 +288,7 @@ class _Run:
             merged = staging.merged_count()
             to_send = staging.to_send_count()
             self.report.unchanged = merged - to_send
-            self._skips(handle, staging, run_id)
+            self._skips(handle, staging, run_id, full=plan.full)
             if self.dry_run:
                 self.report.sent = to_send
             elif to_send:
@@ -367,11 +371,14 @@ class _Run:
         with prefetch:  # the reader starts now, while the stored states are loaded
             if self.store is not None and handle.record_id and not integration_changed:
                 self.progress.stage("loading the stored statistics states")
-                staging.load_states(self.store.iter_stat_items(handle.record_id), to_ms)
+                staging.load_states(
+                    self._noting_skips(self.store.iter_stat_items(handle.record_id)), to_ms
+                )
             what = "all" if plan.full else "recent"
             self.progress.stage(f"reading {what} Coursera enrollment reports")
             lookup = staging.moments
             add, add_skip = staging.add, staging.add_skip
+            stored_skips, resolved = self.stored_skips, self.resolved_skips
             for chunk in prefetch.chunks():
                 for row in chunk:
                     item = map_compact(
@@ -379,35 +386,57 @@ class _Run:
                     )
                     if type(item) is Compact:
                         add(item)
+                        if stored_skips:  # a stored skip's row that now carries an e-mail
+                            pair = (item.external_id, row.external_id or "")
+                            if pair in stored_skips:
+                                resolved.add(pair)
                     else:
                         add_skip(item.external_id, item.learner, item.reason)
                 self.progress.advance(len(chunk), total=prefetch.total)
         staging.flush()
 
-    def _skips(self, handle: IntegrationHandle, staging: Staging, run_id: int | None) -> None:
-        """Report each skipped (course, learner) once; keep ``no_learner_email`` ones in the
-        store too (the unmatched-learners report reads them; one already stored as skipped is
-        not written again)."""
+    def _noting_skips(self, states: Iterator[StatItemState]) -> Iterator[StatItemState]:
+        """The stored states, passed on; the ``no_learner_email`` skips among them are noted."""
+        for state in states:
+            if state.state == "skipped" and state.last_error == NO_LEARNER_EMAIL:
+                self.stored_skips.add((state.external_id, state.learner))
+            yield state
+
+    def _skips(
+        self, handle: IntegrationHandle, staging: Staging, run_id: int | None, *, full: bool
+    ) -> None:
+        """Report each skipped (course, learner) once. The ``no_learner_email`` ones are the
+        pairs' current state in the store (the unmatched-learners report reads it): a skip is
+        written, with its audit row, only when the pair's stored state is not that skip already;
+        a stored skip that no longer applies is deleted (its row now carries an e-mail or, after
+        a full read, it no longer produces that skip)."""
         audit: list[RunItem] = []
         unmatched: list[StatItemState] = []
+        still: set[tuple[str, str]] = set()
         for external_id, learner, reason, stored_state in staging.iter_skips():
             self.report.skipped.append(
                 {"externalId": external_id, "learner": learner, "reason": reason}
             )
-            audit.append(
-                RunItem(external_id=external_id, action="skipped", learner=learner, detail=reason)
-            )
-            if reason == NO_LEARNER_EMAIL and external_id and stored_state != "skipped":
+            if reason == NO_LEARNER_EMAIL and external_id:
+                still.add((external_id, learner))
+                if stored_state == "skipped":
+                    continue  # unchanged: neither the state nor an audit row is written again
                 unmatched.append(
                     StatItemState(
                         external_id=external_id, learner=learner, state="skipped", last_error=reason
                     )
                 )
+            audit.append(
+                RunItem(external_id=external_id, action="skipped", learner=learner, detail=reason)
+            )
+        gone = (self.stored_skips if full else self.resolved_skips) - still
         if self.dry_run or self.store is None or run_id is None:
             return
         self.store.add_run_items(run_id, audit)
         if unmatched:
             self.store.save_stat_items(handle.record_id, unmatched)
+        if gone:
+            self.store.delete_skipped_stat_items(handle.record_id, sorted(gone))
 
     # -- sending ------------------------------------------------------------------------------
 

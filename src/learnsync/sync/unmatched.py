@@ -10,8 +10,10 @@ Two reasons:
 - ``no_learner_email``: Coursera gives neither an ``externalId`` nor an ``email`` that is an
   e-mail address (the learner is the row's ``externalId``, ``""`` when absent).
 
-Only pairs the last statistics runs saw are listed: items not touched since the start of the
-last successful full read (their rows left the report) are left out.
+The list is the store's current state of each (course, learner) pair (``stat_items``): a pair
+whose state is a rejection for an unknown learner, or the skip ``no_learner_email``, is listed
+however many runs ago it was first seen; a pair sent since is not (its state is ``sent``), nor a
+skip that no longer applies (the statistics run deletes it: docs/stats.md#unmatched-learners).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from learnsync.config import Config
@@ -52,11 +53,8 @@ def unmatched_learners(config: Config) -> list[UnmatchedLearner]:
         record = store.get_integration(config.integration_key)
         if record is None:
             return []
-        cutoff = _last_full_read(store.list_runs(record.id, limit=100))
         found: dict[tuple[str, str], UnmatchedLearner] = {}
         for item in store.iter_stat_items(record.id):
-            if cutoff is not None and item.updated_at is not None and item.updated_at < cutoff:
-                continue
             if item.state == "failed" and is_unknown_learner_error(item.last_error):
                 reason = UNKNOWN_LEARNER
             elif item.state == "skipped" and item.last_error == NO_LEARNER_EMAIL:
@@ -73,19 +71,6 @@ def unmatched_learners(config: Config) -> list[UnmatchedLearner]:
     for entry in found.values():
         entry.courses.sort()
     return sorted(found.values(), key=lambda e: (e.reason, e.learner))
-
-
-def _last_full_read(runs: Iterable[object]) -> datetime | None:
-    for run in runs:  # newest first
-        report = getattr(run, "report", {}) or {}
-        if (
-            getattr(run, "kind", "") == "stats"
-            and getattr(run, "status", "") == "succeeded"
-            and not getattr(run, "dry_run", False)
-            and report.get("read", {}).get("mode") == "full"
-        ):
-            return getattr(run, "started_at", None)
-    return None
 
 
 def write_csv(rows: Iterable[UnmatchedLearner], path: str | Path) -> int:
