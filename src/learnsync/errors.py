@@ -26,6 +26,13 @@ class ConfigError(LearnsyncError):
     exit_code = 2
 
 
+class StoreError(LearnsyncError):
+    """The store (the database) cannot be used: unreachable, locked, read-only, full, or a
+    schema learnsync cannot upgrade (exit 1)."""
+
+    exit_code = 1
+
+
 class AuthError(LearnsyncError):
     """Authentication or authorization refused by Coursera or 360Learning (exit 3)."""
 

@@ -8,6 +8,9 @@ newest Alembic revision every time the store is opened, so nobody runs ``alembic
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,23 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CursorResult, DateTime, Engine, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    create_engine,
+    event,
+    inspect,
+    literal,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.types import TypeDecorator
+
+from learnsync.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -130,15 +147,147 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision; a no-op when it already is there.
 
-    On PostgreSQL an advisory lock makes concurrent first starts (a scheduler and a CLI run)
-    wait for each other instead of both creating the tables.
+    The whole upgrade, ``alembic_version`` included, is one transaction (DDL is transactional
+    on both databases), so a run killed in the middle leaves the store as it was. Concurrent
+    first starts (a scheduler and a CLI run) wait for each other: on PostgreSQL behind an
+    advisory lock, on SQLite behind ``BEGIN IMMEDIATE`` (the write lock, taken before the
+    revision is read again). A store an older learnsync left half-created (its tables, no
+    recorded revision) is recovered first (:func:`_recover_unversioned`).
     """
     cfg = alembic_config()
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    script = ScriptDirectory.from_config(cfg)
+    head = script.get_current_head()
     if current_revision(engine) == head:
         return
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    with engine.connect() as conn, _upgrade_transaction(conn):
+        if MigrationContext.configure(conn).get_current_revision() == head:
+            return  # another process upgraded it while this one waited for the lock
+        _recover_unversioned(conn, script)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _upgrade_transaction(conn: Connection) -> Iterator[None]:
+    """One transaction holding the upgrade lock; committed at the end, else rolled back.
+
+    Python's sqlite3 module (in its default mode, which SQLAlchemy keeps) opens transactions
+    only before INSERT / UPDATE / DELETE and runs DDL in autocommit mode: every CREATE TABLE
+    would be committed on its own. So for the upgrade the connection is switched to plain
+    autocommit (``isolation_level = None``) and the transaction is begun here, explicitly.
+    """
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK}
+                )
+            yield
+        return
+    dbapi_connection = conn.connection.dbapi_connection
+    saved = dbapi_connection.isolation_level  # type: ignore[union-attr]
+    dbapi_connection.isolation_level = None  # type: ignore[union-attr]
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for a concurrent upgrade (busy timeout)
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        dbapi_connection.isolation_level = saved  # type: ignore[union-attr]
+
+
+# a table as the recovery compares it: its column names and its ``ix_`` index names
+_Schema = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
+def _schema(conn: Connection, tables: Iterable[str] | None = None) -> _Schema:
+    inspector = inspect(conn)
+    names = set(inspector.get_table_names()) - {"alembic_version"}
+    if tables is not None:
+        names &= set(tables)
+    return {
+        name: (
+            frozenset(c["name"] for c in inspector.get_columns(name)),
+            frozenset(
+                str(i["name"])
+                for i in inspector.get_indexes(name)
+                if str(i["name"]).startswith("ix_")
+            ),
+        )
+        for name in names
+    }
+
+
+def _known_schemas(script: ScriptDirectory) -> list[tuple[str | None, _Schema]]:
+    """The schema after each revision, base first (``None``: empty), built by running the
+    migrations on an in-memory SQLite database."""
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    engine = create_engine("sqlite://")
+    try:
+        with engine.connect() as conn:
+            known: list[tuple[str | None, _Schema]] = [(None, {})]
+            for revision in revisions:
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                known.append((revision, _schema(conn)))
+            return known
+    finally:
+        engine.dispose()
+
+
+def _recover_unversioned(conn: Connection, script: ScriptDirectory) -> None:
+    """Make a store without a recorded revision but with learnsync's tables upgradable.
+
+    Older versions could leave one behind (a first run killed while it created the tables, or
+    two first runs at once): the tables of some revisions, maybe part of the next revision's
+    tables, and ``alembic_version`` empty or missing. When the tables match a known revision
+    exactly it is stamped with it; when they are a known revision plus some tables of the
+    next one, all empty, those are dropped first. Anything else is refused with one line.
+    """
+    if MigrationContext.configure(conn).get_current_revision() is not None:
+        return
+    known = _known_schemas(script)
+    ours = set().union(*(schema for _, schema in known))
+    existing = _schema(conn, ours)
+    if not existing:
+        return  # a new store
+    stamp: str | None = None
+    for revision, schema in reversed(known):
+        if schema == existing:
+            stamp = revision
+            break
+    else:
+        for (revision, schema), (_next, next_schema) in itertools.pairwise(known):
+            extra = set(existing) - set(schema)
+            complete = all(existing.get(name) == shape for name, shape in schema.items())
+            if not complete or not extra <= set(next_schema) - set(schema):
+                continue
+            if any(
+                conn.execute(select(literal(1)).select_from(table(name)).limit(1)).first()
+                for name in extra
+            ):
+                continue
+            cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+            quote = conn.dialect.identifier_preparer.quote
+            for name in sorted(extra):
+                conn.exec_driver_sql(f"DROP TABLE {quote(name)}{cascade}")
+            stamp = revision
+            break
+        else:
+            raise StoreError(
+                f"the store at {engine_url(conn)} holds learnsync tables with no recorded "
+                "schema version that match no known revision (an older learnsync was "
+                "interrupted while it created them); move the database away or restore a "
+                "backup, then run again"
+            )
+    if stamp is not None:
+        MigrationContext.configure(conn).stamp(script, stamp)
+
+
+def engine_url(conn: Connection | Engine) -> str:
+    """The database's URL for messages: the password hidden."""
+    return conn.engine.url.render_as_string(hide_password=True)
