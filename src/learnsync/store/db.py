@@ -32,12 +32,16 @@ from sqlalchemy import (
     table,
     text,
 )
-from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from learnsync.errors import StoreError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# seconds a SQLite statement waits for another process's lock before failing
+BUSY_TIMEOUT_S = 30
 
 # any constant: serialises concurrent schema upgrades of one PostgreSQL database
 _PG_MIGRATION_LOCK = 0x6C73_796E_6300  # "lsync"
@@ -97,15 +101,74 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def create_store_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An engine configured for the store: SQLite pragmas, PostgreSQL pre-ping."""
+    """An engine configured for the store: SQLite pragmas, PostgreSQL pre-ping, and database
+    failures turned into one-line :class:`StoreError` s (:func:`store_error`)."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, **kwargs)
         event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
-    event.listen(engine, "connect", _postgresql_on_connect)
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+        event.listen(engine, "connect", _postgresql_on_connect)
+    event.listen(engine, "handle_error", _translate_error)
     return engine
+
+
+def _translate_error(context: ExceptionContext) -> BaseException | None:
+    if context.is_pre_ping or context.engine is None:
+        return None  # the pool reconnects after a failed ping by itself
+    error = context.sqlalchemy_exception
+    if error is None:
+        return None
+    return store_error(error, context.engine.url, disconnect=context.is_disconnect)
+
+
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
+_READ_ONLY = ("readonly database", "read-only", "read only")
+_LOCKED = ("database is locked", "database table is locked")
+
+
+def store_error(error: BaseException, url: URL, *, disconnect: bool = False) -> StoreError | None:
+    """The one-line error saying what is wrong with the store and what to do, for a database
+    failure the user must act on (unreachable, locked, read-only, full); ``None`` for the
+    others (constraint violations and the like are bugs or handled by the caller). The SQL
+    statement and SQLAlchemy's help link are left out; the password is hidden."""
+    if not isinstance(error, DBAPIError):
+        return None
+    original = error.orig if error.orig is not None else error
+    detail = (str(original).strip().splitlines() or [type(original).__name__])[0].strip()
+    lowered = detail.lower()
+    sqlite = url.get_backend_name() == "sqlite"
+    where = (url.database or ":memory:") if sqlite else url.render_as_string(hide_password=True)
+    if any(text_ in lowered for text_ in _DISK_FULL):
+        return StoreError(
+            f"the disk holding the store at {where} is full ({detail}); free some space "
+            "and run again"
+        )
+    if any(text_ in lowered for text_ in _READ_ONLY):
+        fix = (
+            "make the file and its folder writable by this user"
+            if sqlite
+            else "use a database user and server that accept writes"
+        )
+        return StoreError(f"the store at {where} is read-only ({detail}); {fix}")
+    if sqlite and any(text_ in lowered for text_ in _LOCKED):
+        return StoreError(
+            f"the store at {where} is locked by another process for more than "
+            f"{BUSY_TIMEOUT_S} s ({detail}); wait for the other learnsync run to finish, or "
+            "stop it, and run again"
+        )
+    if not isinstance(error, OperationalError | InterfaceError) and not disconnect:
+        return None
+    if sqlite:
+        return StoreError(
+            f"cannot use the store at {where} ({detail}); check that the file and its folder "
+            "exist and are readable and writable by this user"
+        )
+    return StoreError(
+        f"cannot reach the database at {where} ({detail}); check the [store] url and that "
+        "the server is running and reachable"
+    )
 
 
 def _postgresql_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -122,7 +185,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: 1,000,000-row upserts stay in memory
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     finally:
         cursor.close()
 

@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from learnsync.clients.coursera.client import CourseraClient
 from learnsync.clients.threesixty.client import ThreeSixtyClient
 from learnsync.config import Config
-from learnsync.errors import ConfigError
+from learnsync.errors import ConfigError, LearnsyncError
 from learnsync.model.ports import CourseraApi, ThreeSixtyApi
 from learnsync.store.repository import Store
 
@@ -38,7 +38,7 @@ def store_exists(url: str) -> bool:
 def open_store(config: Config) -> Store:
     try:
         return Store.open(config.store_url)
-    except ConfigError:
+    except LearnsyncError:  # the store's own one-line errors (unreachable, read-only, ...)
         raise
     except Exception as exc:
         raise ConfigError(
