@@ -50,6 +50,7 @@ def _operational(message: str) -> OperationalError:
         ("database is locked", SQLITE, f"locked by another process for more than {BUSY_TIMEOUT_S}"),
         ("connection failed: Connection refused\n\tIs the server running?", PG, "cannot reach"),
         ("unable to open database file", SQLITE, "cannot use the store at /data/learnsync.db"),
+        ("deadlock detected", PG, "the database at postgresql+psycopg://ann:***@db.example"),
     ],
 )
 def test_translation_names_the_cause_in_one_line(message: str, url: object, expected: str) -> None:

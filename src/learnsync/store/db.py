@@ -126,6 +126,7 @@ def _translate_error(context: ExceptionContext) -> BaseException | None:
 _DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
 _READ_ONLY = ("readonly database", "read-only", "read only")
 _LOCKED = ("database is locked", "database table is locked")
+_UNREACHABLE = ("connect", "server closed", "timeout expired", "could not translate host")
 
 
 def store_error(error: BaseException, url: URL, *, disconnect: bool = False) -> StoreError | None:
@@ -165,9 +166,14 @@ def store_error(error: BaseException, url: URL, *, disconnect: bool = False) -> 
             f"cannot use the store at {where} ({detail}); check that the file and its folder "
             "exist and are readable and writable by this user"
         )
+    if disconnect or any(text_ in lowered for text_ in _UNREACHABLE):
+        return StoreError(
+            f"cannot reach the database at {where} ({detail}); check the [store] url and that "
+            "the server is running and reachable"
+        )
     return StoreError(
-        f"cannot reach the database at {where} ({detail}); check the [store] url and that "
-        "the server is running and reachable"
+        f"the database at {where} failed ({detail}); run again, and if it persists check the "
+        "database server"
     )
 
 
