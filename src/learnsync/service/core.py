@@ -36,7 +36,12 @@ class Service:
         self.integrations = Integrations(self.repo, box, store_url)
         self.auth = Auth(self.repo)
         self.runs = RunManager(
-            self.integrations, self.repo, pipelines=pipelines, owner=owner, clock=clock
+            self.integrations,
+            self.repo,
+            pipelines=pipelines,
+            owner=owner,
+            clock=clock,
+            store=self.store,
         )
 
     def close(self) -> None:

@@ -3,7 +3,9 @@
 The database lock (:meth:`ServiceRepository.acquire_lock`) is what guarantees "one run per
 integration" across processes; a heartbeat keeps it alive while the run lasts, and a crashed
 process's lock expires after ``LOCK_TTL``. Progress lives in memory (it is only shown live);
-the result is in the store's ``runs`` table, written by the pipeline itself.
+the result is in the store's ``runs`` table, written by the pipeline itself — or, when an
+attempt failed before its pipeline recorded a run (refused credentials, an integration that
+could not be prepared), by the manager: every attempt leaves a row, failed with a one-line error.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from typing import Any
 
 from learnsync.config import Config
 from learnsync.errors import GuardError, LearnsyncError
-from learnsync.service.integrations import Integrations
+from learnsync.service.integrations import Integrations, store_key
 from learnsync.service.logs import run_context
+from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
 
 log = logging.getLogger("learnsync.service.runs")
@@ -98,6 +101,12 @@ class _LiveProgress:
             self.run.total = total
 
 
+def one_line(message: str, limit: int = 500) -> str:
+    """A message as one line (a run row's error, the live message), at most ``limit`` long."""
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -111,9 +120,11 @@ class RunManager:
         pipelines: dict[str, Pipeline] | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        store: Store | None = None,
     ) -> None:
         self.integrations = integrations
         self.repo = repo
+        self.store = store  # where failed attempts without a pipeline row are recorded
         self.pipelines = pipelines or DEFAULT_PIPELINES
         self.owner = owner or default_owner()
         self.clock = clock
@@ -133,10 +144,42 @@ class RunManager:
     def exclusive(self, integration_id: int, kind: str) -> Iterator[None]:
         """Hold the run lock around a short write outside a run (a filter save)."""
         self._lock(integration_id, kind)
+        before = self._last_run(integration_id)
         try:
             yield
+        except LearnsyncError as exc:
+            self._record_failure(integration_id, kind, before, exc.message)
+            raise
+        except Exception as exc:
+            self._record_failure(integration_id, kind, before, _unexpected(exc))
+            raise
         finally:
             self.repo.release_lock(integration_id, self.owner)
+
+    def _last_run(self, integration_id: int) -> int | None:
+        """The newest run row of the integration before an attempt (None: nothing to record to)."""
+        if self.store is None:
+            return None
+        try:
+            return self.store.last_run_id(store_key(self.integrations.get(integration_id)))
+        except Exception:
+            log.exception("could not read the last run", extra={"integration": integration_id})
+            return None
+
+    def _record_failure(
+        self, integration_id: int, kind: str, before: int | None, message: str
+    ) -> None:
+        """A failed run row for an attempt whose pipeline recorded none (no double row)."""
+        if self.store is None or before is None:
+            return
+        extra = {"integration": integration_id, "kind": kind}
+        try:
+            key = store_key(self.integrations.get(integration_id))
+            if self.store.last_run_id(key) > before:
+                return  # the pipeline recorded the attempt (and its failure) itself
+            self.store.record_failed_run(key, kind, one_line(message) or "failed")
+        except Exception:
+            log.exception("could not record the failed run", extra=extra)
 
     def _claim(self, integration_id: int, kind: str, trigger: str) -> LiveRun:
         if kind not in KINDS:
@@ -173,6 +216,7 @@ class RunManager:
         context = run_context(run.integration_id, run.key, run.kind)
         context.__enter__()
         log.info("run started", extra=extra)
+        before = self._last_run(run.integration_id)
         try:
             config = self.integrations.config(run.integration_id)
             report = self.pipelines[run.kind](config, _LiveProgress(run))
@@ -186,11 +230,14 @@ class RunManager:
             run.message = exc.message
             if exc.report is not None:
                 run.report = exc.report.to_record()
+            self._record_failure(run.integration_id, run.kind, before, run.message)
         except LearnsyncError as exc:
             run.status, run.message = "failed", exc.message
+            self._record_failure(run.integration_id, run.kind, before, run.message)
         except Exception as exc:
-            run.status, run.message = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            run.status, run.message = "failed", _unexpected(exc)
             log.exception("run crashed", extra=extra)
+            self._record_failure(run.integration_id, run.kind, before, run.message)
         finally:
             stop.set()
             run.finished_at = self.clock()
@@ -214,3 +261,8 @@ class RunManager:
         """Wait for the background runs (tests, shutdown)."""
         for thread in list(self._threads):
             thread.join(timeout)
+
+
+def _unexpected(exc: BaseException) -> str:
+    """What a person reads of a crash: its type, not its text (which may quote a secret)."""
+    return f"unexpected {type(exc).__name__}; the service log has the details"

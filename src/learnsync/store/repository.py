@@ -387,6 +387,27 @@ class Store:
             if result.rowcount == 0:
                 raise LookupError(f"no run with id {run_id}")
 
+    def last_run_id(self, integration_key: str) -> int:
+        """The newest run id of the integration ``integration_key``; 0 when it has none."""
+        runs, integrations = Run.__table__, Integration.__table__
+        stmt = (
+            select(func.max(runs.c.id))
+            .select_from(runs.join(integrations, runs.c.integration_id == integrations.c.id))
+            .where(integrations.c.key == integration_key)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def record_failed_run(self, integration_key: str, kind: str, error: str) -> int:
+        """Record an attempt that failed before its pipeline recorded a run; its id.
+
+        The integration's record is created when missing (a first run that failed at once).
+        """
+        record = self.get_or_create_integration(integration_key)
+        run_id = self.start_run(record.id, kind, False)
+        self.finish_run(run_id, "failed", {}, error=error)
+        return run_id
+
     def add_run_items(self, run_id: int, items: Iterable[RunItem]) -> None:
         """Append audit rows to the run (bulk insert; they are never deleted)."""
         table = RunItemRow.__table__
