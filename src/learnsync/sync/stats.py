@@ -39,6 +39,7 @@ from learnsync.load.stats import Batch, import_stats
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import RunItem, RunRecord, StatItemState, Store
+from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.report import StatsReport
@@ -236,7 +237,9 @@ class _Run:
         changed = bool(known_remote and handle.remote_id and known_remote != handle.remote_id)
         run_id = None
         if not self.dry_run and store is not None:
-            run_id = store.start_run(handle.record_id, "stats", False)
+            run_id = start_writing_run(
+                store, handle.record_id, "stats", what="statistics synchronization"
+            )
         plan: ReadPlan | None = None
         try:
             plan = self._execute(handle, run_id, integration_changed=changed)
