@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
@@ -81,3 +83,19 @@ def courses_of(stack: Stack) -> dict[str, Any]:
 
 def iter_mapped(stack: Stack) -> Iterator[MappedCourse]:
     yield from expected_catalog(stack)[0].values()
+
+
+def _csrf_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "no csrf_token field on the page"
+    return found.group(1)
+
+
+def admin_login(client: TestClient, password: str = "admin-password-1") -> str:
+    """Log ``admin`` in through the login form; returns the session's CSRF token."""
+    token = _csrf_token(client.get("/login").text)
+    answer = client.post(
+        "/login", data={"username": "admin", "password": password, "csrf_token": token}
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/integrations"
+    return _csrf_token(client.get("/integrations").text)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 import tomllib
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from e2e_support import admin_login
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
 from learnsync.sandbox.world import World
@@ -32,14 +32,8 @@ def flow(tmp_path: Path):  # type: ignore[no-untyped-def]
         data = input_from_config(parse_config(raw), "Coursera")
         service.integrations.save(data)
         client = TestClient(create_app(service), follow_redirects=False)
-        page = client.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post(
-            "/login",
-            data={"username": "admin", "password": "admin-password-1", "csrf_token": token},
-        )
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/integrations").text)
-        yield service, client, csrf.group(1), data, (url, box)
+        csrf = admin_login(client)
+        yield service, client, csrf, data, (url, box)
         service.close()
 
 

@@ -4,7 +4,6 @@ against both simulators (no browser)."""
 from __future__ import annotations
 
 import logging
-import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from e2e_support import admin_login
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
 from learnsync.sandbox.world import World
@@ -46,13 +46,7 @@ def site(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _login(client: TestClient) -> str:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    client.post(
-        "/login",
-        data={"username": "admin", "password": "admin-password-1", "csrf_token": token.group(1)},
-    )
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/integrations").text)
-    return csrf.group(1)
+    return admin_login(client)
 
 
 def _sync(service: Service, kind: str) -> None:

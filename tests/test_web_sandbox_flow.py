@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from e2e_support import store_record
+from e2e_support import admin_login, store_record
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
 from learnsync.sandbox.world import World
@@ -28,14 +28,8 @@ def flow(tmp_path: Path):  # type: ignore[no-untyped-def]
         raw = tomllib.loads(stack.config_toml(service.store_url))
         service.integrations.save(input_from_config(parse_config(raw), "Coursera"))
         client = TestClient(create_app(service), follow_redirects=False)
-        page = client.get("/login")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-        client.post(
-            "/login",
-            data={"username": "admin", "password": "admin-password-1", "csrf_token": token},
-        )
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/integrations").text)
-        yield service, client, csrf.group(1), stack
+        csrf = admin_login(client)
+        yield service, client, csrf, stack
         service.close()
 
 

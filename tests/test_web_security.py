@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from e2e_support import admin_login
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.secrets import SecretBox
@@ -57,14 +58,7 @@ def client(service: Service) -> TestClient:
 
 
 def login(client: TestClient) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = client.post(
-        "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303 and answer.headers["location"] == "/integrations"
-    page = client.get("/integrations")
-    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return admin_login(client, PASSWORD)
 
 
 def _concrete(path: str) -> str:
