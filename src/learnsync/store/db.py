@@ -253,11 +253,19 @@ def _upgrade_transaction(conn: Connection) -> Iterator[None]:
                 )
             yield
         return
+    with _sqlite_immediate(conn):  # waits for a concurrent upgrade (busy timeout)
+        yield
+
+
+@contextmanager
+def _sqlite_immediate(conn: Connection) -> Iterator[None]:
+    """A SQLite transaction begun with ``BEGIN IMMEDIATE``: it holds the write lock from its
+    first statement, so what it reads cannot change before it writes."""
     dbapi_connection = conn.connection.dbapi_connection
     saved = dbapi_connection.isolation_level  # type: ignore[union-attr]
     dbapi_connection.isolation_level = None  # type: ignore[union-attr]
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits for a concurrent upgrade (busy timeout)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -266,6 +274,24 @@ def _upgrade_transaction(conn: Connection) -> Iterator[None]:
         conn.commit()
     finally:
         dbapi_connection.isolation_level = saved  # type: ignore[union-attr]
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A read-then-write transaction that no other process's write can interleave with.
+
+    On SQLite it holds the write lock from the start (a deferred transaction that read first
+    fails with "database is locked" when another process wrote meanwhile, instead of waiting);
+    on PostgreSQL it is a plain transaction — its writes take row locks, and conflicting
+    inserts wait for each other.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        with _sqlite_immediate(conn):
+            yield conn
 
 
 # a table as the recovery compares it: its column names and its ``ix_`` index names

@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from learnsync.store.db import UtcDateTime
 
@@ -44,7 +45,10 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 CONTENT_STATES = ("active", "archived_filter", "archived_removed", "skipped", "failed")
 STAT_STATES = ("sent", "skipped", "failed")
 RUN_KINDS = ("content", "stats", "filters")
-RUN_STATUSES = ("running", "succeeded", "failed")
+# queued → running → succeeded | partial | failed | cancelled (docs/architecture.md#runs-and-the-lease)
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
+RUN_FINAL_STATUSES = ("succeeded", "partial", "failed", "cancelled")
+RUN_TRIGGERS = ("cli", "manual", "schedule", "filters")
 RUN_ITEM_ACTIONS = ("created", "updated", "archived", "restored", "skipped", "failed", "sent")
 
 
@@ -159,6 +163,8 @@ class Run(Base):
     __table_args__ = (
         CheckConstraint(_one_of("kind", RUN_KINDS), name="kind"),
         CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+        CheckConstraint(_one_of("trigger", RUN_TRIGGERS), name="trigger"),
+        Index("ix_runs_status_id", "status", "id"),  # the queue: oldest queued runs first
         Index("ix_runs_integration_id_started_at", "integration_id", "started_at"),
     )
 
@@ -171,6 +177,16 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     report: Mapped[dict[str, Any] | None] = mapped_column(Json)
     error: Mapped[str | None] = mapped_column(Text)
+    # the run as a job (0007): who asked for it, its live progress, its heartbeat
+    trigger: Mapped[str] = mapped_column(String(16), default="cli", server_default="cli")
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stage: Mapped[str | None] = mapped_column(String(64))
+    done: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class RunItem(Base):
@@ -188,3 +204,20 @@ class RunItem(Base):
     learner: Mapped[str | None] = mapped_column(String(320))
     action: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Lease(Base):
+    """The one writing run of an integration (a row is the lease), across processes.
+
+    Taken when a run starts, kept alive by the run's heartbeat, released when it ends; a lease
+    whose ``expires_at`` passed belongs to a run whose process died, and the next claimant marks
+    that run failed (:mod:`learnsync.store.jobs`).
+    """
+
+    __tablename__ = "leases"
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id"))
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

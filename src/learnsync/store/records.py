@@ -97,6 +97,14 @@ class RunRecord:
     finished_at: datetime | None = None
     report: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # the run as a job (learnsync.store.jobs): who asked, live progress, heartbeat
+    trigger: str = "cli"
+    queued_at: datetime | None = None
+    stage: str | None = None
+    done: int = 0
+    total: int | None = None
+    heartbeat_at: datetime | None = None
+    cancel_requested: bool = False
 
 
 @dataclass(slots=True)

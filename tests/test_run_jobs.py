@@ -1,0 +1,237 @@
+"""Runs as jobs (learnsync.store.jobs): queue, lease, progress, cancel, crash expiry.
+
+On SQLite and PostgreSQL; a fake clock drives lease expiry; separate processes race for one
+integration's lease.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from learnsync.store import Store
+from learnsync.store.db import create_store_engine
+from learnsync.store.jobs import LEASE_TTL, IntegrationBusy, LeaseLost, NotQueued, RunJobs
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 2, 8, 45, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(url: str, clock: Clock) -> Iterator[Store]:
+    with Store.open(url, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def jobs(store: Store, clock: Clock) -> RunJobs:
+    return RunJobs(store.engine, clock)
+
+
+def _integration(store: Store, name: str = "a") -> int:
+    return store.get_or_create_integration(f"https://x|g|{name}").id
+
+
+def test_a_submitted_run_is_queued_with_its_trigger(store: Store, jobs: RunJobs) -> None:
+    run_id = jobs.submit(_integration(store), "content", "schedule")
+    job = jobs.get(run_id)
+    assert job is not None
+    assert (job.status, job.trigger, job.kind, job.done, job.total) == (
+        "queued",
+        "schedule",
+        "content",
+        0,
+        None,
+    )
+    assert job.queued_at == jobs.now()
+    assert [j.id for j in jobs.queued()] == [run_id]
+
+
+def test_start_takes_the_lease_and_a_second_run_waits_behind_it(
+    store: Store, jobs: RunJobs
+) -> None:
+    integration = _integration(store)
+    first = jobs.submit(integration, "content", "manual")
+    second = jobs.submit(integration, "stats", "schedule")
+    assert jobs.start(first, "host-a").status == "running"
+    with pytest.raises(IntegrationBusy, match=rf"a content run \(run {first}\)") as busy:
+        jobs.start(second, "host-b")
+    assert busy.value.lease.owner == "host-a"
+    assert jobs.get(second).status == "queued"  # type: ignore[union-attr]
+    assert jobs.claim_next("host-b") is None  # the only queued run's integration is busy
+    jobs.release(first, "host-a")
+    claimed = jobs.claim_next("host-b")
+    assert claimed is not None and claimed.id == second and claimed.status == "running"
+    lease = jobs.lease(integration)
+    assert lease is not None and (lease.run_id, lease.owner) == (second, "host-b")
+
+
+def test_claim_next_passes_a_busy_integration_for_a_free_one(store: Store, jobs: RunJobs) -> None:
+    busy, free = _integration(store, "busy"), _integration(store, "free")
+    jobs.start(jobs.submit(busy, "content", "manual"), "w1")
+    waiting = jobs.submit(busy, "stats", "schedule")
+    other = jobs.submit(free, "stats", "schedule")
+    claimed = jobs.claim_next("w2")
+    assert claimed is not None and claimed.id == other
+    assert jobs.claim_next("w2") is None
+    assert [j.id for j in jobs.queued()] == [waiting]
+
+
+def test_dry_runs_take_no_lease(store: Store, jobs: RunJobs) -> None:
+    integration = _integration(store)
+    jobs.start(jobs.submit(integration, "content", "cli"), "w1")
+    dry = jobs.submit(integration, "content", "cli", dry_run=True)
+    assert jobs.start(dry, "w2").status == "running"
+    jobs.beat(dry, "w2", stage="reading", done=3)
+    assert jobs.lease(integration).run_id != dry  # type: ignore[union-attr]
+
+
+def test_beat_stores_progress_and_renews_the_lease(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    integration = _integration(store)
+    run_id = jobs.submit(integration, "stats", "cli")
+    jobs.start(run_id, "w1")
+    clock.advance(timedelta(seconds=30))
+    beat = jobs.beat(run_id, "w1", stage="sending", done=250, total=1000)
+    assert not beat.cancel_requested
+    job = jobs.get(run_id)
+    assert job is not None
+    assert (job.stage, job.done, job.total, job.heartbeat_at) == (
+        "sending",
+        250,
+        1000,
+        clock.now,
+    )
+    assert jobs.lease(integration).expires_at == clock.now + LEASE_TTL  # type: ignore[union-attr]
+    jobs.beat(run_id, "w1", done=300)  # a beat without a stage keeps the stage and total
+    job = jobs.get(run_id)
+    assert job is not None and (job.stage, job.done, job.total) == ("sending", 300, 1000)
+
+
+def test_cancel_a_queued_run_at_once_and_a_running_one_at_its_next_beat(
+    store: Store, jobs: RunJobs
+) -> None:
+    integration = _integration(store)
+    running = jobs.submit(integration, "content", "manual")
+    queued = jobs.submit(integration, "stats", "manual")
+    jobs.start(running, "w1")
+    assert jobs.cancel(queued) == "cancelled"
+    assert jobs.get(queued).status == "cancelled"  # type: ignore[union-attr]
+    with pytest.raises(NotQueued):
+        jobs.start(queued, "w2")
+    assert jobs.cancel(running) == "cancelling"
+    assert jobs.beat(running, "w1").cancel_requested
+    jobs.end(running, "w1", "cancelled", "cancelled by admin")
+    assert jobs.get(running).status == "cancelled"  # type: ignore[union-attr]
+    assert jobs.lease(integration) is None
+    assert jobs.cancel(running) == "cancelled"  # an ended run stays as it is
+    assert jobs.claim_next("w2") is None  # the cancelled queued run is not started
+
+
+def test_a_crashed_runs_lease_expires_and_the_run_is_failed_with_the_reason(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    integration = _integration(store)
+    dead = jobs.submit(integration, "content", "cli")
+    jobs.start(dead, "killed-host")
+    jobs.beat(dead, "killed-host", stage="sending")
+    beat_at = clock.now
+    after = jobs.submit(integration, "content", "cli")
+    clock.advance(LEASE_TTL - timedelta(seconds=1))
+    with pytest.raises(IntegrationBusy):
+        jobs.start(after, "w2")  # not expired yet
+    clock.advance(timedelta(seconds=1))
+    assert jobs.start(after, "w2").status == "running"
+    failed = jobs.get(dead)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == (
+        f"the process running it stopped: no heartbeat since "
+        f"{beat_at:%Y-%m-%d %H:%M:%S} UTC, its lease expired"
+    )
+    assert failed.finished_at == clock.now
+    with pytest.raises(LeaseLost):
+        jobs.beat(dead, "killed-host")  # it must not write on: another run owns the integration
+
+
+def test_expire_frees_integrations_without_a_claimant(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    integration = _integration(store)
+    run_id = jobs.submit(integration, "stats", "schedule")
+    jobs.start(run_id, "w1")
+    assert jobs.expire() == []
+    clock.advance(LEASE_TTL * 2)
+    assert jobs.expire() == [run_id]
+    assert jobs.lease(integration) is None
+    assert jobs.get(run_id).status == "failed"  # type: ignore[union-attr]
+
+
+def test_every_status_of_the_lifecycle_is_accepted_by_the_schema(
+    store: Store, jobs: RunJobs
+) -> None:
+    run_id = jobs.submit(_integration(store), "content", "cli")
+    for status in ("running", "partial", "succeeded", "failed", "cancelled", "queued"):
+        with store.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE runs SET status = :s WHERE id = :id"), {"s": status, "id": run_id}
+            )
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET status = 'paused' WHERE id = :id"), {"id": run_id})
+
+
+def _race(url: str, run_id: int, go: Event) -> str:
+    engine = create_store_engine(url)
+    try:
+        go.wait(30)
+        RunJobs(engine).start(run_id, f"proc-{run_id}")
+        return "started"
+    except IntegrationBusy:
+        return "busy"
+    finally:
+        engine.dispose()
+
+
+def _race_entry(url: str, run_id: int, go: Event, results: Queue[tuple[int, str]]) -> None:
+    results.put((run_id, _race(url, run_id, go)))
+
+
+def test_processes_racing_for_one_integration_only_one_starts(store: Store, url: str) -> None:
+    jobs = RunJobs(store.engine)
+    integration = _integration(store)
+    run_ids = [jobs.submit(integration, kind, "cli") for kind in ("content", "stats") * 3]
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_race_entry, args=(url, run_id, go, results)) for run_id in run_ids
+    ]
+    for worker in workers:
+        worker.start()
+    go.set()
+    outcomes = dict(results.get(timeout=60) for _ in workers)
+    for worker in workers:
+        worker.join(30)
+    assert sorted(outcomes.values()) == ["busy"] * 5 + ["started"]
+    winner = next(run_id for run_id, outcome in outcomes.items() if outcome == "started")
+    assert jobs.lease(integration).run_id == winner  # type: ignore[union-attr]
+    assert [j.id for j in jobs.queued()] == sorted(set(run_ids) - {winner})
