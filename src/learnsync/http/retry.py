@@ -26,6 +26,11 @@ The wait is jittered exponential backoff (``base_delay × 2^(attempt-1)``, cappe
 ``max_delay``, multiplied by a random factor in ``[1 - jitter, 1]``). A ``Retry-After`` header
 (seconds or an HTTP date) replaces it, capped at ``max_retry_after``. A 429 without the header
 waits at least ``min_429_delay`` (360Learning's advice: "wait about 1 second").
+
+The budget of one request (docs/waiting.md): at most ``max_attempts`` attempts and at most
+``max_total_wait`` seconds of waiting between them; a wait that would pass it is cut to what is
+left, and with nothing left the last answer (or error) is the result. Inside an outer budget
+(bulk-slot waiting, operation polling) the waits are cut to the outer budget's remainder too.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class RetryPolicy:
     """When to retry and how long to wait. Every field can be overridden for tests or tuning."""
 
     max_attempts: int = 6
+    max_total_wait: float = 120.0
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_retry_after: float = 60.0
@@ -67,6 +73,8 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if not 0 <= self.jitter <= 1:
             raise ValueError("jitter must be between 0 and 1")
+        if self.max_total_wait < 0:
+            raise ValueError("max_total_wait cannot be negative")
 
     def without_statuses(self, *statuses: int) -> RetryPolicy:
         """The same policy, but answers with ``statuses`` are returned at once."""

@@ -25,6 +25,7 @@ from learnsync import fastjson
 from learnsync.errors import ApiError
 from learnsync.http.ratelimit import RateLimiter
 from learnsync.http.retry import RetryPolicy
+from learnsync.http.waiting import Budget
 
 log = logging.getLogger("learnsync.http")
 
@@ -114,11 +115,14 @@ class HttpSession:
         json: Any = None,
         data: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
+        budget: Budget | None = None,
     ) -> httpx.Response:
         """Send with retries; return the last response (any status) or raise ApiError (status 0).
 
         ``kind`` names the route for the counters (e.g. ``contents``, ``bulk_submit``);
-        ``idempotent`` defaults from the method (see :mod:`learnsync.http.retry`).
+        ``idempotent`` defaults from the method (see :mod:`learnsync.http.retry`). The retries
+        wait at most ``policy.max_total_wait`` in all, and never past ``budget`` (an outer wait
+        this request is part of: its waits are charged to it).
         """
         method = method.upper()
         policy = retry or self.retry
@@ -136,6 +140,10 @@ class HttpSession:
             data=data,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
+        # the retries' own budget is waiting time only (a slow answer is bounded by its timeout)
+        waits = (budget.child if budget is not None else self._budget)(
+            policy.max_total_wait, wall=False
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -146,9 +154,12 @@ class HttpSession:
             try:
                 response = self._client.send(request)
             except httpx.TransportError as exc:
-                if not policy.should_retry(attempt=attempt, idempotent=safe, error=exc):
+                if (
+                    not policy.should_retry(attempt=attempt, idempotent=safe, error=exc)
+                    or waits.expired
+                ):
                     raise self._transport_failure(method, request, exc, attempt, safe) from None
-                wait = policy.delay(attempt)
+                wait = min(policy.delay(attempt), waits.remaining())
                 log.warning(
                     "%s %s: %s; retry %d in %.1fs",
                     self.api,
@@ -157,12 +168,15 @@ class HttpSession:
                     attempt,
                     wait,
                 )
-                self.sleep(wait)
+                waits.sleep(wait)
                 continue
             response.read()
-            if not policy.should_retry(attempt=attempt, idempotent=safe, response=response):
+            if (
+                not policy.should_retry(attempt=attempt, idempotent=safe, response=response)
+                or waits.expired
+            ):
                 return response
-            wait = policy.delay(attempt, response, now=self.clock())
+            wait = min(policy.delay(attempt, response, now=self.clock()), waits.remaining())
             log.warning(
                 "%s %s: HTTP %d; retry %d in %.1fs",
                 self.api,
@@ -172,7 +186,10 @@ class HttpSession:
                 wait,
             )
             response.close()
-            self.sleep(wait)
+            waits.sleep(wait)
+
+    def _budget(self, seconds: float, *, wall: bool = True) -> Budget:
+        return Budget(seconds, clock=self.clock, sleep=self.sleep, wall=wall)
 
     def _transport_failure(
         self, method: str, request: httpx.Request, exc: Exception, attempts: int, safe: bool

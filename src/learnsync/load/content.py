@@ -22,7 +22,10 @@ def upsert_courses(
     on_batch: Callable[[int], None] | None = None,
     into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
-    """Bulk upsert (≤ 10,000 per request); ``resource_id`` of a success is the courseId."""
+    """Bulk upsert (≤ 10,000 per request); ``resource_id`` of a success is the courseId.
+
+    The rule of :mod:`learnsync.load.bulk`: a failed operation fails its own batch; when
+    360Learning refuses to go on, an ``ApiError`` after the outcomes of what was sent."""
     items = [u.course.payload for u in upserts]
     return run_bulk(
         client,
@@ -33,6 +36,7 @@ def upsert_courses(
         key=_external_id,
         on_batch=on_batch,
         into=into,
+        noun="courses",
     )
 
 
@@ -43,7 +47,7 @@ def archive_courses(
     on_batch: Callable[[int], None] | None = None,
     into: dict[str, Outcome] | None = None,
 ) -> dict[str, Outcome]:
-    """Bulk archive (≤ 1,000 per request)."""
+    """Bulk archive (≤ 1,000 per request), under the same rule as :func:`upsert_courses`."""
     items = [{"externalId": external_id} for external_id in external_ids]
     return run_bulk(
         client,
@@ -54,6 +58,7 @@ def archive_courses(
         key=_external_id,
         on_batch=on_batch,
         into=into,
+        noun="courses",
     )
 
 

@@ -1,16 +1,18 @@
 """What a 360Learning bulk pipeline hands back: one result per item, or a failed batch.
 
 ``ThreeSixtyTarget.run_batches`` (:mod:`learnsync.model.ports`) yields :class:`BulkResult` lists
-and raises :class:`BatchFailed`; the loaders (:mod:`learnsync.load`) turn both into per-item
-outcomes without knowing the client.
+and raises :class:`BatchFailed` (one batch failed alone: the pipeline can go on) or
+:class:`BulkStopped` (the bulk API refused to go on); the loaders (:mod:`learnsync.load`) turn
+them into per-item outcomes without knowing the client (docs/waiting.md#when-a-batch-fails).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from learnsync.errors import BulkOperationError
+from learnsync.errors import ApiError, BulkOperationError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +26,15 @@ class BulkResult:
 
 
 class BatchFailed(BulkOperationError):
-    """A bulk operation ended in ``error``: ``batch`` was not applied.
+    """One batch failed alone: its bulk operation ended in ``error`` (or its submit got no
+    answer, ``operation`` then ``{}``): ``batch`` was not applied (or may not have been).
 
-    ``in_flight`` holds the batches submitted after it whose outcome was not awaited — treat them
-    as not applied too (re-sending them is safe: upserts, archives and statistics are keyed).
-    Batches that ``run_batches`` yielded before this error were applied.
+    ``in_flight`` holds the batches submitted after it whose outcome was not awaited yet.
+    ``resume``, when the client gives one, goes on where the pipeline stopped: it yields those
+    batches' results as their operations end, then sends the remaining batches — so a failed
+    operation fails its own batch only. Without ``resume``, treat ``in_flight`` as not applied
+    (re-sending them is safe: upserts, archives and statistics are keyed). Batches that
+    ``run_batches`` yielded before this error were applied.
     """
 
     def __init__(
@@ -39,6 +45,7 @@ class BatchFailed(BulkOperationError):
         in_flight: list[list[dict[str, Any]]],
         operation: dict[str, Any],
         operation_url: str,
+        resume: Iterator[tuple[list[dict[str, Any]], list[BulkResult]]] | None = None,
     ) -> None:
         super().__init__(
             message, status=200, code="bulkOperationError", body=operation, api="360Learning"
@@ -47,3 +54,30 @@ class BatchFailed(BulkOperationError):
         self.in_flight = in_flight
         self.operation = operation
         self.operation_url = operation_url
+        self.resume = resume
+
+
+class BulkStopped(ApiError):
+    """The bulk pipeline stopped: 360Learning refused to take more (the bulk API disabled, the
+    three bulk slots held past their budget, rate limited past the budget) or an operation could
+    not be followed (polling failed or ran out of its budget).
+
+    ``unknown``: batches submitted whose outcome is unknown (report them failed: the next run
+    sends them again); ``not_sent``: the batch 360Learning refused (it was not applied). The
+    batches ``run_batches`` had not taken yet were not sent either. Status, code and body are
+    those of the refusal.
+    """
+
+    def __init__(
+        self,
+        cause: ApiError,
+        *,
+        unknown: list[list[dict[str, Any]]],
+        not_sent: list[list[dict[str, Any]]],
+    ) -> None:
+        super().__init__(
+            cause.message, status=cause.status, code=cause.code, body=cause.body, api=cause.api
+        )
+        self.cause = cause
+        self.unknown = unknown
+        self.not_sent = not_sent

@@ -59,7 +59,9 @@ class ContentLedger:
     ) -> None:
         """``new_states``: externalId → the archived state to record on success."""
         for external_id, new_state in new_states.items():
-            outcome = outcomes.get(external_id) or Outcome(external_id, False, error="no result")
+            outcome = outcomes.get(external_id)
+            if outcome is None:
+                continue  # not sent (the write stopped before it): the next run sends it
             if outcome.ok:
                 self.succeeded(external_id, "archived", new_state, state=new_state)
             else:

@@ -6,12 +6,21 @@ The bulk framework: docs/api-notes.md#bulk-operations.
 operations unfinished — 360Learning runs at most three per company — and yields each batch's
 results in submission order as soon as they are ready.
 
+Each waiting loop has one budget (docs/waiting.md), and the HTTP retries inside it are charged
+to it:
+
 - A 429 ``bulkOperationsConcurrencyLimitReached`` on submit while our own operations are in flight
   means they hold the slots: wait for the oldest, then submit again. With none of ours in flight
-  (another process holds the slots) the submit is retried by the retry policy, then after
-  ``poll_max`` pauses up to ``concurrency_patience`` seconds in all.
-- An operation that ends in ``error`` raises :class:`BatchFailed` (a ``BulkOperationError``) that
-  carries the failed batch and the batches still in flight; batches yielded before were applied.
+  (other clients hold the slots) this loop — not the HTTP retries — pauses ``slot_wait_initial``
+  (1 s), doubling up to ``slot_wait_max`` (30 s), a ``Retry-After`` replacing the pause, for
+  ``concurrency_patience`` seconds (600) in all from the first refusal; then it gives up.
+- Polling an operation (``wait``): ``poll_initial`` ×1.5 up to ``poll_max``, for
+  ``wait_timeout`` seconds in all; the last poll is at the deadline.
+- An operation that ends in ``error`` (or a submit that got no answer, or was refused for its own
+  content) raises :class:`BatchFailed` for that batch alone: ``resume`` goes on with the batches in flight and the
+  rest. When 360Learning refuses more work (503 through the retries, the slot budget spent) the
+  pipeline finishes the operations it has in flight, then raises :class:`BulkStopped`; when an
+  operation cannot be followed (polling failed or ran out of its budget) it raises it at once.
 - Results are aligned with the batch: ``results[i]`` is the outcome of ``batch[i]`` (matched by
   position when the echoed inputs agree, else by the echoed input; an item without a result gets
   ``ok=False``).
@@ -23,18 +32,24 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from learnsync import fastjson
 from learnsync.clients.threesixty.errors import API
-from learnsync.errors import ApiError
-from learnsync.model.bulk import BatchFailed, BulkResult
+from learnsync.errors import ApiError, AuthError
+from learnsync.http.retry import retry_after
+from learnsync.http.session import decode_body, error_code
+from learnsync.http.waiting import Budget
+from learnsync.model.bulk import BatchFailed, BulkResult, BulkStopped
 
 if TYPE_CHECKING:
     import httpx
 
     from learnsync.http import RetryPolicy
+
+Resume = Callable[[], Iterator[tuple[list[dict[str, Any]], list[BulkResult]]]]
 
 log = logging.getLogger("learnsync.threesixty")
 
@@ -113,6 +128,16 @@ def align(batch: list[dict[str, Any]], results: list[BulkResult]) -> list[BulkRe
     return aligned
 
 
+@dataclass
+class _Flight:
+    """The state of one ``run_batches`` pipeline, shared with the iterator that resumes it."""
+
+    source: Iterator[list[dict[str, Any]]]
+    in_flight: deque[tuple[list[dict[str, Any]], str]] = field(default_factory=deque)
+    current: list[dict[str, Any]] | None = None  # taken from the source, not yet accepted
+    stop: BulkStopped | None = None  # refused: finish what is in flight, then raise this
+
+
 class BulkMixin:
     """Bulk operations for :class:`~learnsync.clients.threesixty.client.ThreeSixtyClient`."""
 
@@ -121,6 +146,8 @@ class BulkMixin:
     poll_max: float
     wait_timeout: float
     concurrency_patience: float
+    slot_wait_initial: float
+    slot_wait_max: float
     retry: RetryPolicy
     sleep: Callable[[float], None]
     clock: Callable[[], float]
@@ -136,11 +163,18 @@ class BulkMixin:
         idempotent: bool | None = None,
         retry: RetryPolicy | None = None,
         ok: tuple[int, ...] = (200,),
+        budget: Budget | None = None,
     ) -> httpx.Response:
         raise NotImplementedError
 
     def _json(self, response: httpx.Response) -> Any:
         raise NotImplementedError
+
+    def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
+        raise NotImplementedError
+
+    def _budget(self, seconds: float) -> Budget:
+        return Budget(seconds, clock=self.clock, sleep=self.sleep)
 
     # -- one operation -------------------------------------------------------------------------
 
@@ -151,21 +185,40 @@ class BulkMixin:
         items: list[dict[str, Any]],
         *,
         retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
     ) -> str:
         """Submit one bulk request; return the operation URL (the ``Location`` header)."""
+        response = self._submit(kind, integration_id, items, retry=retry, budget=budget)
+        if response.status_code == 429:
+            raise self._error(response.request.method, str(response.request.url), response)
+        return self._location(kind, response)
+
+    def _submit(
+        self,
+        kind: str,
+        integration_id: str,
+        items: list[dict[str, Any]],
+        *,
+        retry: RetryPolicy | None,
+        budget: Budget | None,
+    ) -> httpx.Response:
+        """One submit (with the policy's retries); a final 429 is returned, not raised."""
         limit = limit_for(kind)
         if len(items) > limit:
             raise ValueError(f"{kind} takes at most {limit} items per request, got {len(items)}")
         method, template, _ = BULK_KINDS[kind]
-        response = self._request(
+        return self._request(
             method,
             template.format(id=integration_id),
             kind=f"bulk_{kind}",
             json={"input": items},
             idempotent=False,  # each submit creates an operation (see learnsync.http.retry)
             retry=retry,
-            ok=(200, 201, 202),
+            ok=(200, 201, 202, 429),
+            budget=budget,
         )
+
+    def _location(self, kind: str, response: httpx.Response) -> str:
         location = response.headers.get("Location")
         if not location:
             raise ApiError(
@@ -186,29 +239,35 @@ class BulkMixin:
             )
         return url
 
-    def get_operation(self, operation_url: str) -> dict[str, Any]:
-        body = self._json(self._request("GET", operation_url, kind="bulk_operation"))
+    def get_operation(self, operation_url: str, *, budget: Budget | None = None) -> dict[str, Any]:
+        response = self._request("GET", operation_url, kind="bulk_operation", budget=budget)
+        body = self._json(response)
         if not isinstance(body, dict):
             raise ApiError("360Learning returned a malformed bulk operation", api=API, body=body)
         return body
 
     def wait(self, operation_url: str) -> dict[str, Any]:
-        """Poll until the operation is ``completed`` or ``error``; return its last state."""
+        """Poll until the operation is ``completed`` or ``error``; return its last state.
+
+        One budget, ``wait_timeout`` seconds (docs/waiting.md): the pauses between polls and the
+        polls' own HTTP retries all come out of it; the last poll is at the deadline."""
         delay = self.poll_initial
-        deadline = self.clock() + self.wait_timeout
+        budget = self._budget(self.wait_timeout)
+        polls = 0
         while True:
-            operation = self.get_operation(operation_url)
+            polls += 1
+            operation = self.get_operation(operation_url, budget=budget)
             if operation.get("status") in ENDED_STATUSES:
                 return operation
-            if self.clock() >= deadline:
+            if budget.expired:
                 raise ApiError(
                     f"the 360Learning bulk operation {operation.get('_id', '')} was still "
-                    f"{operation.get('status')} after {self.wait_timeout:.0f}s; it may finish "
-                    "later — run again to send what it did not apply",
+                    f"{operation.get('status')} after {self.wait_timeout:.0f}s ({polls} polls); "
+                    "it may finish later — run again to send what it did not apply",
                     api=API,
                     body=operation,
                 )
-            self.sleep(delay)
+            budget.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
 
     def results(self, operation_url: str) -> list[BulkResult]:
@@ -243,7 +302,8 @@ class BulkMixin:
         if isinstance(batches, Sequence):
             for batch in batches:
                 self._check_size(kind, batch, limit)
-        return self._pipeline(kind, integration_id, batches, max_in_flight, limit)
+        state = _Flight(source=iter(batches))
+        return self._pipeline(kind, integration_id, state, max_in_flight, limit)
 
     @staticmethod
     def _check_size(kind: str, batch: list[dict[str, Any]], limit: int) -> None:
@@ -257,55 +317,174 @@ class BulkMixin:
         self,
         kind: str,
         integration_id: str,
-        batches: Iterable[list[dict[str, Any]]],
+        state: _Flight,
         max_in_flight: int,
         limit: int,
     ) -> Iterator[tuple[list[dict[str, Any]], list[BulkResult]]]:
-        in_flight: deque[tuple[list[dict[str, Any]], str]] = deque()
-        for batch in batches:
-            self._check_size(kind, batch, limit)
-            if not batch:
-                yield batch, []
-                continue
-            while len(in_flight) >= max_in_flight:
-                yield self._finish(in_flight)
-            waited = 0.0
+        """Room first (wait for our oldest operation), then take the next batch and submit it.
+
+        A :class:`BatchFailed` carries ``resume``: this same pipeline, from where it stopped."""
+        in_flight = state.in_flight
+
+        def resume() -> Iterator[tuple[list[dict[str, Any]], list[BulkResult]]]:
+            # a new generator over the same state: it goes on where this one stopped
+            return self._pipeline(kind, integration_id, state, max_in_flight, limit)
+
+        while True:
+            if state.stop is not None:
+                # 360Learning refused more work: what it accepted is still followed to its end
+                while in_flight:
+                    yield self._finish(state, resume)
+                raise state.stop
+            if state.current is None:
+                if len(in_flight) >= max_in_flight:
+                    yield self._finish(state, resume)
+                    continue
+                batch = next(state.source, None)
+                if batch is None:
+                    break
+                self._check_size(kind, batch, limit)
+                if not batch:
+                    yield batch, []
+                    continue
+                state.current = batch
+            batch = state.current
+            slots: Budget | None = None  # the slot-waiting budget, from the first refusal
+            delay = self.slot_wait_initial
+            refusals = 0
             while True:
                 own = bool(in_flight)
-                # with our own operations running, a concurrency 429 is answered by waiting for
-                # the oldest of them, not by blind backoff
-                policy = self.retry.without_statuses(429) if own else None
+                # 429s are answered here, not by the HTTP retries: with our own operations
+                # running, by waiting for the oldest of them; else under the slot budget
                 try:
-                    url = self.submit(kind, integration_id, batch, retry=policy)
-                    break
+                    response = self._submit(
+                        kind,
+                        integration_id,
+                        batch,
+                        retry=self.retry.without_statuses(429),
+                        budget=slots,
+                    )
+                    if response.status_code != 429:
+                        url = self._location(kind, response)
+                        break
+                except AuthError:
+                    raise
                 except ApiError as exc:
-                    if exc.code != CONCURRENCY_LIMIT:
-                        raise
-                    if own:
-                        yield self._finish(in_flight)
-                        continue
-                    if waited >= self.concurrency_patience:
-                        raise ApiError(
-                            "360Learning kept answering bulkOperationsConcurrencyLimitReached: "
-                            "other bulk operations of this company hold all 3 slots; run again "
-                            "later",
-                            status=429,
-                            code=CONCURRENCY_LIMIT,
-                            api=API,
-                        ) from None
-                    log.warning("360Learning bulk slots are busy; waiting %.1fs", self.poll_max)
-                    self.sleep(self.poll_max)
-                    waited += self.poll_max
+                    state.current = None
+                    if exc.status == 0:
+                        # no answer: it may have been applied; this batch fails alone
+                        raise self._lost(batch, exc, state, resume) from None
+                    if exc.status in (429, 503):
+                        # 360Learning refuses bulk work (bulkAPIDisabled through the retries)
+                        state.stop = BulkStopped(exc, unknown=[], not_sent=[batch])
+                        break
+                    raise BatchFailed(
+                        f"360Learning refused a {kind} request of {len(batch)} items: "
+                        f"{exc.message}",
+                        batch=batch,
+                        in_flight=[b for b, _ in in_flight],
+                        operation={},
+                        operation_url="",
+                        resume=resume(),
+                    ) from None
+                refusals += 1
+                if own and error_code(decode_body(response)) == CONCURRENCY_LIMIT:
+                    yield self._finish(state, resume)
+                    continue
+                if slots is None:
+                    slots = self._budget(self.concurrency_patience)
+                if slots.expired:
+                    state.current = None
+                    error = self._slots_error(kind, response, slots, refusals)
+                    state.stop = BulkStopped(error, unknown=[], not_sent=[batch])
+                    break
+                hint = retry_after(response, now=self.clock())
+                wait = delay if hint is None else min(hint, self.retry.max_retry_after)
+                log.warning(
+                    "360Learning refused the %s submit (429 %s); waiting %.1fs (%.0fs of %.0fs "
+                    "used)",
+                    kind,
+                    error_code(decode_body(response)) or "tooManyRequests",
+                    min(wait, slots.remaining()),
+                    slots.elapsed(),
+                    slots.seconds,
+                )
+                slots.sleep(wait)
+                delay = min(delay * 2, self.slot_wait_max)
+            if state.stop is not None:
+                continue
+            state.current = None
             in_flight.append((batch, url))
         while in_flight:
-            yield self._finish(in_flight)
+            yield self._finish(state, resume)
+
+    def _slots_error(
+        self, kind: str, response: httpx.Response, slots: Budget, refusals: int
+    ) -> ApiError:
+        code = error_code(decode_body(response))
+        if code == CONCURRENCY_LIMIT:
+            why = (
+                "other bulk operations of this company held all 3 bulk slots "
+                f"(bulkOperationsConcurrencyLimitReached) for {slots.elapsed():.0f}s"
+            )
+        else:
+            why = (
+                f"360Learning kept answering 429 ({code or 'tooManyRequests'}) for "
+                f"{slots.elapsed():.0f}s"
+            )
+        return ApiError(
+            f"gave up sending {kind} to 360Learning: {why}, {refusals} submits refused; "
+            "run again later",
+            status=429,
+            code=code,
+            body=self._json(response),
+            api=API,
+        )
+
+    def _stopped(
+        self, exc: ApiError, state: _Flight, *, not_sent: list[list[dict[str, Any]]]
+    ) -> BulkStopped:
+        unknown = [b for b, _ in state.in_flight]
+        state.in_flight.clear()
+        if state.current is not None and not any(b is state.current for b in not_sent):
+            not_sent = [*not_sent, state.current]  # taken from the source, never accepted
+        state.current = None
+        return BulkStopped(exc, unknown=unknown, not_sent=not_sent)
+
+    def _lost(
+        self,
+        batch: list[dict[str, Any]],
+        exc: ApiError,
+        state: _Flight,
+        resume: Resume,
+    ) -> BatchFailed:
+        return BatchFailed(
+            f"{exc.message}; its {len(batch)} items may not have been applied (the next run "
+            "sends them again)",
+            batch=batch,
+            in_flight=[b for b, _ in state.in_flight],
+            operation={},
+            operation_url="",
+            resume=resume(),
+        )
 
     def _finish(
-        self, in_flight: deque[tuple[list[dict[str, Any]], str]]
+        self,
+        state: _Flight,
+        resume: Resume,
     ) -> tuple[list[dict[str, Any]], list[BulkResult]]:
-        batch, url = in_flight.popleft()
-        operation = self.wait(url)
-        if operation.get("status") == "error":
+        in_flight = state.in_flight
+        batch, url = in_flight[0]
+        try:
+            operation = self.wait(url)
+            results = None if operation.get("status") == "error" else self.results(url)
+        except AuthError:
+            raise
+        except ApiError as exc:
+            # polling failed or ran out of its budget: this batch's outcome is unknown
+            raise self._stopped(exc, state, not_sent=[]) from None
+        in_flight.popleft()
+        if results is None:
             message = operation.get("errorMessage") or "no errorMessage given"
             raise BatchFailed(
                 f"the 360Learning bulk operation {operation.get('_id', '')} ended in error: "
@@ -314,5 +493,6 @@ class BulkMixin:
                 in_flight=[b for b, _ in in_flight],
                 operation=operation,
                 operation_url=url,
+                resume=resume(),
             )
-        return batch, align(batch, self.results(url))
+        return batch, align(batch, results)

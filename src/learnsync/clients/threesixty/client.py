@@ -31,6 +31,7 @@ from learnsync.http import (
 )
 from learnsync.http.client import SessionClient
 from learnsync.http.urls import same_origin
+from learnsync.http.waiting import Budget
 
 API_VERSION = "v2.0"
 # what learnsync creates (docs/sync-rules.md#the-360learning-integration): Start → completed at
@@ -55,6 +56,8 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         poll_max: float = 5.0,
         wait_timeout: float = 3600.0,
         concurrency_patience: float = 600.0,
+        slot_wait_initial: float = 1.0,
+        slot_wait_max: float = 30.0,
         reads_per_second: float = 50.0,
         writes_per_second: float = 10.0,
     ) -> None:
@@ -67,6 +70,8 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         self.poll_max = poll_max
         self.wait_timeout = wait_timeout
         self.concurrency_patience = concurrency_patience
+        self.slot_wait_initial = slot_wait_initial
+        self.slot_wait_max = slot_wait_max
         self.session = HttpSession(
             api=API,
             transport=transport,
@@ -178,12 +183,13 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         idempotent: bool | None = None,
         retry: RetryPolicy | None = None,
         ok: tuple[int, ...] = (200,),
+        budget: Budget | None = None,
     ) -> httpx.Response:
         url = self._url(url)
-        response = self._send(method, url, kind, params, json, idempotent, retry)
+        response = self._send(method, url, kind, params, json, idempotent, retry, budget)
         if response.status_code == 401:
             self.auth.invalidate()
-            response = self._send(method, url, kind, params, json, idempotent, retry)
+            response = self._send(method, url, kind, params, json, idempotent, retry, budget)
         if response.status_code in ok:
             return response
         raise self._error(method, url, response)
@@ -197,6 +203,7 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         json: Any,
         idempotent: bool | None,
         retry: RetryPolicy | None,
+        budget: Budget | None = None,
     ) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {self.auth.token()}",
@@ -212,6 +219,7 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
             headers=headers,
             params=params,
             json=json,
+            budget=budget,
         )
 
     def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
