@@ -86,8 +86,11 @@ class ThreeSixtyTarget(Protocol):
     ) -> Iterator[BatchResults]:
         """Submit each batch as bulk ``kind``; yield each with its per-item results, in order.
 
-        An operation that ends in ``error`` raises :class:`~learnsync.model.bulk.BatchFailed`;
-        any other refusal an :class:`~learnsync.errors.ApiError` (or ``AuthError``)."""
+        A batch that fails alone (its operation ended in ``error``) raises
+        :class:`~learnsync.model.bulk.BatchFailed`, whose ``resume`` (optional) goes on; a
+        refusal to go on :class:`~learnsync.model.bulk.BulkStopped`; any other failure an
+        :class:`~learnsync.errors.ApiError` (or ``AuthError``). docs/waiting.md says what the
+        loaders make of each."""
         ...
 
     def set_course_archived(self, course_id: str, archived: bool) -> dict[str, Any]:
