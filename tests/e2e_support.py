@@ -16,14 +16,13 @@ from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
 from learnsync.model.coursera import Content
 from learnsync.sandbox.stack import Stack
 from learnsync.service.core import Service
-from learnsync.service.integrations import store_key
 from learnsync.store.records import IntegrationRecord
 
 
 def store_record(service: Service, integration_id: int) -> IntegrationRecord | None:
     """The pipelines' record (filters, runs, content state) of a service integration, found as
-    the web pages find it: by its store key, without decrypting the integration's secrets."""
-    return service.store.get_integration(store_key(service.integrations.get(integration_id)))
+    the web pages find it: by its id (one row), without decrypting the integration's secrets."""
+    return service.store.get_integration(integration_id)
 
 
 @dataclass

@@ -73,7 +73,7 @@ class FakeThreeSixty:
         return self.integration
 
     def ensure_integration(
-        self, *, name: str, group_id: str, author_id: str
+        self, *, name: str, group_id: str, author_id: str, known_id: str | None = None
     ) -> tuple[dict[str, Any], list[str]]:
         self.integration = self.integration or {"_id": INTEGRATION_ID, "externalPlatform": name}
         return self.integration, []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -44,7 +43,7 @@ def _succeed_then_break(
     assert client.post(f"/integrations/1/sync/{kind}", data={"csrf_token": csrf}).status_code == 303
     service.runs.wait()
     assert service.runs.latest(1).status == "succeeded", service.runs.latest(1).message
-    service.integrations.save(dataclasses.replace(data, **{field: WRONG}), 1)
+    service.integrations.save(data.model_copy(update={field: WRONG}), 1)
 
 
 def _assert_failed(service: Service, client: TestClient, kind: str, runs_before: int) -> None:

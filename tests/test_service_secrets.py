@@ -16,7 +16,7 @@ import learnsync.store.service_models  # noqa: F401 - registers the service tabl
 from e2e_support import store_record
 from learnsync.errors import ConfigError
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput, store_key
+from learnsync.service.integrations import IntegrationInput
 from learnsync.service.passwords import hash_password, verify_password
 from learnsync.service.secrets import KEY_ENV, KEY_FILE_ENV, SecretBox, secret_box_from_env
 from learnsync.store import Store
@@ -128,7 +128,7 @@ def test_no_secret_in_clear_in_the_database(service: Service, tmp_path: Path) ->
     for value in [*SECRETS.values(), "a-long-password"]:
         assert value.encode() not in raw
     with service.store.engine.connect() as conn:
-        row = conn.execute(text("SELECT * FROM service_integrations")).one()
+        row = conn.execute(text("SELECT * FROM integrations")).one()
     assert not any(isinstance(v, str) and v in SECRETS.values() for v in row)
     # ...and they come back for the pipelines
     config = service.integrations.config(new_id)
@@ -165,16 +165,17 @@ def test_pages_find_the_store_record_the_runs_write(
     setattr(data, field, value)
     new_id = service.integrations.save(data)
     config = service.integrations.config(new_id)
-    # the pages look the record up without decrypting: they must land on the runs' key
-    assert store_key(service.integrations.get(new_id)) == config.integration_key
+    # the pages look the record up without decrypting, by id: the row the runs use
+    assert config.integration_id == new_id
+    record = store_record(service, new_id)
+    assert record is not None
+    # ...and the row a --config run of the same settings finds by key (one integration)
     with Store.open(service.store_url) as store:
-        store.get_or_create_integration(config.integration_key)
-    assert store_record(service, new_id) is not None
+        assert store.get_or_create_integration(config.integration_key).id == new_id
 
 
 def test_store_record_needs_no_secret(service: Service, tmp_path: Path) -> None:
     new_id = service.integrations.save(sample_input())
-    service.store.get_or_create_integration(service.integrations.config(new_id).integration_key)
     other = Service(service.store_url, SecretBox.generate())  # cannot decrypt the secrets
     try:
         assert store_record(other, new_id) is not None

@@ -67,10 +67,15 @@ class Config:
     sync: SyncSettings = field(default_factory=SyncSettings)
     store_url: str = DEFAULT_STORE_URL
     path: Path | None = None
+    # not from the file: the store id of a service integration (learnsync.service.integrations).
+    # When set, runs use that store row, whatever the settings say (a rename keeps its state).
+    integration_id: int | None = None
 
     @property
     def integration_key(self) -> str:
-        """What identifies this integration in the store: one 360Learning group and name."""
+        """What identifies a ``--config`` run's integration in the store (found or created by
+        it): one platform, 360Learning group and integration name. A service integration keeps
+        the key it was created with (:attr:`integration_id` finds it)."""
         t = self.threesixty
         return integration_key(t.base_url, t.group_id, t.integration_name)
 

@@ -76,9 +76,10 @@ class ThreeSixtyTarget(Protocol):
         ...
 
     def ensure_integration(
-        self, *, name: str, group_id: str, author_id: str
+        self, *, name: str, group_id: str, author_id: str, known_id: str | None = None
     ) -> tuple[dict[str, Any], list[str]]:
-        """The integration ``name`` of ``group_id``, created when missing; and warnings."""
+        """The integration ``name`` of ``group_id``; when missing, the remembered one
+        (``known_id``) renamed to it, else a new one; and warnings."""
         ...
 
     def run_batches(

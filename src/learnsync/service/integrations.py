@@ -2,13 +2,16 @@
 
 A record plus its decrypted secrets becomes the same raw shape as a config file and goes
 through :func:`~learnsync.config.parse_config`, so the UI, the API and a config file are
-validated by one set of rules with one set of messages.
+validated by one set of rules with one set of messages. The settings' one schema is
+:class:`~learnsync.model.integration.IntegrationSchema`; :class:`IntegrationInput` adds the
+write-only secrets. An integration is addressed by its id (``integrations.id``): a settings
+edit never changes which store row, filters, runs and item states it has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from learnsync.config import (
@@ -17,10 +20,10 @@ from learnsync.config import (
     DEFAULT_INTEGRATION_NAME,
     THREESIXTY_BASE_URL,
     Config,
-    integration_key,
     parse_config,
 )
 from learnsync.errors import ConfigError
+from learnsync.model.integration import IntegrationSchema
 from learnsync.service.secrets import SecretBox
 from learnsync.store.service_repository import (
     SETTING_COLUMNS,
@@ -36,44 +39,47 @@ SECRET_FIELDS = {
 }
 
 
-@dataclass
-class IntegrationInput:
-    """What an administrator enters (UI form, API body or config file). Empty secrets mean
-    "keep the stored one" — secret fields are write-only."""
+class IntegrationInput(IntegrationSchema):
+    """What an administrator enters (UI form, API body or config file): the settings' schema
+    plus the secrets. Empty secrets mean "keep the stored one" — secret fields are write-only."""
 
-    label: str
-    coursera_org_id: str = ""
-    coursera_client_id: str = ""
     coursera_client_secret: str = ""
     coursera_refresh_token: str = ""
     coursera_api_base: str = COURSERA_API_BASE
     coursera_token_url: str = COURSERA_TOKEN_URL
-    coursera_program_id: str = ""
-    coursera_auth: str = "refresh_token"
     threesixty_base_url: str = THREESIXTY_BASE_URL
-    threesixty_client_id: str = ""
     threesixty_client_secret: str = ""
-    group_id: str = ""
-    author_id: str = ""
     integration_name: str = DEFAULT_INTEGRATION_NAME
-    archive_removed: bool = False
 
     def settings(self) -> dict[str, Any]:
-        values = {
+        """The settings, as :data:`~learnsync.model.integration.SETTING_FIELDS` name them."""
+        values = self.model_dump(exclude=set(SECRET_FIELDS))
+        return {
             k: (v.strip() if isinstance(v, str) else v)
-            for k, v in vars(self).items()
-            if k not in SECRET_FIELDS
+            for k, v in values.items()
+            if k in SETTING_COLUMNS
         }
-        values["content_type_overrides"] = {}
-        return values
 
     def secrets(self) -> dict[str, str]:
         return {k: getattr(self, k).strip() for k in SECRET_FIELDS if getattr(self, k).strip()}
 
+    def overrides_text(self) -> str:
+        """``content_type_overrides`` as the form's textarea shows them."""
+        return "\n".join(f"{k} = {v}" for k, v in self.content_type_overrides.items())
 
-def store_key(item: IntegrationSettings) -> str:
-    """Same as :attr:`Config.integration_key`, without decrypting anything."""
-    return integration_key(item.threesixty_base_url, item.group_id, item.integration_name)
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """The form's textarea: one ``Coursera type = 360Learning type`` per line (blank lines and
+    ``#`` comments ignored). A line without ``=`` keeps an empty target, which the config
+    rules then refuse with their message."""
+    overrides: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        source, _, target = line.partition("=")
+        overrides[source.strip()] = target.strip()
+    return overrides
 
 
 def input_from_config(config: Config, label: str) -> IntegrationInput:
@@ -95,6 +101,7 @@ def input_from_config(config: Config, label: str) -> IntegrationInput:
         author_id=t.author_id,
         integration_name=t.integration_name,
         archive_removed=config.sync.archive_removed,
+        content_type_overrides=dict(config.sync.content_types),
     )
 
 
@@ -162,11 +169,12 @@ class Integrations:
         stored = self.clear_secrets(integration_id) if integration_id is not None else {}
         config = validate_input(data, stored, self.store_url)
         # store what was validated (defaults for blanks, URLs without a trailing "/"), so
-        # what the pages read without decrypting (e.g. the store key) is what the runs use
+        # what the pages read without decrypting is what the runs use
         settings = input_from_config(config, data.label.strip()).settings()
         encrypted = {SECRET_FIELDS[k]: self.box.encrypt(v) for k, v in data.secrets().items()}
         if integration_id is None:
-            return self.repo.create_integration(settings, encrypted)
+            # the key is set once, here: a later rename keeps it (and the id)
+            return self.repo.create_integration(settings, encrypted, key=config.integration_key)
         self.repo.update_integration(integration_id, settings, encrypted)
         return integration_id
 
@@ -177,10 +185,13 @@ class Integrations:
         return found
 
     def config(self, integration_id: int) -> Config:
-        """The pipelines' Config for this integration (secrets decrypted in memory only)."""
+        """The pipelines' Config for this integration (secrets decrypted in memory only); its
+        ``integration_id`` makes the runs use this integration's store row, whatever its
+        settings say."""
         record = self.get(integration_id)
         settings = {k: getattr(record, k) for k in SETTING_COLUMNS}
-        return parse_config(
+        config = parse_config(
             raw_config(settings, self.clear_secrets(integration_id), self.store_url),
             source=f"integration {record.label!r}",
         )
+        return replace(config, integration_id=record.id)

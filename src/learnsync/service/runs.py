@@ -23,7 +23,7 @@ from typing import Any
 
 from learnsync.config import Config
 from learnsync.errors import GuardError, LearnsyncError
-from learnsync.service.integrations import Integrations, store_key
+from learnsync.service.integrations import Integrations
 from learnsync.service.logs import run_context
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
@@ -161,7 +161,7 @@ class RunManager:
         if self.store is None:
             return None
         try:
-            return self.store.last_run_id(store_key(self.integrations.get(integration_id)))
+            return self.store.last_run_id(self.integrations.get(integration_id).id)
         except Exception:
             log.exception("could not read the last run", extra={"integration": integration_id})
             return None
@@ -174,10 +174,9 @@ class RunManager:
             return
         extra = {"integration": integration_id, "kind": kind}
         try:
-            key = store_key(self.integrations.get(integration_id))
-            if self.store.last_run_id(key) > before:
+            if self.store.last_run_id(integration_id) > before:
                 return  # the pipeline recorded the attempt (and its failure) itself
-            self.store.record_failed_run(key, kind, one_line(message) or "failed")
+            self.store.record_failed_run(integration_id, kind, one_line(message) or "failed")
         except Exception:
             log.exception("could not record the failed run", extra=extra)
 

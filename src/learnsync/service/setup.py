@@ -96,10 +96,15 @@ def _lookup(call: Callable[[], Any], describe: Callable[[ApiError], str]) -> Cal
 
 
 def setup_integration(
-    config: Config, *, clients: Clients | None = None, create: bool = True
+    config: Config,
+    *,
+    clients: Clients | None = None,
+    create: bool = True,
+    known_id: str | None = None,
 ) -> SetupResult:
     """Validate credentials, organization, group, author; find or create the 360Learning
-    integration (``create=False``: only look it up)."""
+    integration (``create=False``: only look it up). ``known_id``: the 360Learning integration
+    the store remembers, renamed rather than another created when the settings were renamed."""
     result = SetupResult()
     own = clients is None
     clients = clients or open_clients(config)
@@ -139,7 +144,10 @@ def setup_integration(
         def ensure() -> None:
             if create:
                 found, warnings = clients.threesixty.ensure_integration(
-                    name=t.integration_name, group_id=t.group_id, author_id=t.author_id
+                    name=t.integration_name,
+                    group_id=t.group_id,
+                    author_id=t.author_id,
+                    known_id=known_id,
                 )
                 result.warnings.extend(warnings)
                 result.remote_integration_id = str(found.get("_id", ""))

@@ -221,3 +221,29 @@ class Lease(Base):
     owner: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+INTENT_ACTIONS = ("upsert", "archive", "restore", "import")
+
+
+class Intent(Base):
+    """What a run is about to ask 360Learning to do, stored before it asks (write-ahead).
+
+    Deleted when the run recorded the outcome; one a killed run left is reconciled by the next
+    run before it plans (:mod:`learnsync.store.intents`). ``run_id`` has no foreign key: run
+    history may be pruned while an intent waits.
+    """
+
+    __tablename__ = "intents"
+    __table_args__ = (
+        CheckConstraint(_one_of("action", INTENT_ACTIONS), name="action"),
+        Index("ix_intents_integration_id", "integration_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"))
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    items: Mapped[list[dict[str, Any]]] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

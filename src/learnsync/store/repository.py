@@ -164,10 +164,13 @@ class Store:
             found = conn.execute(select(table).where(table.c.key == key)).one()
         return _integration(found)
 
-    def get_integration(self, key: str) -> IntegrationRecord | None:
+    def get_integration(self, key_or_id: str | int) -> IntegrationRecord | None:
+        """The integration of this key (a ``--config`` run) or of this id (its stable identity:
+        what the service and everything after a rename use)."""
         table = Integration.__table__
+        where = table.c.id == key_or_id if isinstance(key_or_id, int) else table.c.key == key_or_id
         with self.engine.connect() as conn:
-            found = conn.execute(select(table).where(table.c.key == key)).one_or_none()
+            found = conn.execute(select(table).where(where)).one_or_none()
         return _integration(found) if found is not None else None
 
     def set_remote_integration_id(self, integration_id: int, remote_id: str) -> None:
@@ -387,24 +390,17 @@ class Store:
             if result.rowcount == 0:
                 raise LookupError(f"no run with id {run_id}")
 
-    def last_run_id(self, integration_key: str) -> int:
-        """The newest run id of the integration ``integration_key``; 0 when it has none."""
-        runs, integrations = Run.__table__, Integration.__table__
-        stmt = (
-            select(func.max(runs.c.id))
-            .select_from(runs.join(integrations, runs.c.integration_id == integrations.c.id))
-            .where(integrations.c.key == integration_key)
-        )
+    def last_run_id(self, integration_id: int) -> int:
+        """The newest run id of the integration ``integration_id``; 0 when it has none."""
+        runs = Run.__table__
+        stmt = select(func.max(runs.c.id)).where(runs.c.integration_id == integration_id)
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar() or 0)
 
-    def record_failed_run(self, integration_key: str, kind: str, error: str) -> int:
-        """Record an attempt that failed before its pipeline recorded a run; its id.
-
-        The integration's record is created when missing (a first run that failed at once).
-        """
-        record = self.get_or_create_integration(integration_key)
-        run_id = self.start_run(record.id, kind, False)
+    def record_failed_run(self, integration_id: int, kind: str, error: str) -> int:
+        """Record an attempt of the integration ``integration_id`` that failed before its
+        pipeline recorded a run; its id."""
+        run_id = self.start_run(integration_id, kind, False)
         self.finish_run(run_id, "failed", {}, error=error)
         return run_id
 

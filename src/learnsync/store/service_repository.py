@@ -1,4 +1,5 @@
-"""Repository functions for the service tables (:mod:`learnsync.store.service_models`).
+"""Repository functions for the service tables (:mod:`learnsync.store.service_models`) and the
+service's side of ``integrations`` (its settings and encrypted secrets, migration 0004).
 
 Like :class:`~learnsync.store.repository.Store`, every method runs its own short transaction and
 speaks in plain dataclasses. Secret columns go in and out as ciphertext only: encryption is the
@@ -15,14 +16,16 @@ from typing import Any
 from sqlalchemy import Engine, RowMapping, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from learnsync.model.integration import SETTING_FIELDS
 from learnsync.store import db
+from learnsync.store.models import Integration
 from learnsync.store.repository import Store
 from learnsync.store.service_models import (
+    SETUP_STATUSES,
     AdminSession,
     AdminUser,
     RunLock,
     Schedule,
-    ServiceIntegration,
 )
 
 Clock = Callable[[], datetime]
@@ -32,23 +35,10 @@ SECRET_COLUMNS = (
     "coursera_refresh_token_enc",
     "threesixty_client_secret_enc",
 )
-SETTING_COLUMNS = (
-    "label",
-    "coursera_org_id",
-    "coursera_client_id",
-    "coursera_api_base",
-    "coursera_token_url",
-    "coursera_program_id",
-    "coursera_auth",
-    "threesixty_base_url",
-    "threesixty_client_id",
-    "group_id",
-    "author_id",
-    "integration_name",
-    "archive_removed",
-    "content_type_overrides",
-)
+SETTING_COLUMNS = SETTING_FIELDS  # learnsync.model.integration.IntegrationSchema
 _TOKEN = "coursera_refresh_token_enc"
+# setting → ``integrations`` column, where the pipelines already had the same fact
+_COLUMNS = {"coursera_org_id": "org_id", "threesixty_base_url": "base_url"}
 DEFAULT_SCHEDULES = {"content": "08:45", "stats": "09:00"}
 DEFAULT_TIMEZONE = "Europe/Paris"
 
@@ -70,9 +60,13 @@ class SessionRecord:
 
 @dataclass(frozen=True, slots=True)
 class IntegrationSettings:
-    """An integration's settings without its secrets (only whether each one is set)."""
+    """An integration's settings without its secrets (only whether each one is set).
+
+    ``id`` is the integration's stable identity (``integrations.id``); ``key`` was set when it
+    was created and is never recomputed from the settings."""
 
     id: int
+    key: str
     label: str
     coursera_org_id: str
     coursera_client_id: str
@@ -210,28 +204,75 @@ class ServiceRepository:
     # ------------------------------------------------------------------ integrations
 
     def create_integration(
-        self, settings: Mapping[str, Any], secrets_enc: Mapping[str, str | None]
+        self, settings: Mapping[str, Any], secrets_enc: Mapping[str, str | None], *, key: str
     ) -> int:
         """A new integration (and its two default schedules); :class:`ValueError` on a taken
-        label."""
+        label.
+
+        ``key`` (:attr:`learnsync.config.Config.integration_key`) is stored once, here. An
+        integration only config-file runs knew (same key, no label) is adopted with its state;
+        a key a renamed integration still holds gets a ``#n`` suffix (the two stay apart).
+        """
         _known(settings, SETTING_COLUMNS)
         _known(secrets_enc, SECRET_COLUMNS)
         now = self.now()
-        table = ServiceIntegration.__table__
+        table = Integration.__table__
+        values = {
+            **_columns(settings),
+            **dict(secrets_enc),
+            # a refresh token starts its 14 days when it is issued (stored)
+            "coursera_token_used_at": now if secrets_enc.get(_TOKEN) else None,
+            "setup_status": "new",
+            "setup_message": None,
+            "setup_checked_at": None,
+            "updated_at": now,
+        }
+        if "integration_name" in settings:
+            values["name"] = settings["integration_name"]
         try:
             with self.engine.begin() as conn:
-                result = conn.execute(
-                    insert(table).values(
-                        **dict(settings),
-                        **dict(secrets_enc),
-                        # a refresh token starts its 14 days when it is issued (stored)
-                        coursera_token_used_at=now if secrets_enc.get(_TOKEN) else None,
-                        setup_status="new",
-                        created_at=now,
-                        updated_at=now,
+                taken = {
+                    row.key: row
+                    for row in conn.execute(
+                        select(table.c.id, table.c.key, table.c.label).where(
+                            table.c.key.startswith(key, autoescape=True)
+                        )
                     )
-                )
-                new_id = db.inserted_id(result)
+                }
+                adopted = taken.get(key)
+                if adopted is not None and adopted.label is None:
+                    conn.execute(update(table).where(table.c.id == adopted.id).values(**values))
+                    new_id = int(adopted.id)
+                else:
+                    unique = key
+                    n = 2
+                    while unique in taken:
+                        unique, n = f"{key}#{n}", n + 1
+                    new_id = db.inserted_id(
+                        conn.execute(
+                            insert(table).values(
+                                {
+                                    "languages": [],
+                                    "content_types": [],
+                                    "content_type_overrides": {},
+                                    **values,
+                                    "key": unique,
+                                    "created_at": now,
+                                }
+                            )
+                        )
+                    )
+                existing = {
+                    kind
+                    for kind in conn.execute(
+                        select(Schedule.__table__.c.kind).where(
+                            Schedule.__table__.c.integration_id == new_id
+                        )
+                    ).scalars()
+                }
+                missing = {k: at for k, at in DEFAULT_SCHEDULES.items() if k not in existing}
+                if not missing:
+                    return new_id
                 conn.execute(
                     insert(Schedule.__table__),
                     [
@@ -244,7 +285,7 @@ class ServiceRepository:
                             # a new integration has missed nothing: its first run is the next slot
                             "last_slot_at": now,
                         }
-                        for kind, at in DEFAULT_SCHEDULES.items()
+                        for kind, at in missing.items()
                     ],
                 )
                 return new_id
@@ -257,18 +298,23 @@ class ServiceRepository:
         settings: Mapping[str, Any],
         secrets_enc: Mapping[str, str | None] | None = None,
     ) -> None:
-        """Update the given settings; a secret is replaced only when given (write-only fields)."""
+        """Update the given settings; a secret is replaced only when given (write-only fields).
+
+        The integration keeps its id and its key: filters, runs and item states stay with it
+        whatever is renamed (integration name, group, platform URL)."""
         _known(settings, SETTING_COLUMNS)
-        values = {**dict(settings), **{k: v for k, v in (secrets_enc or {}).items() if v}}
-        _known(values, SETTING_COLUMNS + SECRET_COLUMNS)
+        values = {**_columns(settings), **{k: v for k, v in (secrets_enc or {}).items() if v}}
+        _known(values, tuple(_columns(dict.fromkeys(SETTING_COLUMNS))) + SECRET_COLUMNS)
+        if "integration_name" in settings:
+            values["name"] = settings["integration_name"]
         if values.get(_TOKEN):
             values["coursera_token_used_at"] = self.now()  # a new token: its 14 days start now
-        table = ServiceIntegration.__table__
+        table = Integration.__table__
         try:
             with self.engine.begin() as conn:
                 result = conn.execute(
                     update(table)
-                    .where(table.c.id == integration_id)
+                    .where(table.c.id == integration_id, table.c.label.is_not(None))
                     .values(**values, updated_at=self.now())
                 )
         except IntegrityError:
@@ -277,7 +323,9 @@ class ServiceRepository:
             raise LookupError(f"no integration with id {integration_id}")
 
     def set_setup_result(self, integration_id: int, status: str, message: str | None) -> None:
-        table = ServiceIntegration.__table__
+        if status not in SETUP_STATUSES:
+            raise ValueError(f"setup status must be one of {', '.join(SETUP_STATUSES)}")
+        table = Integration.__table__
         with self.engine.begin() as conn:
             conn.execute(
                 update(table)
@@ -287,7 +335,7 @@ class ServiceRepository:
 
     def mark_token_used(self, integration_id: int, at: datetime | None = None) -> None:
         """Remember that the Coursera refresh token worked (or was just issued) at ``at``."""
-        table = ServiceIntegration.__table__
+        table = Integration.__table__
         with self.engine.begin() as conn:
             conn.execute(
                 update(table)
@@ -296,22 +344,30 @@ class ServiceRepository:
             )
 
     def get_integration(self, integration_id: int) -> IntegrationSettings | None:
-        table = ServiceIntegration.__table__
+        """The service integration ``integration_id`` (None also for a config-file-only one)."""
+        table = Integration.__table__
         with self.engine.connect() as conn:
-            row = conn.execute(select(table).where(table.c.id == integration_id)).one_or_none()
+            row = conn.execute(
+                select(table).where(table.c.id == integration_id, table.c.label.is_not(None))
+            ).one_or_none()
         return _settings(row._mapping) if row is not None else None
 
     def list_integrations(self) -> list[IntegrationSettings]:
-        table = ServiceIntegration.__table__
+        """The integrations the service manages (a label), not those only config files run."""
+        table = Integration.__table__
         with self.engine.connect() as conn:
-            rows = conn.execute(select(table).order_by(table.c.label, table.c.id)).all()
+            rows = conn.execute(
+                select(table).where(table.c.label.is_not(None)).order_by(table.c.label, table.c.id)
+            ).all()
         return [_settings(row._mapping) for row in rows]
 
     def get_encrypted_secrets(self, integration_id: int) -> dict[str, str | None]:
-        table = ServiceIntegration.__table__
+        table = Integration.__table__
         columns = [table.c[name] for name in SECRET_COLUMNS]
         with self.engine.connect() as conn:
-            row = conn.execute(select(*columns).where(table.c.id == integration_id)).one_or_none()
+            row = conn.execute(
+                select(*columns).where(table.c.id == integration_id, table.c.label.is_not(None))
+            ).one_or_none()
         if row is None:
             raise LookupError(f"no integration with id {integration_id}")
         return dict(row._mapping)
@@ -450,9 +506,16 @@ def _known(values: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
         raise TypeError(f"unknown integration fields: {', '.join(sorted(unknown))}")
 
 
+def _columns(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings → ``integrations`` columns."""
+    return {_COLUMNS.get(k, k): v for k, v in settings.items()}
+
+
 def _settings(row: RowMapping) -> IntegrationSettings:
     plain = {
-        k: row[k] for k in IntegrationSettings.__slots__ if not k.startswith("has_") and k in row
+        k: row[_COLUMNS.get(k, k)]
+        for k in IntegrationSettings.__slots__
+        if not k.startswith("has_") and _COLUMNS.get(k, k) in row
     }
     return IntegrationSettings(
         **plain,

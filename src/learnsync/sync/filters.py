@@ -15,7 +15,7 @@ from learnsync.mapping.content import map_content
 from learnsync.store.repository import ContentItemState
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
-from learnsync.sync.integration import prepare_integration
+from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
 
@@ -35,7 +35,7 @@ def show_filters(config: Config, *, clients: Clients | None = None) -> FiltersVi
     if store_exists(config.store_url):
         store = open_store(config)
         try:
-            record = store.get_integration(config.integration_key)
+            record = store_record(config, store)
             if record is not None:
                 filters = Filters(frozenset(record.languages), frozenset(record.content_types))
                 states = store.load_content_items(record.id)

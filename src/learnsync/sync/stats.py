@@ -41,7 +41,7 @@ from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import RunItem, RunRecord, StatItemState, Store
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
-from learnsync.sync.integration import IntegrationHandle, prepare_integration
+from learnsync.sync.integration import IntegrationHandle, prepare_integration, store_record
 from learnsync.sync.report import StatsReport
 from learnsync.sync.staging import Staging, ToSend
 
@@ -212,7 +212,7 @@ class _Run:
 
     def run(self) -> StatsReport:
         store, report = self.store, self.report
-        record = store.get_integration(self.config.integration_key) if store else None
+        record = store_record(self.config, store) if store else None
         if store is not None and record is not None:
             timeout, poll, stale = self.wait
             if self.dry_run:

@@ -26,6 +26,7 @@ from pathlib import Path
 from learnsync.config import Config
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.sync.context import open_store, store_exists
+from learnsync.sync.integration import store_record
 
 UNKNOWN_LEARNER = "unknown_learner"
 _UNKNOWN_MARKERS = ("usernotfound", "no user", "user not found", "unknown user")
@@ -50,7 +51,7 @@ def unmatched_learners(config: Config) -> list[UnmatchedLearner]:
         return []
     store = open_store(config)
     try:
-        record = store.get_integration(config.integration_key)
+        record = store_record(config, store)
         if record is None:
             return []
         found: dict[tuple[str, str], UnmatchedLearner] = {}

@@ -23,7 +23,7 @@ from learnsync.service import insights
 from learnsync.service.auth import SESSION_LIFETIME
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
-from learnsync.service.integrations import IntegrationInput, store_key
+from learnsync.service.integrations import IntegrationInput
 from learnsync.service.runs import RunBusy
 from learnsync.service.setup import form_words, setup_integration
 from learnsync.store.service_repository import IntegrationSettings
@@ -168,7 +168,11 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             return page(request, "settings.html", 400, item=item, form=form, error=_msg(exc))
         if action != "setup":
             return RedirectResponse(f"/integrations/{integration_id}?saved=1", status_code=303)
-        result = setup_integration(service.integrations.config(integration_id))
+        record = service.store.get_integration(integration_id)
+        known = record.remote_integration_id if record is not None else None
+        result = setup_integration(service.integrations.config(integration_id), known_id=known)
+        if result.remote_integration_id and not known:
+            service.store.set_remote_integration_id(integration_id, result.remote_integration_id)
         service.repo.set_setup_result(
             integration_id, "ok" if result.ok else "error", result.summary()
         )
@@ -292,7 +296,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
     ) -> insights.CatalogPage:
         return insights.catalog(
             service.store,
-            service.store.get_integration(store_key(item)),
+            service.store.get_integration(item.id),
             query=criteria["q"],
             language=criteria["language"],
             content_type=criteria["content_type"],
@@ -320,7 +324,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
     def _statistics(integration_id: int) -> insights.Statistics:
         item = integration_or_404(integration_id)
         stats = insights.statistics(
-            service.store, service.store.get_integration(store_key(item)), service.clock()
+            service.store, service.store.get_integration(item.id), service.clock()
         )
         try:
             stats.unmatched = views.unmatched_of(service, integration_id)
@@ -354,6 +358,26 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.get("/api/integrations/{integration_id}", tags=["integrations"])
     def api_integration(integration_id: int) -> dict[str, Any]:
+        return views.summary(service, integration_or_404(integration_id))
+
+    @app.post("/api/integrations", tags=["integrations"], status_code=201)
+    def api_create_integration(body: IntegrationInput) -> dict[str, Any]:
+        """A new integration from its settings (the settings form's fields; secrets write-only)."""
+        try:
+            new_id = service.integrations.save(body)
+        except (LearnsyncError, ValueError) as exc:
+            raise HTTPException(400, _msg(exc)) from None
+        return views.summary(service, integration_or_404(new_id))
+
+    @app.put("/api/integrations/{integration_id}", tags=["integrations"])
+    def api_update_integration(integration_id: int, body: IntegrationInput) -> dict[str, Any]:
+        """Replace the settings (blank secrets keep the stored ones). The integration keeps its
+        id, filters, runs and item states, also when renamed."""
+        integration_or_404(integration_id)
+        try:
+            service.integrations.save(body, integration_id)
+        except (LearnsyncError, ValueError) as exc:
+            raise HTTPException(400, _msg(exc)) from None
         return views.summary(service, integration_or_404(integration_id))
 
     @app.get("/api/integrations/{integration_id}/runs", tags=["runs"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 
 from learnsync.service.core import Service
-from learnsync.service.integrations import store_key
 
 
 def render(service: Service) -> str:
@@ -16,7 +15,7 @@ def render(service: Service) -> str:
     durations: dict[tuple[int, str], float] = {}
     last_success: dict[tuple[int, str], float] = {}
     for item in items:
-        record = service.store.get_integration(store_key(item))
+        record = service.store.get_integration(item.id)
         if record is None:
             continue
         for run in service.store.list_runs(record.id, limit=1000):

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from learnsync.filter.names import language_name
 from learnsync.filter.rules import Filters
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput, store_key
+from learnsync.service.integrations import IntegrationInput, parse_overrides
 from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
 from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.service_repository import IntegrationSettings
@@ -43,6 +43,8 @@ def form_input(
     author_id: str = Form(""),
     integration_name: str = Form(""),
     archive_removed: str = Form(""),
+    content_type_overrides: str = Form(""),
+    coursera_auth: str = Form(""),
 ) -> IntegrationInput:
     defaults = IntegrationInput(label="")
     return IntegrationInput(
@@ -61,14 +63,14 @@ def form_input(
         author_id=author_id,
         integration_name=integration_name or defaults.integration_name,
         archive_removed=archive_removed in ("1", "on", "true"),
+        content_type_overrides=parse_overrides(content_type_overrides),
+        coursera_auth=coursera_auth or defaults.coursera_auth,
     )
 
 
 def input_of(item: IntegrationSettings) -> IntegrationInput:
     """The form for an existing integration: every setting, secrets left blank (write-only)."""
-    values = {
-        k: getattr(item, k) for k in IntegrationInput.__dataclass_fields__ if hasattr(item, k)
-    }
+    values = {k: getattr(item, k) for k in IntegrationInput.model_fields if hasattr(item, k)}
     return IntegrationInput(**values)
 
 
@@ -97,7 +99,7 @@ def _run_json(run: Any) -> dict[str, Any]:
 
 def runs_of(service: Service, integration_id: int, limit: int = 50) -> list[dict[str, Any]]:
     item = service.integrations.get(integration_id)
-    record = service.store.get_integration(store_key(item))
+    record = service.store.get_integration(item.id)
     if record is None:
         return []
     return [_run_json(r) for r in service.store.list_runs(record.id, limit)]
@@ -105,7 +107,7 @@ def runs_of(service: Service, integration_id: int, limit: int = 50) -> list[dict
 
 def run_of(service: Service, integration_id: int, run_id: int) -> dict[str, Any] | None:
     item = service.integrations.get(integration_id)
-    record = service.store.get_integration(store_key(item))
+    record = service.store.get_integration(item.id)
     run = service.store.get_run(run_id)
     if record is None or run is None or run.integration_id != record.id:
         return None
@@ -151,6 +153,8 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
         "coursera_token_used_at": (
             item.coursera_token_used_at.isoformat() if item.coursera_token_used_at else None
         ),
+        # the settings as PUT /api/integrations/{id} takes them (no secret)
+        "settings": input_of(item).settings(),
         "secrets_set": {
             "coursera_client_secret": item.has_coursera_client_secret,
             "coursera_refresh_token": item.has_coursera_refresh_token,
@@ -207,7 +211,7 @@ async def apply_filters(
     from learnsync.sync.filters import set_filters
 
     config = service.integrations.config(integration_id)
-    record = service.store.get_integration(config.integration_key)
+    record = service.store.get_integration(integration_id)
     current = Filters(
         frozenset(record.languages if record else ()),
         frozenset(record.content_types if record else ()),

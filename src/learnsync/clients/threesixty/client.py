@@ -100,21 +100,34 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         )
         return self._object(response)
 
+    def update_integration(self, integration_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH /api/v2/integrations/{id}``: the given fields changed, the others kept. The
+        answer has no ``_id`` (api-notes.md): the one given is added."""
+        path = f"/api/v2/integrations/{quote(integration_id, safe='')}"
+        # the same partial update twice leaves the same integration: safe to retry
+        response = self._request("PATCH", path, kind="integrations", json=body, idempotent=True)
+        return {**self._object(response), "_id": integration_id}
+
     def ensure_integration(
-        self, *, name: str, group_id: str, author_id: str
+        self, *, name: str, group_id: str, author_id: str, known_id: str | None = None
     ) -> tuple[dict[str, Any], list[str]]:
-        """Find the integration ``name`` of ``group_id`` or create it; return it and warnings."""
+        """Find the integration ``name`` of ``group_id``; when missing, rename the remembered
+        one (``known_id``: its name, group or author changed in learnsync's settings), or create
+        it when there is none; return it and warnings."""
         existing = self.find_integration(name, group_id)
         if existing is not None:
             return existing, default_warnings(existing)
-        body = {
-            "externalPlatform": name,
-            "groupId": group_id,
-            "authorId": author_id,
-            **INTEGRATION_DEFAULTS,
-        }
+        body = {"externalPlatform": name, "groupId": group_id, "authorId": author_id}
         try:
-            return self.create_integration(body), []
+            if known_id:
+                try:
+                    renamed = self.update_integration(known_id, body)
+                    return renamed, default_warnings(renamed)
+                except ApiError as exc:
+                    if exc.code != "integrationNotFound":
+                        raise
+                    # deleted in 360Learning: a new one (prepare_integration warns)
+            return self.create_integration({**body, **INTEGRATION_DEFAULTS}), []
         except ApiError as exc:
             if exc.code == "duplicateExternalPlatform":
                 # created meanwhile (or a lost answer to our own create): list again
