@@ -7,6 +7,7 @@ The transport is ``httpx.MockTransport``; the clock only moves when the code und
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ import httpx
 import pytest
 
 from learnsync.clients.threesixty import ThreeSixtyClient
-from learnsync.config import ThreeSixtySettings
+from learnsync.config import ThreeSixtySettings, parse_config
 from learnsync.errors import ApiError
 from learnsync.http import HttpSession, RetryPolicy
 from learnsync.http.waiting import Budget
 from learnsync.model.bulk import BulkStopped
+from learnsync.sandbox.faults import Fault
+from learnsync.sandbox.stack import Stack
 
 BASE = "https://app.test"
 BUSY = {"error": {"code": "bulkOperationsConcurrencyLimitReached", "message": "3 max"}}
@@ -365,3 +368,33 @@ def test_patterns_used_by_the_docs_exist() -> None:
             hasattr(RetryPolicy(), knob) or knob in ThreeSixtyClient.__init__.__code__.co_varnames
         )
     assert "RetryPolicy" in text and "Budget" in text
+
+
+# -- the same budgets against the 360Learning simulator's fault injection -------------------
+
+
+def test_slot_budget_against_the_simulator_fault_injection(stack: Stack) -> None:
+    """The simulator (``conftest``'s, on real sockets) answers every bulk submit with the
+    concurrency 429 (``sandbox/faults.py``); on its fake clock the client waits exactly its
+    budget."""
+    settings = parse_config(tomllib.loads(stack.config_toml())).threesixty
+    clock = FakeClock()
+    with ThreeSixtyClient(
+        settings,
+        retry=RetryPolicy(random=lambda: 0.0),
+        sleep=clock.sleep,
+        clock=clock.time,
+        reads_per_second=1e9,
+        writes_per_second=1e9,
+    ) as target:
+        integration, _ = target.ensure_integration(
+            name="waiting-test", group_id=settings.group_id, author_id=settings.author_id
+        )
+        fault = stack.threesixty.faults.add(
+            Fault(path=r"/api/v2/bulk/integrations/[^/]+/courses$", status=429, body=BUSY, times=-1)
+        )
+        with pytest.raises(BulkStopped, match="held all 3 bulk slots"):
+            list(target.run_batches("upsert_courses", integration["_id"], [[{"externalId": "x"}]]))
+    assert fault.hits == 25
+    assert clock.waited == 600.0
+    assert clock.sleeps[-1] == 600.0 - (1 + 2 + 4 + 8 + 16) - 18 * 30.0
