@@ -17,10 +17,11 @@ to it:
 - Polling an operation (``wait``): ``poll_initial`` ×1.5 up to ``poll_max``, for
   ``wait_timeout`` seconds in all; the last poll is at the deadline.
 - An operation that ends in ``error`` (or a submit that got no answer, or was refused for its own
-  content) raises :class:`BatchFailed` for that batch alone: ``resume`` goes on with the batches in flight and the
-  rest. When 360Learning refuses more work (503 through the retries, the slot budget spent) the
-  pipeline finishes the operations it has in flight, then raises :class:`BulkStopped`; when an
-  operation cannot be followed (polling failed or ran out of its budget) it raises it at once.
+  content) raises :class:`BatchFailed` for that batch alone: ``resume`` goes on with the batches
+  in flight and the rest. When 360Learning refuses more work (503 through the retries, the slot
+  budget spent) the pipeline finishes the operations it has in flight, then raises
+  :class:`BulkStopped`; when an operation cannot be followed (polling failed or ran out of its
+  budget) it raises it at once.
 - Results are aligned with the batch: ``results[i]`` is the outcome of ``batch[i]`` (matched by
   position when the echoed inputs agree, else by the echoed input; an item without a result gets
   ``ok=False``).
