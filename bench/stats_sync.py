@@ -3,15 +3,22 @@
 The simulators run in another process (``learnsync sandbox serve --clean-report``: every row a
 distinct, deliverable statistic); each sync runs in a child process of its own so its peak RSS
 (``ru_maxrss``) is the connector's alone. Steps: a content sync (not measured), a full statistics
-sync, the same again (nothing changed), then ~1 % of the rows advanced by the Coursera simulator
-and a third sync. Import requests and the statistics applied are counted by the 360Learning
-simulator (``GET /_sandbox/stats``), and the benchmark CHECKS issue 4's targets:
+sync, the same again (nothing changed; ``--unchanged-runs`` times, median), then ~1 % of the rows
+advanced by the Coursera simulator and a last sync. Import requests and the statistics applied
+are counted by the 360Learning simulator (``GET /_sandbox/stats``); each sync's CPU seconds (user
++ system of its process, every thread) are printed beside its wall seconds, and the benchmark
+CHECKS issue 4's and issue 9's targets:
 
 - full sync: every row sent, in exactly ``ceil(rows / 10,000)`` import requests;
-- unchanged sync: zero import requests, nothing sent;
+- unchanged sync: an incremental read, zero import requests, nothing sent, and a CPU time at
+  most 1/10 of the full sync's (median of the unchanged runs, same invocation);
 - changed sync: exactly the rows that visibly changed are sent — their count and the digest of
   their (course, learner) pairs (from the Coursera simulator's mutate answer) equal what the
   360Learning simulator applied.
+
+With ``--unknown-learner-ratio R`` (> 0) the learners 360Learning does not know are rejected:
+then the full sync must send ``rows - failed`` and the unchanged re-sync must still be an
+incremental read that re-sends exactly the rejected items (``ceil(failed / 10,000)`` requests).
 
 It exits with status 1 when a check fails (``--dirty`` uses the default world, with duplicate
 rows, learners without e-mail and skipped content: no exact checks then).
@@ -24,6 +31,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +57,7 @@ def child(config_path: str, kind: str) -> None:
 
     config = load_config(config_path)
     start = time.perf_counter()
+    cpu0 = _cpu()
     if kind == "content":
         report: Any = run_content_sync(config)
         out = {"summary": report.summary()}
@@ -61,8 +70,22 @@ def child(config_path: str, kind: str) -> None:
             "skipped": len(report.skipped),
         }
     out["wall"] = time.perf_counter() - start
+    out["cpu"] = _cpu() - cpu0
+    if kind != "content":
+        from learnsync.store.repository import Store
+
+        with Store.open(config.store_url) as store:
+            record = store.get_integration(config.integration_key)
+            runs = store.list_runs(record.id, limit=1) if record is not None else []
+            run = store.get_run(runs[0].id) if runs else None  # with its whole report
+            out["mode"] = ((run.report if run else {}).get("read") or {}).get("mode", "?")
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(out))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_child(config_path: str, kind: str) -> dict[str, Any]:
@@ -72,7 +95,8 @@ def _run_child(config_path: str, kind: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def _threesixty_counts(threesixty_url: str) -> tuple[int, int, int]:
@@ -92,6 +116,7 @@ def main() -> None:
     parser.add_argument("--catalog-size", type=int, default=5_000)
     parser.add_argument("--learners", type=int, default=0, help="default: rows / 10")
     parser.add_argument("--change", type=float, default=0.01)
+    parser.add_argument("--unchanged-runs", type=int, default=3, help="median of this many")
     parser.add_argument(
         "--unknown-learner-ratio",
         type=float,
@@ -134,7 +159,12 @@ def main() -> None:
         content = _run_child(str(config_path), "content")
         print(f"content sync: {content['summary']} ({content['wall']:.1f} s)", flush=True)
         table = []
-        for step in ("full sync", "unchanged sync", f"{args.change:.0%} changed"):
+        steps = ["full sync", *["unchanged sync"] * max(args.unchanged_runs, 1)]
+        if not args.unknown_learner_ratio:
+            steps.append(f"{args.change:.0%} changed")
+        full: dict[str, Any] = {}
+        unchanged: list[dict[str, Any]] = []
+        for step in steps:
             mutation: dict[str, Any] = {}
             if step.endswith("changed"):
                 body = {"fraction": args.change, "salt": "bench", "report_changes": True}
@@ -148,14 +178,44 @@ def main() -> None:
             applied, digest = applied1 - applied0, (digest1 - digest0) % 2**64
             table.append((step, result))
             print(step, json.dumps(result), flush=True)
+            if step == "full sync":
+                full = result
+            elif step == "unchanged sync":
+                unchanged.append(result)
             if args.dirty:
                 continue
-            if step == "full sync":
+            failed = full["failed"]
+            if step == "full sync" and args.unknown_learner_ratio:
+                want = math.ceil(args.rows / 10_000)
+                check(
+                    step,
+                    result["sent"] == applied == args.rows - failed and failed > 0,
+                    f"{applied:,} applied, {failed:,} rejected (unknown learners)",
+                )
+                check(step, result["imports"] == want, f"{result['imports']} imports, want {want}")
+            elif step == "full sync":
                 want = math.ceil(args.rows / 10_000)
                 check(step, result["sent"] == applied == args.rows, f"{applied:,} applied")
                 check(step, result["imports"] == want, f"{result['imports']} imports, want {want}")
+            elif step == "unchanged sync" and args.unknown_learner_ratio:
+                want = math.ceil(failed / 10_000)
+                check(
+                    step,
+                    result["mode"] == "incremental"
+                    and result["sent"] == applied == 0
+                    and result["failed"] == failed
+                    and result["imports"] == want,
+                    f"{result['mode']} read, {result['failed']:,} rejected items re-sent in "
+                    f"{result['imports']} imports (want {failed:,} in {want})",
+                )
             elif step == "unchanged sync":
-                check(step, result["imports"] == 0 and result["sent"] == 0, "no import")
+                check(
+                    step,
+                    result["mode"] == "incremental"
+                    and result["imports"] == 0
+                    and result["sent"] == 0,
+                    f"{result['mode']} read, no import",
+                )
             else:
                 changed, want_digest = mutation["changed"], int(mutation["changed_digest"], 16)
                 check(
@@ -164,16 +224,36 @@ def main() -> None:
                     f"{changed:,} rows changed, {result['sent']:,} sent, {applied:,} applied, "
                     f"digest {'equal' if digest == want_digest else 'DIFFERENT'}",
                 )
+        if unchanged and not args.dirty:
+            cpu = statistics.median(r["cpu"] for r in unchanged)
+            check(
+                "unchanged CPU",
+                cpu <= full["cpu"] / 10,
+                f"median {cpu:.2f} s = {cpu / full['cpu']:.3f} of the full sync's "
+                f"{full['cpu']:.1f} s (want <= 0.1)",
+            )
     print()
-    print(f"rows {args.rows:,}  catalog {args.catalog_size:,}  learners {learners:,}")
     print(
-        f"{'step':<16}{'wall s':>9}{'RSS MB':>9}{'imports':>9}{'sent':>10}{'failed':>8}"
-        f"{'unchanged':>11}{'skipped':>9}"
+        f"rows {args.rows:,}  catalog {args.catalog_size:,}  learners {learners:,}  "
+        f"unknown learners {args.unknown_learner_ratio:.0%}"
+    )
+    print(
+        f"{'step':<16}{'mode':>12}{'wall s':>9}{'CPU s':>8}{'RSS MB':>9}{'imports':>9}"
+        f"{'sent':>10}{'failed':>8}{'unchanged':>11}{'skipped':>9}"
     )
     for step, r in table:
         print(
-            f"{step:<16}{r['wall']:>9.1f}{r['rss_mb']:>9.0f}{r['imports']:>9}{r['sent']:>10,}"
-            f"{r['failed']:>8,}{r['unchanged']:>11,}{r['skipped']:>9,}"
+            f"{step:<16}{r['mode']:>12}{r['wall']:>9.1f}{r['cpu']:>8.1f}{r['rss_mb']:>9.0f}"
+            f"{r['imports']:>9}{r['sent']:>10,}{r['failed']:>8,}{r['unchanged']:>11,}"
+            f"{r['skipped']:>9,}"
+        )
+    if unchanged:
+        print(
+            f"unchanged sync, median of {len(unchanged)}: wall "
+            f"{statistics.median(r['wall'] for r in unchanged):.1f} s, CPU "
+            f"{statistics.median(r['cpu'] for r in unchanged):.2f} s "
+            f"({statistics.median(r['cpu'] for r in unchanged) / full['cpu']:.3f} of the full "
+            "sync's CPU)"
         )
     if any(not ok for _, ok, _ in checks):
         sys.exit(1)

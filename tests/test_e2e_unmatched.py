@@ -59,13 +59,14 @@ def _listed(config: Path, csv_path: Path) -> set[tuple[str, str, int]]:
     return rows
 
 
-@pytest.mark.parametrize("unknown_ratio", [0.3, 0.0], ids=["full-reads", "incremental-reads"])
+@pytest.mark.parametrize("unknown_ratio", [0.3, 0.0], ids=["unknown-learners", "all-known"])
 def test_unmatched_learners_are_the_current_state_after_later_runs(
     tmp_path: Path, unknown_ratio: float
 ) -> None:
     """Every later run lists exactly the learners still unmatched: a learner first seen runs
     ago stays listed, one whose rows now carry an e-mail 360Learning knows leaves the list.
-    (With unknown learners every run is a full read; without, the later runs are incremental.)"""
+    (With or without unknown learners the later runs are incremental reads: rejected items are
+    retried on their own.)"""
     world = World(
         seed=3, catalog_size=30, learners=60, enrollments=400, unknown_learner_ratio=unknown_ratio
     )
@@ -91,7 +92,7 @@ def test_unmatched_learners_are_the_current_state_after_later_runs(
         second = run_cli("sync", "stats", "--config", config, report=tmp_path / "2.json")
         assert second.exit_code == 0, second.stderr
         assert second.report is not None
-        mode = "full" if unknown_ratio else "incremental"
+        mode = "incremental"
         assert _stored_read_mode(tmp_path / "s.db") == mode
         assert _listed(config, tmp_path / "2.csv") == expected
         # a skip that did not change is not written again, nor its audit row

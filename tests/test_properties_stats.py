@@ -23,6 +23,7 @@ from learnsync.diff.stats import (
     compact_payload,
     from_ms,
     item_hash,
+    item_rank,
     must_send,
     rank,
     to_ms,
@@ -211,14 +212,27 @@ def test_the_staging_merge_equals_the_python_merge(
         accepted, accepted_completed = stored.get(key, (None, False))
         sent_hash = item_hash(accepted) if accepted is not None else None
         if must_send(
-            item_hash(item), item.completed, sent_hash, accepted_completed, incremental=incremental
+            item_hash(item),
+            item.completed,
+            sent_hash,
+            accepted_completed,
+            incremental=incremental,
+            new_rank=item_rank(item),
+            sent_rank=item_rank(accepted) if accepted is not None else None,
         ):
             expected_send[key] = item
 
     with Staging.create(incremental=incremental) as staging:
         staging.load_states(
             [
-                StatItemState(ext, learner, "sent", item_hash(item) if item else None, completed)
+                StatItemState(
+                    ext,
+                    learner,
+                    "sent",
+                    item_hash(item) if item else None,
+                    completed,
+                    sent_rank=item_rank(item) if item else None,
+                )
                 for (ext, learner), (item, completed) in stored.items()
             ],
             to_ms,

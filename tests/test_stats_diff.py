@@ -18,10 +18,11 @@ from learnsync.diff.stats import (
     from_ms,
     iso_ms,
     item_hash,
+    item_rank,
     map_compact,
     must_send,
     rank,
-    sent_rank,
+    same_payload,
     to_ms,
 )
 from learnsync.extract.stats import LightRow
@@ -188,7 +189,7 @@ FULL = NOW - timedelta(days=3)
     [
         ({"last_success_started": None, "last_full_started": None}, True, None),
         ({"new_content_since": True}, True, None),
-        ({"failed_to_retry": True}, True, None),
+        ({"incomplete": True}, True, None),
         ({"force_full": True}, True, None),
         ({"hash_format_changed": True}, True, None),
         ({"last_full_started": NOW - timedelta(days=7)}, True, None),
@@ -202,7 +203,7 @@ def test_decide_read(kwargs: dict[str, Any], full: bool, after: datetime | None)
         "last_success_started": LAST,
         "last_full_started": FULL,
         "new_content_since": False,
-        "failed_to_retry": False,
+        "incomplete": False,
     }
     plan = decide_read(**{**base, **kwargs})
     assert plan.full is full
@@ -210,8 +211,10 @@ def test_decide_read(kwargs: dict[str, Any], full: bool, after: datetime | None)
     assert plan.reason
 
 
-def _h(completed: bool, progress: int, last_ms: int, spent: int = 1) -> int:
-    return item_hash(Compact("C~1", "a@b.c", completed, progress, spent, 0, last_ms))
+def _h(completed: bool, progress: int, last_ms: int, spent: int = 1) -> tuple[int, int]:
+    """(payload hash, coarse rank) of an item: what ``sent_hash`` / ``sent_rank`` store."""
+    item = Compact("C~1", "a@b.c", completed, progress, spent, 0, last_ms)
+    return item_hash(item), item_rank(item)
 
 
 @pytest.mark.parametrize(
@@ -228,18 +231,46 @@ def _h(completed: bool, progress: int, last_ms: int, spent: int = 1) -> int:
     ],
 )
 def test_must_send_full_and_incremental(
-    new: int, sent: int, sent_completed: bool, full: bool, incremental: bool
+    new: tuple[int, int],
+    sent: tuple[int, int],
+    sent_completed: bool,
+    full: bool,
+    incremental: bool,
 ) -> None:
-    completed = sent_rank(new) >> 39 == 1
-    assert must_send(new, completed, sent, sent_completed) is full
-    assert must_send(new, completed, sent, sent_completed, incremental=True) is incremental
+    completed = new[1] >> 39 == 1
+
+    def send(incremental: bool) -> bool:
+        return must_send(
+            new[0],
+            completed,
+            sent[0],
+            sent_completed,
+            incremental=incremental,
+            new_rank=new[1],
+            sent_rank=sent[1],
+        )
+
+    assert send(False) is full
+    assert send(True) is incremental
+    # an item to retry (rejected, not confirmed) is sent whatever the read, never backwards
+    retry = must_send(new[0], completed, sent[0], sent_completed, incremental=True, retry=True)
+    assert retry is not (sent_completed and not completed)
 
 
-def test_item_hash_fits_a_signed_64_bit_column_and_keeps_the_rank() -> None:
-    biggest = _h(True, 100, 2**32 * 1000 + 5)
-    assert 0 <= biggest < 2**63
-    assert sent_rank(_h(False, 50, 7_000)) == coarse_rank(False, 50, 7_000)
-    assert sent_rank(_h(True, 100, 0)) > sent_rank(_h(False, 100, 2**40))
+def test_item_hash_fits_a_signed_64_bit_column_and_the_rank_is_coarse() -> None:
+    assert all(
+        -(2**63) <= _h(c, p, t)[0] < 2**63 for c, p, t in [(True, 100, 2**45), (False, 0, 0)]
+    )
+    assert _h(False, 50, 7_000)[1] == coarse_rank(False, 50, 7_000)
+    assert _h(True, 100, 0)[1] > _h(False, 100, 2**40)[1]
+    assert 0 <= _h(True, 100, 2**32 * 1000 + 5)[1] < 2**40
+
+
+def test_a_hash_stored_before_revision_0005_compares_on_its_23_bits() -> None:
+    new = item_hash(Compact("C~1", "a@b.c", False, 10, 1, 0, 5_000))
+    assert same_payload(new, new)
+    assert same_payload(new & (2**23 - 1), new)  # the legacy value of the same payload
+    assert not same_payload((new + 1) & (2**23 - 1), new)
 
 
 def test_iso_ms_formats_like_iso_utc() -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from learnsync.diff.stats import Compact, from_ms, item_hash, to_ms
+from learnsync.diff.stats import Compact, from_ms, item_hash, item_rank, to_ms
 from learnsync.store.records import StatItemState
 from learnsync.sync.staging import Staging
 from stats_oracle import MappedStat, more_advanced
@@ -83,6 +83,7 @@ def _state(
         completed,
         datetime(2025, 1, 1, tzinfo=UTC),
         None,
+        sent_rank=item_rank(item) if item else None,
     )
 
 
@@ -157,8 +158,8 @@ def test_skips_once_per_pair(staging: Staging) -> None:
     staging.add_skip("Course~a", "EMP-1", "no_learner_email")
     staging.add_skip("Course~a", "EMP-1", "course_not_synchronized")  # the first reason stays
     assert list(staging.iter_skips()) == [
-        ("Course~a", "EMP-1", "no_learner_email", None),
-        ("Course~zz", "a@b.c", "course_not_synchronized", None),
+        ("Course~a", "EMP-1", "no_learner_email", None, None),
+        ("Course~zz", "a@b.c", "course_not_synchronized", None, None),
     ]
 
 
@@ -169,7 +170,7 @@ def test_skips_carry_the_stored_state(staging: Staging) -> None:
     )
     staging.add_skip("Course~a", "EMP-1", "no_learner_email")
     staging.add_skip("Course~b", "EMP-1", "no_learner_email")
-    assert [s[3] for s in staging.iter_skips()] == ["skipped", None]
+    assert [s[3:] for s in staging.iter_skips()] == [("skipped", "no_learner_email"), (None, None)]
 
 
 def test_rows_added_after_a_read_are_merged_again(staging: Staging) -> None:

@@ -9,17 +9,21 @@ until a payload is really built for sending.
 - :func:`pair_key` — a 64-bit key of (externalId, learner), valid within one run: the merge key.
 - :func:`rank` — one integer ordering the rows of one pair by the merge order of the statistics
   table (completed, then progress, then later activity), so SQL merges by one sort key.
-- :func:`item_hash` — the value stored as ``sent_hash``: the item's coarse rank (completed,
-  progress, ``lastActivityAt`` in seconds: 40 bits) above a 23-bit hash of the payload's varying
+- :func:`item_hash` — the value stored as ``sent_hash``: a 64-bit hash of the payload's varying
   fields. The payload is a pure function of (externalId, learner, these fields), so equal values
-  mean an equal payload (collision odds 1 in 8 million for two payloads of equal rank), and the
-  rank of what 360Learning last accepted is known without another column (:func:`sent_rank`).
-  :data:`PAYLOAD_VERSION` is hashed in, to be bumped when the payload's shape changes so that
-  every item is sent again; :data:`HASH_FORMAT` names the layout (a run whose predecessor stored
-  another layout reads everything).
+  mean an equal payload. :data:`PAYLOAD_VERSION` is hashed in, to be bumped when the payload's
+  shape changes so that every item is sent again. Hashes stored before revision 0005 kept only 23
+  bits (:data:`LEGACY_HASH_BITS`); :func:`same_payload` compares those on their 23 bits until the
+  item is sent again.
+- :func:`item_rank` — the value stored as ``sent_rank``: the item's coarse rank (completed,
+  progress, ``lastActivityAt`` in seconds: 40 bits). :data:`HASH_FORMAT` names the layout of the
+  two (recorded in the ``sync_state`` bookmarks: a run whose predecessor stored another layout
+  reads everything).
 - :func:`must_send` — a full read sends what changed since the last accepted send; an incremental
-  read (which sees only a pair's recent rows) sends only what is more advanced than it; neither
-  ever goes backwards after completion.
+  read (which sees only a pair's recent rows) sends only what is more advanced than it, or an
+  item to retry (rejected or not confirmed); neither ever goes backwards after completion.
+- :func:`encode_retry` / :func:`decode_retry` — the mapped values of an item sent and not
+  accepted, stored as ``retry_item`` so that the next run sends exactly it again.
 - :func:`decide_read` — full or incremental ``enrollmentReports`` read (see docs/stats.md).
 """
 
@@ -39,9 +43,10 @@ from learnsync.mapping.stats import (
 )
 
 PAYLOAD_VERSION = "stats-v1"
-HASH_FORMAT = "rank40-hash23"  # the layout of sent_hash; recorded in each run's stored report
-FINGERPRINT_BITS = 23
-_FP_MASK = (1 << FINGERPRINT_BITS) - 1
+# the layout of sent_rank / sent_hash; recorded in the sync_state bookmarks (format_version)
+HASH_FORMAT = "rank40+hash64"
+LEGACY_HASH_BITS = 23  # hashes stored before revision 0005: the low 23 bits of item_hash
+LEGACY_HASH_MASK = (1 << LEGACY_HASH_BITS) - 1
 _SECONDS_MAX = (1 << 32) - 1  # lastActivityAt in epoch seconds, up to 2106
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
@@ -118,27 +123,38 @@ def pair_key(external_id: str, learner: str) -> int:
 
 
 def coarse_rank(completed: bool, progress_: int, last: int) -> int:
-    """:func:`rank` at second precision, in 40 bits: the high part of :func:`item_hash`."""
+    """:func:`rank` at second precision, in 40 bits: what ``sent_rank`` stores."""
     seconds = min(max(last // 1000, 0), _SECONDS_MAX)
     return (int(completed) << 39) | (max(min(progress_, 100), 0) << 32) | seconds
 
 
 def item_hash(item: Compact) -> int:
-    """What ``sent_hash`` stores for ``item``: its coarse rank, then a 23-bit payload hash.
-
-    Non-negative and below 2**63 (a signed 64-bit column holds it).
-    """
-    fingerprint = _hash64(
-        f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}"
-    )
-    return (coarse_rank(item.completed, item.progress, item.last) << FINGERPRINT_BITS) | (
-        fingerprint & _FP_MASK
-    )
+    """What ``sent_hash`` stores for ``item``: a signed 64-bit hash of its payload's fields."""
+    return _hash64(f"{PAYLOAD_VERSION}|{item.progress}|{item.time_spent}|{item.first}|{item.last}")
 
 
-def sent_rank(value: int) -> int:
-    """The coarse rank of the item a stored ``sent_hash`` describes."""
-    return value >> FINGERPRINT_BITS
+def item_rank(item: Compact) -> int:
+    """What ``sent_rank`` stores for ``item``: its :func:`coarse_rank`."""
+    return coarse_rank(item.completed, item.progress, item.last)
+
+
+def same_payload(sent_hash: int, new_hash: int) -> bool:
+    """Whether the stored hash describes the payload of ``new_hash``: equal, or a 23-bit hash
+    stored before revision 0005 equal to its low bits (the staging merge says the same in SQL)."""
+    if sent_hash == new_hash:
+        return True
+    return 0 <= sent_hash <= LEGACY_HASH_MASK and sent_hash == new_hash & LEGACY_HASH_MASK
+
+
+def encode_retry(item: Compact) -> str:
+    """The mapped values of ``item`` as stored in ``retry_item`` (short text, no JSON)."""
+    return f"{int(item.completed)}|{item.progress}|{item.time_spent}|{item.first}|{item.last}"
+
+
+def decode_retry(external_id: str, learner: str, value: str) -> Compact:
+    """The item a ``retry_item`` describes (see :func:`encode_retry`)."""
+    completed, progress_, spent, first, last = (int(part) for part in value.split("|"))
+    return Compact(external_id, learner, bool(completed), progress_, spent, first, last)
 
 
 def rank(completed: bool, progress_: int, last: int) -> int:
@@ -159,22 +175,27 @@ def must_send(
     sent_completed: bool,
     *,
     incremental: bool = False,
+    new_rank: int = 0,
+    sent_rank: int | None = None,
+    retry: bool = False,
 ) -> bool:
     """Whether the merged item of this run is sent (the staging query says the same in SQL).
 
     Never a not-completed item once a completed one was sent (progress never goes backwards;
-    counted unchanged). Otherwise, after a full read: when it differs from what 360Learning last
-    accepted. After an incremental read, which sees only the pair's recent rows (a less advanced
-    recent row may win the merge while the most advanced row is older): only when it is more
-    advanced than what was accepted.
+    counted unchanged). Otherwise an item to ``retry`` (its stored state is ``failed``: rejected,
+    or not confirmed by a run that stopped) and an item never accepted are sent. After a full
+    read: when it differs from what 360Learning last accepted. After an incremental read, which
+    sees only the pair's recent rows (a less advanced recent row may win the merge while the most
+    advanced row is older): only when it is more advanced than what was accepted (``new_rank`` >
+    ``sent_rank``, :func:`item_rank`).
     """
     if sent_completed and not new_completed:
         return False
-    if sent_hash is None:
+    if sent_hash is None or retry:
         return True
     if incremental:
-        return sent_rank(new_hash) > sent_rank(sent_hash)
-    return sent_hash != new_hash
+        return sent_rank is None or new_rank > sent_rank
+    return not same_payload(sent_hash, new_hash)
 
 
 # --- full or incremental read --------------------------------------------------------------------
@@ -205,7 +226,7 @@ def decide_read(
     last_success_started: datetime | None,
     last_full_started: datetime | None,
     new_content_since: bool,
-    failed_to_retry: bool,
+    incomplete: bool,
     force_full: bool = False,
     full_every: timedelta = FULL_READ_EVERY,
     margin: timedelta = LAG_MARGIN,
@@ -215,9 +236,11 @@ def decide_read(
 
     A full read is needed when an incremental one could miss a row that must be sent:
     the first run; content synchronized since the last stats run (its older rows were skipped);
-    items 360Learning rejected (they are retried from their rows); stored ``sent_hash`` values
-    of another layout (:data:`HASH_FORMAT`: their ranks cannot be compared); once a week (rows
-    that changed without a new ``lastActivityAt`` and any lag beyond Coursera's 48 h).
+    a last run whose import stopped early or an upgraded store whose rejected items have no
+    stored values (``incomplete``: no watermark in the bookmarks); stored values of another
+    layout (:data:`HASH_FORMAT`: their ranks cannot be compared); once a week (rows that changed
+    without a new ``lastActivityAt`` and any lag beyond Coursera's 48 h). Items 360Learning
+    rejected do not need one: they are re-sent from their stored values.
     """
     if force_full:
         return ReadPlan(True, None, "full read requested")
@@ -227,8 +250,8 @@ def decide_read(
         return ReadPlan(True, None, "the stored fingerprints have another layout")
     if new_content_since:
         return ReadPlan(True, None, "content synchronized since the last statistics run")
-    if failed_to_retry:
-        return ReadPlan(True, None, "items rejected by the last run are sent again")
+    if incomplete:
+        return ReadPlan(True, None, "the last statistics run did not send everything")
     if last_full_started is None or now - last_full_started >= full_every:
         return ReadPlan(True, None, f"periodic full read (every {full_every.days} days)")
     return ReadPlan(
@@ -239,10 +262,11 @@ def decide_read(
 
 
 __all__ = [
-    "FINGERPRINT_BITS",
     "FULL_READ_EVERY",
     "HASH_FORMAT",
     "LAG_MARGIN",
+    "LEGACY_HASH_BITS",
+    "LEGACY_HASH_MASK",
     "PAYLOAD_VERSION",
     "Compact",
     "Moments",
@@ -252,13 +276,16 @@ __all__ = [
     "coarse_rank",
     "compact_payload",
     "decide_read",
+    "decode_retry",
+    "encode_retry",
     "from_ms",
     "iso_ms",
     "item_hash",
+    "item_rank",
     "map_compact",
     "must_send",
     "pair_key",
     "rank",
-    "sent_rank",
+    "same_payload",
     "to_ms",
 ]

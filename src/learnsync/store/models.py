@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -134,13 +135,24 @@ class ContentItem(Base):
 class StatItem(Base):
     """The last statistics sent for one (content, learner) pair; ~1,000,000 rows per integration.
 
-    Kept narrow on purpose: the composite primary key is the only index, and ``sent_hash`` is a
-    64-bit integer (see :func:`learnsync.diff.stats.item_hash`) instead of a hex string.
+    Kept narrow on purpose: besides the composite primary key, one partial index holds only the
+    pairs that are not ``sent`` (rejected, not confirmed, skipped: few), so a run finds the items
+    to retry without reading the others. ``sent_rank`` is the coarse rank of the item 360Learning
+    last accepted and ``sent_hash`` the 64-bit hash of its payload
+    (:func:`learnsync.diff.stats.item_rank`, :func:`~learnsync.diff.stats.item_hash`);
+    ``retry_item`` the mapped values of an item sent but not accepted (re-sent from them).
     """
 
     __tablename__ = "stat_items"
     __table_args__ = (
         CheckConstraint(_one_of("state", STAT_STATES), name="state"),
+        Index(
+            "ix_stat_items_open",
+            "integration_id",
+            "state",
+            sqlite_where=text("state != 'sent'"),
+            postgresql_where=text("state != 'sent'"),
+        ),
         {"sqlite_with_rowid": False},  # one B-tree keyed by the primary key, not two
     )
 
@@ -148,11 +160,38 @@ class StatItem(Base):
     external_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     learner: Mapped[str] = mapped_column(String(320), primary_key=True)
     sent_hash: Mapped[int | None] = mapped_column(BigInteger)
+    sent_rank: Mapped[int | None] = mapped_column(BigInteger)
     sent_completed: Mapped[bool] = mapped_column(Boolean, default=False)
     state: Mapped[str] = mapped_column(String(16))
     last_error: Mapped[str | None] = mapped_column(Text)
+    retry_item: Mapped[str | None] = mapped_column(String(128))
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SyncState(Base):
+    """Bookmarks of one pipeline stream of one integration, written by the run that earned them
+    and read by the next run (docs/stats.md#full-or-incremental-read).
+
+    ``stream`` ``stats``: ``last_read_at`` the start of the last statistics run whose read and
+    import completed, ``watermark`` the moment the next incremental read starts from (minus the
+    lag margin; null: the next read is full), ``last_full_read_at`` the start of the last
+    complete full read, ``format_version`` the layout of the ``stat_items`` values it wrote.
+    ``stream`` ``content``: ``watermark`` the start of the newest content or filters run that
+    created or restored a course. ``run_id`` the run that wrote the row (no foreign key: run
+    history may be pruned).
+    """
+
+    __tablename__ = "sync_state"
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    watermark: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_full_read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    format_version: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

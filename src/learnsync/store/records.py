@@ -58,11 +58,13 @@ class ContentItemState:
 class StatItemState:
     """The last statistics sent for one (content, learner) pair.
 
-    ``sent_hash`` is the non-negative 64-bit integer the statistics pipeline computes
-    (:func:`learnsync.diff.stats.item_hash`: the item's coarse rank above a payload hash);
-    ``first_seen_at`` and ``completed_seen_at`` are written once and then kept by the store
-    (dates that must never drift: docs/mapping.md#statistics-mapping); ``sent_completed`` never
-    goes back to false.
+    ``sent_hash`` and ``sent_rank`` describe the item 360Learning last accepted: the 64-bit hash
+    of its payload and its coarse rank (:func:`learnsync.diff.stats.item_hash`,
+    :func:`~learnsync.diff.stats.item_rank`); ``retry_item`` the mapped values of an item sent
+    and not (yet) accepted, from which the next run sends it again
+    (:func:`~learnsync.diff.stats.encode_retry`); ``first_seen_at`` and ``completed_seen_at``
+    are written once and then kept by the store (dates that must never drift:
+    docs/mapping.md#statistics-mapping); ``sent_completed`` never goes back to false.
     """
 
     external_id: str
@@ -73,6 +75,22 @@ class StatItemState:
     first_seen_at: datetime | None = None
     completed_seen_at: datetime | None = None
     last_error: str | None = None
+    updated_at: datetime | None = None
+    sent_rank: int | None = None
+    retry_item: str | None = None
+
+
+@dataclass(slots=True)
+class SyncStateRecord:
+    """The bookmarks of one stream (``stats``, ``content``) of one integration (``sync_state``;
+    see :class:`learnsync.store.models.SyncState` for what each means)."""
+
+    stream: str
+    last_read_at: datetime | None = None
+    watermark: datetime | None = None
+    last_full_read_at: datetime | None = None
+    format_version: str | None = None
+    run_id: int | None = None
     updated_at: datetime | None = None
 
 

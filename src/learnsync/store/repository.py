@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, update
+from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +27,7 @@ from learnsync.store.models import (
     Integration,
     Run,
     StatItem,
+    SyncState,
 )
 from learnsync.store.models import RunItem as RunItemRow
 from learnsync.store.records import (
@@ -37,6 +38,7 @@ from learnsync.store.records import (
     RunRecord,
     StatItemState,
     StatSummary,
+    SyncStateRecord,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "StatItemState",
     "StatSummary",
     "Store",
+    "SyncStateRecord",
 ]
 
 Clock = Callable[[], datetime]
@@ -257,6 +260,88 @@ class Store:
                     sticky_true=("sent_completed",),
                     raw=True,
                 )
+
+    def lookup_stat_items(
+        self, integration_id: int, pairs: Iterable[tuple[str, str]]
+    ) -> Iterator[StatItemState]:
+        """The stored items of the given ``(external_id, learner)`` pairs (those that exist), by
+        primary-key lookups in batches: the cost grows with the pairs asked, not the table."""
+        table = StatItem.__table__
+        columns = [table.c[name] for name in (*_STAT_COLUMNS, "retry_item")]
+        key = tuple_(table.c.external_id, table.c.learner)
+        mine = table.c.integration_id == int(integration_id)
+        with self.engine.connect() as conn:
+            for batch in bulk.batched(pairs, STAT_LOOKUP_BATCH):
+                for row in conn.execute(select(*columns).where(mine, key.in_(batch))):
+                    yield StatItemState(*row)
+
+    def iter_open_stat_items(
+        self, integration_id: int, state: str, last_error: str | None = None
+    ) -> Iterator[StatItemState]:
+        """The stored items in ``state`` (``failed`` or ``skipped``; with ``last_error``, only
+        those), through the partial index of the pairs that are not ``sent``: the cost grows with
+        those pairs, not with the statistics sent."""
+        _check(state, tuple(s for s in STAT_STATES if s != "sent"), "open statistics state")
+        table = StatItem.__table__
+        columns = [table.c[name] for name in (*_STAT_COLUMNS, "retry_item")]
+        stmt = select(*columns).where(
+            table.c.integration_id == int(integration_id),
+            table.c.state != "sent",  # literally the partial index's condition (SQLite)
+            table.c.state == state,
+        )
+        if last_error is not None:
+            stmt = stmt.where(table.c.last_error == last_error)
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                yield StatItemState(*row)
+
+    def get_sync_state(self, integration_id: int, stream: str) -> SyncStateRecord | None:
+        """The bookmarks of one stream of the integration (``None``: never written)."""
+        table = SyncState.__table__
+        stmt = select(*(table.c[name] for name in _SYNC_STATE_COLUMNS)).where(
+            table.c.integration_id == int(integration_id), table.c.stream == stream
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).one_or_none()
+        return SyncStateRecord(*row) if row is not None else None
+
+    def save_sync_state(self, integration_id: int, state: SyncStateRecord) -> None:
+        """Write the bookmarks of ``state.stream`` (every field; ``updated_at`` is now)."""
+        table = SyncState.__table__
+        values = {
+            "integration_id": int(integration_id),
+            "stream": state.stream,
+            "last_read_at": _aware(state.last_read_at, "last_read_at"),
+            "watermark": _aware(state.watermark, "watermark"),
+            "last_full_read_at": _aware(state.last_full_read_at, "last_full_read_at"),
+            "format_version": state.format_version,
+            "run_id": state.run_id,
+            "updated_at": self._now(),
+        }
+        with self.engine.begin() as conn:
+            stmt = bulk.dialect_insert(conn, table).values(values)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["integration_id", "stream"],
+                set_={k: stmt.excluded[k] for k in values if k not in ("integration_id", "stream")},
+            )
+            conn.execute(stmt)
+
+    def note_content_change(self, integration_id: int, run_id: int) -> None:
+        """Record in the ``content`` bookmarks that run ``run_id`` created or restored content:
+        its start becomes the stream's watermark (never moved back), which the next statistics
+        run compares with its own bookmarks."""
+        runs = Run.__table__
+        with self.engine.connect() as conn:
+            started = conn.execute(
+                select(runs.c.started_at).where(runs.c.id == run_id)
+            ).scalar_one_or_none()
+        moment = started or self._now()
+        current = self.get_sync_state(integration_id, "content")
+        if current is not None and current.watermark is not None and current.watermark > moment:
+            moment = current.watermark
+        self.save_sync_state(
+            integration_id, SyncStateRecord("content", watermark=moment, run_id=run_id)
+        )
 
     def delete_skipped_stat_items(
         self, integration_id: int, pairs: Iterable[tuple[str, str]]
@@ -480,11 +565,22 @@ _STAT_COLUMNS = (
     "completed_seen_at",
     "last_error",
     "updated_at",
+    "sent_rank",
 )
 
 
 _CONTENT_WRITE = ("integration_id", *_CONTENT_COLUMNS)
-_STAT_WRITE = ("integration_id", *_STAT_COLUMNS)
+_STAT_WRITE = ("integration_id", *_STAT_COLUMNS, "retry_item")
+_SYNC_STATE_COLUMNS = (
+    "stream",
+    "last_read_at",
+    "watermark",
+    "last_full_read_at",
+    "format_version",
+    "run_id",
+    "updated_at",
+)
+STAT_LOOKUP_BATCH = 500  # (course, learner) keys per lookup query
 
 
 def _content_row(integration_id: int, item: ContentItemState, now: datetime) -> tuple[Any, ...]:
@@ -523,6 +619,8 @@ def _stat_row(integration_id: int, item: StatItemState, now: datetime) -> tuple[
         _aware(item.completed_seen_at, "completed_seen_at"),
         item.last_error,
         now,
+        item.sent_rank,
+        item.retry_item,
     )
 
 

@@ -77,6 +77,10 @@ class ContentLedger:
     def save(self, store: Store, record_id: int, run_id: int) -> None:
         store.save_content_items(record_id, self.changed.values())
         store.add_run_items(run_id, self.audit)
+        if any(item.action in ("created", "restored") for item in self.audit):
+            # the next statistics run reads everything: the older rows of this content were
+            # skipped (the content stream's bookmark; docs/stats.md#full-or-incremental-read)
+            store.note_content_change(record_id, run_id)
 
 
 @contextlib.contextmanager

@@ -2,8 +2,11 @@
 
 It holds, per (course, learner) pair (key: :func:`learnsync.diff.stats.pair_key`):
 
-- a copy of the stored state (``s_*``: last accepted hash, whether completed was sent, the stored
-  first-seen moments), loaded once from the store;
+- the stored state of the pairs that matter (``s_*``: last accepted hash and rank, whether
+  completed was sent, the stored first-seen moments, the state and its reason): after a full read
+  a copy of every stored state; after an incremental one only the states of the pairs the read
+  produced (:meth:`Staging.keys`, looked up in the store by key), so an incremental run costs
+  what it reads, not what is stored;
 - every mapped row of this run, appended as it arrives, with its
   :func:`~learnsync.diff.stats.rank`;
 
@@ -32,7 +35,15 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from learnsync.diff.stats import FINGERPRINT_BITS, Compact, Moments, item_hash, pair_key, rank
+from learnsync.diff.stats import (
+    LEGACY_HASH_MASK,
+    Compact,
+    Moments,
+    coarse_rank,
+    item_hash,
+    pair_key,
+    rank,
+)
 from learnsync.store.repository import StatItemState
 
 INSERT_CHUNK = 10_000
@@ -47,8 +58,26 @@ _OWNED = re.compile(re.escape(PREFIX) + r"(\d+)-[a-z0-9_]+")
 _LEGACY = re.compile(re.escape(PREFIX) + r"[a-z0-9_]{8}")
 
 # one item to send, as ``iter_to_send`` yields it: (k, ext, learner, progress, spent, first, last,
-# h, completed, s_first, s_completed_at, s_hash); the ``s_*`` are the stored state's (or None)
-ToSend = tuple[int, str, str, int, int, int, int, int, int, int | None, int | None, int | None]
+# h, completed, s_first, s_completed_at, s_hash, crank, s_rank, s_state, s_error); the ``s_*``
+# are the stored state's (or None); ``crank`` the item's coarse rank (diff.stats.item_rank)
+ToSend = tuple[
+    int,
+    str,
+    str,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int | None,
+    int | None,
+    int | None,
+    int,
+    int | None,
+    str | None,
+    str | None,
+]
 
 # Every table is written in arrival order (append-only B-trees: a million random-key upserts into
 # a wide table cost ~50 s; appends cost ~2 s). Only ``state.k`` is indexed while rows arrive (a
@@ -56,28 +85,29 @@ ToSend = tuple[int, str, str, int, int, int, int, int, int, int | None, int | No
 _SCHEMA = """
 CREATE TABLE state (
     k INTEGER, s_hash INTEGER, s_completed INTEGER, s_first INTEGER, s_completed_at INTEGER,
-    s_state TEXT
+    s_state TEXT, s_rank INTEGER, s_error TEXT, ext TEXT, learner TEXT
 );
 CREATE INDEX state_k ON state (k);
 CREATE TABLE row (
     k INTEGER, rank INTEGER, h INTEGER, completed INTEGER, ext TEXT, learner TEXT,
-    progress INTEGER, spent INTEGER, first INTEGER, last INTEGER
+    progress INTEGER, spent INTEGER, first INTEGER, last INTEGER, crank INTEGER
 );
 CREATE TABLE skip (k INTEGER, ext TEXT, learner TEXT, reason TEXT);
 """
 
 # the most advanced row per pair (rank, then arrival: a tie keeps the first row), joined with
 # the stored state, and whether it must be sent (``must_send``): never backwards after
-# completion; after a full read, changed since the last accepted send; after an incremental read,
-# more advanced than it (compares ``sent_rank``s). Partitioned by (course, learner), the store's
+# completion; an item to retry (stored ``failed``) or never accepted; after a full read, changed
+# since the last accepted send (``same_payload``); after an incremental read, more advanced than
+# it (compares coarse ranks with ``sent_rank``). Partitioned by (course, learner), the store's
 # key order, so the items come out in it: a million inserts into ``stat_items`` in key order cost
 # ~20 s, in hash order ~33 s.
 _MERGE = """
 CREATE TABLE merged AS
 SELECT m.k, m.ext, m.learner, m.progress, m.spent, m.first, m.last, m.h, m.completed,
-       s.s_first, s.s_completed_at, s.s_hash,
+       s.s_first, s.s_completed_at, s.s_hash, m.crank, s.s_rank, s.s_state, s.s_error,
        (NOT (COALESCE(s.s_completed, 0) = 1 AND m.completed = 0)
-        AND (s.s_hash IS NULL OR {compare})) AS send
+        AND (s.s_hash IS NULL OR s.s_state = 'failed' OR {compare})) AS send
 FROM (
     SELECT row.*, ROW_NUMBER() OVER (PARTITION BY ext, learner ORDER BY rank DESC, rowid) AS rn
     FROM row
@@ -86,18 +116,21 @@ LEFT JOIN state AS s ON s.rowid = (SELECT MIN(rowid) FROM state WHERE state.k = 
 WHERE m.rn = 1
 """
 
-_CHANGED = "s.s_hash != m.h"
-_ADVANCED = f"(m.h >> {FINGERPRINT_BITS}) > (s.s_hash >> {FINGERPRINT_BITS})"
+_CHANGED = (
+    f"NOT (s.s_hash = m.h OR (s.s_hash BETWEEN 0 AND {LEGACY_HASH_MASK}"
+    f" AND s.s_hash = (m.h & {LEGACY_HASH_MASK})))"
+)
+_ADVANCED = "(s.s_rank IS NULL OR m.crank > s.s_rank)"
 
 _TO_SEND = """
 SELECT k, ext, learner, progress, spent, first, last, h, completed, s_first, s_completed_at,
-       s_hash
+       s_hash, crank, s_rank, s_state, s_error
 FROM merged WHERE send
 """
 
 # one entry per skipped pair (its first row's reason), with the stored state of the pair
 _SKIPS = """
-SELECT x.ext, x.learner, x.reason, s.s_state
+SELECT x.ext, x.learner, x.reason, s.s_state, s.s_error
 FROM (
     SELECT skip.*, ROW_NUMBER() OVER (PARTITION BY k ORDER BY rowid) AS rn FROM skip
 ) AS x
@@ -152,9 +185,10 @@ class Staging:
         """Copy the stored states in; return how many."""
         self._invalidate()
         count = 0
-        sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?)"
+        sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         chunk: list[tuple[Any, ...]] = []
         for s in states:
+            skipped = s.state == "skipped"  # their texts: a stale skip is deleted by its key
             chunk.append(
                 (
                     pair_key(s.external_id, s.learner),
@@ -163,6 +197,10 @@ class Staging:
                     to_ms(s.first_seen_at) if s.first_seen_at is not None else None,
                     to_ms(s.completed_seen_at) if s.completed_seen_at is not None else None,
                     s.state,
+                    s.sent_rank,
+                    s.last_error if s.state != "sent" else None,
+                    s.external_id if skipped else None,
+                    s.learner if skipped else None,
                 )
             )
             if len(chunk) >= INSERT_CHUNK:
@@ -182,6 +220,27 @@ class Staging:
         ).fetchone()
         return (found[0], found[1]) if found else (None, None)
 
+    def keys(self) -> Iterator[tuple[str, str]]:
+        """Every distinct ``(external_id, learner)`` pair this run's rows and skips produced (the
+        pairs whose stored states an incremental run looks up)."""
+        self.flush()
+        yield from self.db.execute(
+            "SELECT ext, learner FROM row UNION SELECT ext, learner FROM skip ORDER BY 1, 2"
+        )
+
+    def stale_skips(self) -> list[tuple[str, str]]:
+        """The stored ``skipped`` pairs this run produced neither as a skip nor as an item (after
+        a full read: the skip no longer applies)."""
+        self.flush()
+        return [
+            (ext, learner)
+            for ext, learner in self.db.execute(
+                "SELECT ext, learner FROM state WHERE s_state = 'skipped' AND ext IS NOT NULL"
+                " AND k NOT IN (SELECT k FROM skip) AND k NOT IN (SELECT k FROM row)"
+                " ORDER BY ext, learner"
+            )
+        ]
+
     # -- this run's rows ----------------------------------------------------------------------
 
     def add(self, item: Compact) -> None:
@@ -200,6 +259,7 @@ class Staging:
                 item.time_spent,
                 item.first,
                 last,
+                coarse_rank(completed, progress, last),
             )
         )
         if len(self._pending) >= INSERT_CHUNK:
@@ -215,7 +275,7 @@ class Staging:
             self._invalidate()
         if self._pending:
             self.db.executemany(
-                "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
+                "INSERT INTO row VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._pending
             )
             self._pending = []
         if self._pending_skips:
@@ -247,7 +307,8 @@ class Staging:
 
     def iter_to_send(self, size: int) -> Iterator[list[ToSend]]:
         """The items to send, ``size`` at a time: ``(k, ext, learner, progress, spent, first,
-        last, h, completed, s_first, s_completed_at, s_hash)``."""
+        last, h, completed, s_first, s_completed_at, s_hash, crank, s_rank, s_state,
+        s_error)``."""
         self._merge()
         cursor = self.db.execute(_TO_SEND)
         try:
@@ -256,9 +317,9 @@ class Staging:
         finally:
             cursor.close()
 
-    def iter_skips(self) -> Iterator[tuple[str, str, str, str | None]]:
-        """``(external_id, learner, reason, stored state of the pair or None)`` per skipped
-        pair, the first row's reason."""
+    def iter_skips(self) -> Iterator[tuple[str, str, str, str | None, str | None]]:
+        """``(external_id, learner, reason, stored state of the pair or None, its stored
+        reason or error)`` per skipped pair, the first row's reason."""
         self.flush()
         yield from self.db.execute(_SKIPS)
 

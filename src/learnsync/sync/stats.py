@@ -12,6 +12,7 @@ every decision. A dry run reads everything and writes nothing (neither API nor s
 
 from __future__ import annotations
 
+import functools
 import queue
 import sys
 import threading
@@ -25,9 +26,12 @@ from learnsync.diff.stats import (
     FULL_READ_EVERY,
     HASH_FORMAT,
     Compact,
+    Moments,
     ReadPlan,
     build_payload,
     decide_read,
+    decode_retry,
+    encode_retry,
     from_ms,
     map_compact,
     to_ms,
@@ -38,7 +42,7 @@ from learnsync.load.bulk import STATS_LIMIT, Outcome
 from learnsync.load.stats import Batch, import_stats
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.model.progress import NoProgress, Progress
-from learnsync.store.repository import RunItem, RunRecord, StatItemState, Store
+from learnsync.store.repository import RunItem, StatItemState, Store, SyncStateRecord
 from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration, store_record
@@ -50,11 +54,23 @@ Clock = Callable[[], datetime]
 WAIT_TIMEOUT = 2 * 3600.0  # seconds a stats run waits for a running content run
 POLL_INTERVAL = 15.0
 STALE_AFTER = timedelta(hours=6)  # a content run "running" for longer crashed without finishing
-RUN_HISTORY = 100  # runs looked at to decide the read
+# the error stored, before the bulk request, on the items whose dates this run froze: replaced
+# by 360Learning's answer; left by a run killed mid-send, so the next run re-sends the same item
+NOT_CONFIRMED = "sent, not confirmed by 360Learning yet (the run stopped before its answer)"
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _frozen(row: ToSend, now_ms: int) -> bool:
+    """Whether the payload of ``row`` holds a moment this run froze (a date that fell back to
+    "first seen" or "first seen completed", not stored yet): it must be stored before the send,
+    or a run killed mid-send would have the next one send other dates (a second attempt)."""
+    first, last, completed, s_first, s_done = row[5], row[6], row[8], row[9], row[10]
+    if s_first is None and (first == now_ms or last == now_ms):
+        return True
+    return bool(completed) and s_done is None and last == now_ms
 
 
 class StoreWriter:
@@ -83,6 +99,26 @@ class StoreWriter:
         if self.error is not None:
             raise self.error
         self._jobs.put(job)
+
+    def wait(self, job: Callable[[], None]) -> None:
+        """Run ``job`` after the writes already queued and return once it is done (raising the
+        first write error)."""
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                done.set()
+
+        self.put(run)
+        while not done.wait(0.05):
+            if self.error is not None or not self._thread.is_alive():
+                break
+        if self.error is not None:
+            raise self.error
+        if not done.is_set():
+            raise RuntimeError("the statistics store writer stopped")
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -207,6 +243,8 @@ class _Run:
         # this run mapped to an item to send (the learner now has an e-mail): few pairs
         self.stored_skips: set[tuple[str, str]] = set()
         self.resolved_skips: set[tuple[str, str]] = set()
+        # the bookmarks read at the start (docs/stats.md#full-or-incremental-read)
+        self.bookmarks: SyncStateRecord | None = None
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -248,19 +286,37 @@ class _Run:
                 store.finish_run(run_id, "failed", self._stored(plan), error=str(exc))
             raise
         if run_id is not None and store is not None:
+            self._save_bookmarks(handle.record_id, run_id, plan)
             store.finish_run(run_id, "succeeded", self._stored(plan))
         return report
+
+    def _save_bookmarks(self, record_id: int, run_id: int, plan: ReadPlan) -> None:
+        """The bookmarks this run earned: a complete run (read to the end, import not stopped)
+        moves ``last_read_at`` and the watermark to its start (and ``last_full_read_at`` after a
+        full read); a stopped import clears the watermark, so the next run reads everything."""
+        assert self.store is not None
+        run = self.store.get_run(run_id)
+        started = run.started_at if run is not None else self.clock()
+        before = self.bookmarks or SyncStateRecord("stats")
+        complete = self.import_error is None
+        self.store.save_sync_state(
+            record_id,
+            SyncStateRecord(
+                "stats",
+                last_read_at=started if complete else before.last_read_at,
+                watermark=started if complete else None,
+                last_full_read_at=started if complete and plan.full else before.last_full_read_at,
+                format_version=HASH_FORMAT,
+                run_id=run_id,
+            ),
+        )
 
     def _stored(self, plan: ReadPlan | None) -> dict[str, Any]:
         """The run report as stored: the ``--report-json`` shape plus how the report was read."""
         stored = self.report.to_json()
         if plan is not None:
             # "complete": false when the import stopped early (the next run then reads all)
-            stored["read"] = {
-                **plan.to_json(),
-                "complete": self.import_error is None,
-                "hashFormat": HASH_FORMAT,  # the layout of the sent_hash values this run wrote
-            }
+            stored["read"] = {**plan.to_json(), "complete": self.import_error is None}
         return stored
 
     def _running_content_warning(self, integration_id: int, stale: timedelta) -> list[str]:
@@ -308,47 +364,31 @@ class _Run:
     def _plan(
         self, handle: IntegrationHandle, run_id: int | None, integration_changed: bool
     ) -> ReadPlan:
-        now = self.clock()
+        """The read, from the bookmarks the previous runs wrote (``sync_state``): the statistics
+        stream's, and the content stream's watermark (the start of the newest content or filters
+        run that created or restored a course)."""
         store = self.store
-        runs: list[RunRecord] = []
+        content: SyncStateRecord | None = None
         if store is not None and handle.record_id:
-            runs = [
-                r for r in store.list_runs(handle.record_id, limit=RUN_HISTORY) if r.id != run_id
-            ]
-        done = [r for r in runs if r.kind == "stats" and r.status == "succeeded" and not r.dry_run]
-        last = done[0] if done else None
-        last_full = next((r for r in done if r.report.get("read", {}).get("mode") == "full"), None)
+            self.bookmarks = store.get_sync_state(handle.record_id, "stats")
+            content = store.get_sync_state(handle.record_id, "content")
+        mark = self.bookmarks
+        last_read = mark.last_read_at if mark is not None else None
         return decide_read(
-            now=now,
-            last_success_started=last.started_at if last else None,
-            last_full_started=last_full.started_at if last_full else None,
-            new_content_since=last is not None and self._new_content_since(runs, last),
-            failed_to_retry=bool(
-                last
-                and (
-                    last.report.get("failed")
-                    or not last.report.get("read", {}).get("complete", True)
-                )
+            now=self.clock(),
+            last_success_started=(mark.watermark or mark.last_read_at) if mark else None,
+            last_full_started=mark.last_full_read_at if mark is not None else None,
+            new_content_since=bool(
+                last_read is not None
+                and content is not None
+                and content.watermark is not None
+                and content.watermark >= last_read
             ),
+            incomplete=mark is not None and mark.watermark is None,
             force_full=self.force_full or integration_changed,
             full_every=self.full_every,
-            hash_format_changed=bool(
-                last and last.report.get("read", {}).get("hashFormat") != HASH_FORMAT
-            ),
+            hash_format_changed=mark is not None and mark.format_version != HASH_FORMAT,
         )
-
-    def _new_content_since(self, runs: list[RunRecord], last: RunRecord) -> bool:
-        """Whether a content (or filters) run since ``last`` created or restored a course."""
-        assert self.store is not None
-        later = [r for r in runs if r.started_at >= last.started_at and r.id != last.id]
-        if len(later) >= RUN_HISTORY - 1 and later[-1].started_at > last.started_at:
-            return True  # history too long to tell: read everything
-        for r in later:
-            if r.kind in ("content", "filters") and not r.dry_run:
-                items = self.store.list_run_items(r.id)
-                if any(i.action in ("created", "restored") for i in items):
-                    return True
-        return False
 
     # -- reading, mapping, staging ------------------------------------------------------------
 
@@ -371,15 +411,26 @@ class _Run:
         )
         prefetch = Prefetch(rows)
         holder.append(prefetch)
+        store, record_id = self.store, handle.record_id
+        stored = store is not None and bool(record_id) and not integration_changed
         with prefetch:  # the reader starts now, while the stored states are loaded
-            if self.store is not None and handle.record_id and not integration_changed:
+            lookup: Callable[[str, str], Moments] = staging.moments
+            if store is not None and stored and plan.full:
+                # a full read reads every pair: a copy of every stored state
                 self.progress.stage("loading the stored statistics states")
-                staging.load_states(
-                    self._noting_skips(self.store.iter_stat_items(handle.record_id)), to_ms
+                staging.load_states(self._noting_skips(store.iter_stat_items(record_id)), to_ms)
+            elif store is not None and stored:
+                # an incremental read looks up only what it needs: the stored no_learner_email
+                # skips (few, through the index of the pairs not sent) and, after the read, the
+                # states of the pairs read; the rare row whose date falls back to a stored moment
+                # asks the store for that pair
+                self.stored_skips.update(
+                    (s.external_id, s.learner)
+                    for s in store.iter_open_stat_items(record_id, "skipped", NO_LEARNER_EMAIL)
                 )
+                lookup = self._store_moments(store, record_id)
             what = "all" if plan.full else "recent"
             self.progress.stage(f"reading {what} Coursera enrollment reports")
-            lookup = staging.moments
             add, add_skip = staging.add, staging.add_skip
             stored_skips, resolved = self.stored_skips, self.resolved_skips
             for chunk in prefetch.chunks():
@@ -397,6 +448,28 @@ class _Run:
                         add_skip(item.external_id, item.learner, item.reason)
                 self.progress.advance(len(chunk), total=prefetch.total)
         staging.flush()
+        if store is not None and stored and not plan.full:
+            # the items to retry (rejected, or not confirmed by a run that stopped) are sent
+            # again from their stored values, whatever this read saw; then the stored states of
+            # exactly the pairs this run holds
+            for s in store.iter_open_stat_items(record_id, "failed"):
+                if s.retry_item:
+                    add(decode_retry(s.external_id, s.learner, s.retry_item))
+            staging.flush()
+            self.progress.stage("looking up the stored states of the pairs read")
+            staging.load_states(store.lookup_stat_items(record_id, list(staging.keys())), to_ms)
+
+    @staticmethod
+    def _store_moments(store: Store, record_id: int) -> Callable[[str, str], Moments]:
+        def moments(external_id: str, learner: str) -> Moments:
+            for s in store.lookup_stat_items(record_id, [(external_id, learner)]):
+                return (
+                    to_ms(s.first_seen_at) if s.first_seen_at is not None else None,
+                    to_ms(s.completed_seen_at) if s.completed_seen_at is not None else None,
+                )
+            return (None, None)
+
+        return moments
 
     def _noting_skips(self, states: Iterator[StatItemState]) -> Iterator[StatItemState]:
         """The stored states, passed on; the ``no_learner_email`` skips among them are noted."""
@@ -408,36 +481,38 @@ class _Run:
     def _skips(
         self, handle: IntegrationHandle, staging: Staging, run_id: int | None, *, full: bool
     ) -> None:
-        """Report each skipped (course, learner) once. The ``no_learner_email`` ones are the
-        pairs' current state in the store (the unmatched-learners report reads it): a skip is
-        written, with its audit row, only when the pair's stored state is not that skip already;
-        a stored skip that no longer applies is deleted (its row now carries an e-mail or, after
-        a full read, it no longer produces that skip)."""
+        """Report each skipped (course, learner) once. Every skip is the pair's current state in
+        the store (the unmatched-learners report reads the ``no_learner_email`` ones): a skip is
+        written, with its audit row, only when the pair's stored state is not that skip already
+        (a pair stored ``sent`` or ``failed`` keeps its state); a stored skip that no longer
+        applies is deleted (its row now carries an e-mail or, after a full read, it no longer
+        produces that skip)."""
         audit: list[RunItem] = []
-        unmatched: list[StatItemState] = []
+        changed: list[StatItemState] = []
         still: set[tuple[str, str]] = set()
-        for external_id, learner, reason, stored_state in staging.iter_skips():
+        for external_id, learner, reason, stored_state, stored_reason in staging.iter_skips():
             self.report.skipped.append(
                 {"externalId": external_id, "learner": learner, "reason": reason}
             )
-            if reason == NO_LEARNER_EMAIL and external_id:
-                still.add((external_id, learner))
-                if stored_state == "skipped":
-                    continue  # unchanged: neither the state nor an audit row is written again
-                unmatched.append(
-                    StatItemState(
-                        external_id=external_id, learner=learner, state="skipped", last_error=reason
-                    )
+            still.add((external_id, learner))
+            if stored_state in ("sent", "failed"):
+                continue  # what 360Learning holds stays known; the report lists the skip
+            if stored_state == "skipped" and stored_reason == reason:
+                continue  # unchanged: neither the state nor an audit row is written again
+            changed.append(
+                StatItemState(
+                    external_id=external_id, learner=learner, state="skipped", last_error=reason
                 )
+            )
             audit.append(
                 RunItem(external_id=external_id, action="skipped", learner=learner, detail=reason)
             )
-        gone = (self.stored_skips if full else self.resolved_skips) - still
+        gone = set(staging.stale_skips()) if full else self.resolved_skips - still
         if self.dry_run or self.store is None or run_id is None:
             return
         self.store.add_run_items(run_id, audit)
-        if unmatched:
-            self.store.save_stat_items(handle.record_id, unmatched)
+        if changed:
+            self.store.save_stat_items(handle.record_id, changed)
         if gone:
             self.store.delete_skipped_stat_items(handle.record_id, sorted(gone))
 
@@ -450,6 +525,26 @@ class _Run:
         self.store.save_stat_items(record_id, states)
         if audit:
             self.store.add_run_items(run_id, audit)
+
+    @staticmethod
+    def _failed(row: ToSend, now: datetime, error: str) -> StatItemState:
+        """The state of an item sent and not accepted: the last accepted hash and rank stay,
+        its mapped values are kept to be sent again, its dates are frozen."""
+        _k, ext, learner, progress_, spent, first, last, _h, completed, s_first, s_done = row[:11]
+        return StatItemState(
+            ext,
+            learner,
+            "failed",
+            row[11],
+            False,
+            from_ms(s_first) if s_first is not None else now,
+            from_ms(s_done) if s_done is not None else (now if completed else None),
+            error,
+            sent_rank=row[13],
+            retry_item=encode_retry(
+                Compact(ext, learner, bool(completed), progress_, spent, first, last)
+            ),
+        )
 
     def _send(
         self,
@@ -467,6 +562,9 @@ class _Run:
 
         def batches() -> Iterator[Batch[list[ToSend]]]:
             for rows in staging.iter_to_send(STATS_LIMIT):
+                ahead = [self._failed(r, now, NOT_CONFIRMED) for r in rows if _frozen(r, now_ms)]
+                if ahead:  # write ahead: the dates this run froze are stored before the send
+                    writer.wait(functools.partial(self._save, handle.record_id, run_id, ahead, []))
                 payloads = [build_payload(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
                 yield Batch(payloads, rows)
 
@@ -474,27 +572,32 @@ class _Run:
             states: list[StatItemState] = []
             audit: list[RunItem] = []
             for row, outcome in zip(batch.meta, outcomes, strict=True):
-                _k, ext, learner, _p, _s, _f, _l, h, completed, s_first, s_done, s_hash = row
-                first_seen = from_ms(s_first) if s_first is not None else now
-                done_seen = from_ms(s_done) if s_done is not None else (now if completed else None)
+                ext, learner, h, completed, s_first, s_done = (
+                    row[1], row[2], row[7], row[8], row[9], row[10]
+                )  # fmt: skip
                 if outcome.ok:
                     # an accepted item's record is its stat_items state (no audit row: a million
                     # "sent" rows per full run would double the store's writes; docs/stats.md)
                     report.sent += 1
                     states.append(
                         StatItemState(
-                            ext, learner, "sent", h, bool(completed), first_seen, done_seen, None
+                            ext,
+                            learner,
+                            "sent",
+                            h,
+                            bool(completed),
+                            from_ms(s_first) if s_first is not None else now,
+                            from_ms(s_done) if s_done is not None else (now if completed else None),
+                            None,
+                            sent_rank=row[12],
                         )
                     )
                 else:
                     error = outcome.error or "rejected"
                     report.failed.append({"externalId": ext, "learner": learner, "error": error})
-                    states.append(
-                        StatItemState(
-                            ext, learner, "failed", s_hash, False, first_seen, done_seen, error
-                        )
-                    )
-                    audit.append(RunItem(ext, "failed", learner, error))
+                    states.append(self._failed(row, now, error))
+                    if row[14] != "failed" or row[15] != error:  # a change of the pair's state
+                        audit.append(RunItem(ext, "failed", learner, error))
             writer.put(lambda: self._save(handle.record_id, run_id, states, audit))
             self.progress.advance(len(outcomes))
 
