@@ -119,7 +119,11 @@ def _configure_logging(debug: bool) -> None:
 
 
 def _config(path: Path) -> Config:
-    return load_config(path)
+    from learnsync.sync.context import retention_from_env
+
+    settings = load_config(path)
+    retention_from_env()  # LEARNSYNC_RETENTION_DAYS: a bad value is exit 2 before anything runs
+    return settings
 
 
 @sync_app.command("content")
@@ -287,7 +291,11 @@ def _nothing_unmatched(settings: Config) -> str:
         store = open_store(settings)
         try:
             record = store.get_integration(settings.integration_key)
-            runs = store.list_runs(record.id, limit=1000) if record is not None else []
+            runs = (
+                store.list_runs(record.id, limit=1000, with_report=False)
+                if record is not None
+                else []
+            )
         finally:
             store.close()
         last = next((r for r in runs if r.kind == "stats" and not r.dry_run), None)
@@ -306,7 +314,7 @@ def _nothing_unmatched(settings: Config) -> str:
             "no unmatched learners listed, but the last statistics run failed: "
             "run learnsync sync stats again"
         )
-    failed = len(last.report.get("failed") or [])
+    failed = last.failed_count or 0  # the stored report lists only the first items
     if failed:
         return (
             f"no unmatched learners, but {failed} statistics items of the last run failed for "

@@ -132,8 +132,10 @@ def serve(
 
     from learnsync.service.logs import configure_json_logging
     from learnsync.service.scheduler import Scheduler
+    from learnsync.sync.context import retention_from_env
     from learnsync.web import create_app
 
+    retention_from_env()  # LEARNSYNC_RETENTION_DAYS, read by every run: a bad value stops here
     listener = _listen(host, port)  # a port in use is said before anything starts
     port = listener.getsockname()[1]
     configure_json_logging(logging.DEBUG if debug else logging.INFO)

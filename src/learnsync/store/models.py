@@ -214,7 +214,18 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    report: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    report: Mapped[dict[str, Any] | None] = mapped_column(Json)  # bounded (store/history.py)
+    # the report's counts (0006): what the run lists and /metrics read; NULL when the kind of
+    # report has no such count (a statistics run creates nothing) or the run has no report
+    created_count: Mapped[int | None] = mapped_column(BigInteger)
+    updated_count: Mapped[int | None] = mapped_column(BigInteger)
+    unchanged_count: Mapped[int | None] = mapped_column(BigInteger)
+    archived_count: Mapped[int | None] = mapped_column(BigInteger)
+    restored_count: Mapped[int | None] = mapped_column(BigInteger)
+    sent_count: Mapped[int | None] = mapped_column(BigInteger)
+    skipped_count: Mapped[int | None] = mapped_column(BigInteger)
+    failed_count: Mapped[int | None] = mapped_column(BigInteger)
+    warnings_count: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     # the run as a job (0007): who asked for it, its live progress, its heartbeat
     trigger: Mapped[str] = mapped_column(String(16), default="cli", server_default="cli")
@@ -229,7 +240,8 @@ class Run(Base):
 
 
 class RunItem(Base):
-    """Audit row: one item a run wrote, failed to write or skipped. Never deleted."""
+    """Audit row: one item a run wrote, failed to write or skipped; deleted with its run when
+    the run is older than the retention (:meth:`learnsync.store.Store.prune_runs`)."""
 
     __tablename__ = "run_items"
     __table_args__ = (

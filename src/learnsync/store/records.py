@@ -113,8 +113,18 @@ class RunRecord:
     status: str
     started_at: datetime
     finished_at: datetime | None = None
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # bounded; {} when not loaded
     error: str | None = None
+    # the report's counts (learnsync.store.history); None when the report has no such count
+    created_count: int | None = None
+    updated_count: int | None = None
+    unchanged_count: int | None = None
+    archived_count: int | None = None
+    restored_count: int | None = None
+    sent_count: int | None = None
+    skipped_count: int | None = None
+    failed_count: int | None = None
+    warnings_count: int | None = None
     # the run as a job (learnsync.store.jobs): who asked, live progress, heartbeat
     trigger: str = "cli"
     queued_at: datetime | None = None

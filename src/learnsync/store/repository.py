@@ -3,11 +3,13 @@
 Every method opens its own short transaction and speaks in plain dataclasses
 (:mod:`learnsync.store.records`), so pipelines never see a session or an ORM object. Reads of a
 whole integration are one query; writes are set-based (:mod:`learnsync.store.bulk`).
-Audit rows (``run_items``) and runs are never deleted by anything here.
+Runs and their audit rows (``run_items``) are deleted only by :meth:`Store.prune_runs`: runs
+older than the retention (:attr:`Store.retention`, applied when a run finishes).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ColumnElement
 
 from learnsync.store import bulk, db
+from learnsync.store.history import bound_report, summary_counts
 from learnsync.store.models import (
     CONTENT_STATES,
     RUN_ITEM_ACTIONS,
@@ -82,6 +85,14 @@ _INTEGRATION_DEFAULTS: dict[str, Any] = {
     "archive_removed": False,
 }
 STAT_YIELD_PER = 20_000
+# retention: runs deleted per transaction, audit rows deleted per transaction and per prune
+PRUNE_RUNS_BATCH = 500
+PRUNE_ITEMS_BATCH = 50_000
+PRUNE_ITEMS_MAX = 2_000_000  # the rest waits for the next run: a run's end is never held long
+# statuses of a run still going (never pruned); the job statuses of later revisions included
+_LIVE_STATUSES = ("running", "queued")
+
+log = logging.getLogger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -111,12 +122,18 @@ class RunConflict(Exception):
 class Store:
     """Integration state in SQLite or PostgreSQL. Open with :meth:`open`; close when done."""
 
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock = _utc_now, *, retention: timedelta | None = None
+    ) -> None:
         self.engine = engine
         self._clock = clock
+        # runs older than this are pruned when a run of their integration finishes (None: never)
+        self.retention = retention
 
     @classmethod
-    def open(cls, url: str | URL, *, clock: Clock | None = None) -> Store:
+    def open(
+        cls, url: str | URL, *, clock: Clock | None = None, retention: timedelta | None = None
+    ) -> Store:
         """Connect to ``url`` and upgrade its schema to the newest revision."""
         engine = db.create_store_engine(url)
         try:
@@ -124,7 +141,7 @@ class Store:
         except Exception:
             engine.dispose()
             raise
-        return cls(engine, clock or _utc_now)
+        return cls(engine, clock or _utc_now, retention=retention)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -464,16 +481,87 @@ class Store:
     def finish_run(
         self, run_id: int, status: str, report: dict[str, Any], error: str | None = None
     ) -> None:
+        """Record the run's end: its report bounded (:func:`~learnsync.store.history.bound_report`)
+        and its counts in the summary columns. Then, with a :attr:`retention`, a run that was not
+        a dry run prunes its integration's old runs (:meth:`prune_runs`; a failure to prune is
+        logged, it does not fail the run)."""
         _check(status, RUN_STATUSES, "run status")
         table = Run.__table__
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(table)
                 .where(table.c.id == run_id)
-                .values(status=status, report=report, error=error, finished_at=self._now())
+                .values(
+                    status=status,
+                    report=bound_report(report),
+                    error=error,
+                    finished_at=self._now(),
+                    **summary_counts(report),
+                )
             )
             if result.rowcount == 0:
                 raise LookupError(f"no run with id {run_id}")
+            owner = conn.execute(
+                select(table.c.integration_id, table.c.dry_run).where(table.c.id == run_id)
+            ).one()
+        if self.retention is not None and not owner.dry_run:
+            try:
+                self.prune_runs(owner.integration_id, self._now() - self.retention)
+            except Exception as exc:  # the run itself is recorded; the next run prunes again
+                log.warning("pruning old runs failed: %s: %s", type(exc).__name__, exc)
+
+    def prune_runs(
+        self,
+        integration_id: int,
+        before: datetime,
+        *,
+        max_items: int = PRUNE_ITEMS_MAX,
+    ) -> int:
+        """Delete the integration's runs started before ``before`` and their audit rows; the
+        number of runs deleted.
+
+        Never deleted: the newest run of each kind (whatever its age: the last statistics run
+        still says what was delivered) and a run still going. Bounded transactions: at most
+        :data:`PRUNE_RUNS_BATCH` runs and :data:`PRUNE_ITEMS_BATCH` audit rows each; after
+        ``max_items`` audit rows the call stops and the next one goes on.
+        """
+        _aware(before, "before")
+        runs, items = Run.__table__, RunItemRow.__table__
+        newest = (
+            select(func.max(runs.c.id))
+            .where(runs.c.integration_id == integration_id)
+            .group_by(runs.c.kind)
+        )
+        old = (
+            select(runs.c.id)
+            .where(
+                runs.c.integration_id == integration_id,
+                runs.c.started_at < before,
+                runs.c.status.not_in(_LIVE_STATUSES),
+                runs.c.id.not_in(newest),
+            )
+            .order_by(runs.c.id)
+            .limit(PRUNE_RUNS_BATCH)
+        )
+        deleted_runs = deleted_items = 0
+        while True:
+            with self.engine.connect() as conn:
+                ids = [row[0] for row in conn.execute(old)]
+            if not ids:
+                return deleted_runs
+            while True:
+                budget = min(PRUNE_ITEMS_BATCH, max_items - deleted_items)
+                if budget <= 0:
+                    return deleted_runs
+                chunk = select(items.c.id).where(items.c.run_id.in_(ids)).limit(budget)
+                with self.engine.begin() as conn:
+                    gone = conn.execute(delete(items).where(items.c.id.in_(chunk))).rowcount
+                deleted_items += gone
+                if gone < budget:
+                    break
+            with self.engine.begin() as conn:
+                result = conn.execute(delete(runs).where(runs.c.id.in_(ids)))
+            deleted_runs += result.rowcount
 
     def last_run_id(self, integration_id: int) -> int:
         """The newest run id of the integration ``integration_id``; 0 when it has none."""
@@ -490,7 +578,7 @@ class Store:
         return run_id
 
     def add_run_items(self, run_id: int, items: Iterable[RunItem]) -> None:
-        """Append audit rows to the run (bulk insert; they are never deleted)."""
+        """Append audit rows to the run (bulk insert; deleted only with their run: prune_runs)."""
         table = RunItemRow.__table__
         columns = ("run_id", "external_id", "learner", "action", "detail")
         with self.engine.begin() as conn:
@@ -518,11 +606,18 @@ class Store:
         with self.engine.connect() as conn:
             return [RunItem(*row) for row in conn.execute(stmt)]
 
-    def list_runs(self, integration_id: int, limit: int = 50) -> list[RunRecord]:
-        """The integration's most recent runs, newest first."""
+    def list_runs(
+        self, integration_id: int, limit: int = 50, *, with_report: bool = True
+    ) -> list[RunRecord]:
+        """The integration's most recent runs, newest first.
+
+        ``with_report=False`` (the run lists, ``/metrics``) reads only the summary columns: the
+        records' ``report`` is then ``{}``.
+        """
         table = Run.__table__
+        columns = [c for c in table.c if with_report or c.name != "report"]
         stmt = (
-            select(table)
+            select(*columns)
             .where(table.c.integration_id == integration_id)
             .order_by(table.c.started_at.desc(), table.c.id.desc())
             .limit(limit)
@@ -640,7 +735,7 @@ def _integration(row: Row[Any]) -> IntegrationRecord:
 
 def _run(row: Row[Any]) -> RunRecord:
     values = dict(row._mapping)
-    values["report"] = values["report"] or {}
+    values["report"] = values.get("report") or {}
     return RunRecord(**values)
 
 

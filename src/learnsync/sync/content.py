@@ -201,7 +201,10 @@ def _execute(
         if external_id not in plan.seen and previous.in_catalog:
             ledger.update(external_id, in_catalog=False)
     for skipped in plan.skipped:
-        ledger.skipped(skipped.external_id, skipped.reason)
+        # an audit row when the skip is new or its reason changed, not every run
+        before = handle.states.get(skipped.external_id)
+        changed = before is None or before.skip_reason != skipped.reason
+        ledger.skipped(skipped.external_id, skipped.reason, audit=changed)
 
     try:
         _write(clients, integration_id, plan, guard_refused, ledger, progress)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -35,9 +38,34 @@ def store_exists(url: str) -> bool:
     return database in ("", ":memory:") or Path(database).exists()
 
 
-def open_store(config: Config) -> Store:
+RETENTION_ENV = "LEARNSYNC_RETENTION_DAYS"
+DEFAULT_RETENTION_DAYS = 180
+
+
+def retention_from_env(env: Mapping[str, str] | None = None) -> timedelta:
+    """How long runs and their audit rows are kept: ``LEARNSYNC_RETENTION_DAYS`` (whole days,
+    at least 1; default 180). A bad value is a :class:`ConfigError` (exit 2)."""
+    raw = (os.environ if env is None else env).get(RETENTION_ENV, "").strip()
+    if not raw:
+        return timedelta(days=DEFAULT_RETENTION_DAYS)
     try:
-        return Store.open(config.store_url)
+        days = int(raw)
+    except ValueError:
+        days = 0
+    if days < 1 or days > 36_500:
+        raise ConfigError(
+            f"{RETENTION_ENV}={raw!r} is not a number of days: give a whole number from 1 to "
+            f"36500 (default {DEFAULT_RETENTION_DAYS}), or unset it"
+        )
+    return timedelta(days=days)
+
+
+def open_store(config: Config) -> Store:
+    """The pipelines' store, with the retention of the environment (runs older are pruned as
+    each run finishes)."""
+    retention = retention_from_env()  # a bad value stops the run before anything is opened
+    try:
+        return Store.open(config.store_url, retention=retention)
     except LearnsyncError:  # the store's own one-line errors (unreachable, read-only, ...)
         raise
     except Exception as exc:

@@ -50,9 +50,12 @@ class ContentLedger:
         self.report.failed.append({"externalId": external_id, "error": error})
         self.audit.append(RunItem(external_id=external_id, action="failed", detail=error))
 
-    def skipped(self, external_id: str, reason: str) -> None:
+    def skipped(self, external_id: str, reason: str, *, audit: bool = True) -> None:
+        """Report a skip; its audit row only with ``audit`` (a new skip or a changed reason: the
+        same skip run after run is not re-written every day)."""
         self.report.skipped.append({"externalId": external_id, "reason": reason})
-        self.audit.append(RunItem(external_id=external_id, action="skipped", detail=reason))
+        if audit:
+            self.audit.append(RunItem(external_id=external_id, action="skipped", detail=reason))
 
     def apply_archives(
         self, new_states: Mapping[str, str], outcomes: Mapping[str, Outcome]

@@ -1,9 +1,16 @@
-"""Run reports: the exact JSON shapes of docs/contract.md#report-json and a human summary."""
+"""Run reports: the exact JSON shapes of docs/contract.md#report-json and a human summary.
+
+:meth:`to_json` is the complete report (the ``--report-json`` file); :meth:`to_record` is what the
+store keeps of it: the counts and the first items of each list, with their totals
+(:func:`learnsync.store.history.bound_report`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from learnsync.store.history import bound_report
 
 
 @dataclass(slots=True)
@@ -34,8 +41,8 @@ class ContentReport:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """What the store keeps of a run (the report shape already carries the warnings)."""
-        return self.to_json()
+        """What the store keeps of a run, bounded (the report shape carries the warnings)."""
+        return bound_report(self.to_json())
 
     def summary(self) -> str:
         prefix = "dry run, would have: " if self.dry_run else ""
@@ -70,8 +77,8 @@ class StatsReport:
         }
 
     def to_record(self) -> dict[str, Any]:
-        """What the store keeps of a run: the report shape plus the warnings."""
-        return {**self.to_json(), "warnings": list(self.warnings)}
+        """What the store keeps of a run: the report shape plus the warnings, bounded."""
+        return bound_report({**self.to_json(), "warnings": list(self.warnings)})
 
     def summary(self) -> str:
         prefix = "dry run, would have: " if self.dry_run else ""

@@ -1,5 +1,6 @@
 """``/metrics`` in the Prometheus text format: integration ids only (no names, no personal
-data, no secret), so it can stay anonymous for a scraper."""
+data, no secret), so it can stay anonymous for a scraper. Read from the runs' summary columns
+only, never from their reports."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ def render(service: Service) -> str:
         record = service.store.get_integration(item.id)
         if record is None:
             continue
-        for run in service.store.list_runs(record.id, limit=1000):
+        for run in service.store.list_runs(record.id, limit=1000, with_report=False):
             runs[(item.id, run.kind, run.status)] += 1
-            report = run.report or {}
             for key in ("created", "updated", "unchanged", "archived", "restored", "sent"):
-                if isinstance(report.get(key), int):
-                    outcomes[(item.id, run.kind, key)] += report[key]
+                count = getattr(run, f"{key}_count")
+                if count is not None:
+                    outcomes[(item.id, run.kind, key)] += count
             for key in ("skipped", "failed"):
-                outcomes[(item.id, run.kind, key)] += len(report.get(key) or [])
+                outcomes[(item.id, run.kind, key)] += getattr(run, f"{key}_count") or 0
             if run.finished_at is not None and (item.id, run.kind) not in durations:
                 durations[(item.id, run.kind)] = (run.finished_at - run.started_at).total_seconds()
             if run.status == "succeeded" and run.finished_at is not None:

@@ -74,13 +74,14 @@ def input_of(item: IntegrationSettings) -> IntegrationInput:
     return IntegrationInput(**values)
 
 
+RUN_COUNTS = ("created", "updated", "unchanged", "archived", "restored", "sent")
+
+
 def _run_json(run: Any) -> dict[str, Any]:
-    report = run.report or {}
+    """A run from its summary columns only (``list_runs(with_report=False)``): never the report."""
     duration = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     counts = {
-        k: report[k]
-        for k in ("created", "updated", "unchanged", "archived", "restored", "sent")
-        if k in report
+        k: getattr(run, f"{k}_count") for k in RUN_COUNTS if getattr(run, f"{k}_count") is not None
     }
     return {
         "id": run.id,
@@ -91,8 +92,9 @@ def _run_json(run: Any) -> dict[str, Any]:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "duration_seconds": duration,
         "counts": counts,
-        "skipped": len(report.get("skipped", [])),
-        "failed": len(report.get("failed", [])),
+        "skipped": run.skipped_count or 0,
+        "failed": run.failed_count or 0,
+        "warning_count": run.warnings_count or 0,
         "error": run.error,
     }
 
@@ -102,7 +104,7 @@ def runs_of(service: Service, integration_id: int, limit: int = 50) -> list[dict
     record = service.store.get_integration(item.id)
     if record is None:
         return []
-    return [_run_json(r) for r in service.store.list_runs(record.id, limit)]
+    return [_run_json(r) for r in service.store.list_runs(record.id, limit, with_report=False)]
 
 
 def run_of(service: Service, integration_id: int, run_id: int) -> dict[str, Any] | None:
@@ -119,6 +121,17 @@ def run_of(service: Service, integration_id: int, run_id: int) -> dict[str, Any]
     ]
     data["failed_items"] = list(report.get("failed", []))
     data["warnings"] = list(report.get("warnings", []))
+    # the stored report keeps only the first items of each list (learnsync.store.history):
+    # the page says "the first N of M"
+    data["more"] = {
+        key: data[total] - len(data[shown])
+        for key, total, shown in (
+            ("failed", "failed", "failed_items"),
+            ("skipped", "skipped", "skipped_items"),
+            ("warnings", "warning_count", "warnings"),
+        )
+        if data[total] > len(data[shown])
+    }
     return data
 
 
