@@ -267,3 +267,44 @@ def test_the_client_renames_the_remembered_integration(stack: Stack) -> None:
         assert fresh["_id"] != made["_id"]
     finally:
         clients.close()
+
+
+def test_a_filter_preview_after_a_rename_creates_nothing_and_the_save_renames(
+    service: Service, stack: Stack
+) -> None:
+    remote_id, *_ = _first_syncs(service)
+    service.integrations.save(_edit(service, 1, integration_name="Previewed"), 1)
+    client = TestClient(create_app(service), follow_redirects=False)
+    csrf = admin_login(client)
+    form = {"csrf_token": csrf, "which": "languages", "value": "en"}
+    preview = client.post("/integrations/1/filters", data=form)
+    assert preview.status_code == 200, preview.text
+    assert "0 courses will be archived, 0 restored" in preview.text
+    assert _remote(stack) == [(remote_id, "Coursera")]  # a preview writes nothing
+    saved = client.post("/integrations/1/filters", data={**form, "confirm": "1"})
+    assert saved.status_code == 200, saved.text
+    assert _remote(stack) == [(remote_id, "Previewed")]
+    assert service.store.get_integration(1).languages == ["en"]  # type: ignore[union-attr]
+
+
+def test_the_json_api_creates_an_integration_from_the_schema(
+    service: Service, stack: Stack
+) -> None:
+    client = TestClient(create_app(service), follow_redirects=False)
+    csrf = admin_login(client)
+    body = input_from_config(
+        parse_config(tomllib.loads(stack.config_toml())), "From the API"
+    ).model_dump()
+    body.update(integration_name="API integration", content_type_overrides=OVERRIDES)
+    made = client.post("/api/integrations", json=body, headers={"X-CSRF-Token": csrf})
+    assert made.status_code == 201, made.text
+    new_id = made.json()["id"]
+    assert made.json()["settings"]["content_type_overrides"] == OVERRIDES
+    assert "coursera_client_secret" not in made.json()["settings"]  # secrets never come back
+    assert service.integrations.config(new_id).integration_id == new_id
+    taken = client.post("/api/integrations", json=body, headers={"X-CSRF-Token": csrf})
+    assert taken.status_code == 400 and "From the API" in taken.json()["detail"]
+    unknown = client.post(
+        "/api/integrations", json={**body, "nope": 1}, headers={"X-CSRF-Token": csrf}
+    )
+    assert unknown.status_code == 422  # the schema refuses unknown fields
