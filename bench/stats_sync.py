@@ -61,8 +61,15 @@ def child(config_path: str, kind: str) -> None:
     if kind == "content":
         report: Any = run_content_sync(config)
         out = {"summary": report.summary()}
+    elif os.environ.get("LEARNSYNC_BENCH_PROFILE"):  # a cProfile dump of each statistics sync
+        import cProfile
+
+        profile = cProfile.Profile()
+        report = profile.runcall(run_stats_sync, config)
+        profile.dump_stats(f"{os.environ['LEARNSYNC_BENCH_PROFILE']}-{time.time_ns()}.prof")
     else:
         report = run_stats_sync(config)
+    if kind != "content":
         out = {
             "sent": report.sent,
             "unchanged": report.unchanged,

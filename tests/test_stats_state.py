@@ -293,3 +293,53 @@ def test_a_run_killed_mid_send_and_run_again_duplicates_no_attempt(
     pairs = Counter((a.course, a.user) for a in stack.threesixty.attempts.ordered)
     assert pairs and max(pairs.values()) == 1, [p for p, n in pairs.items() if n > 1]
     assert len(pairs) == again.sent  # exactly the attempts of one clean run
+
+
+def test_the_store_looks_up_stat_items_by_key(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from learnsync.store.repository import StatItemState, SyncStateRecord
+
+    seen = datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+    with Store.open(url) as store:
+        iid = store.get_or_create_integration("k").id
+        store.save_stat_items(
+            iid,
+            [
+                StatItemState(f"C~{i}", f"l{j}@x.com", "sent", i * j, False, seen, sent_rank=i)
+                for i in range(30)
+                for j in range(40)
+            ]
+            + [
+                StatItemState(
+                    "C~x",
+                    "a@x.com",
+                    "failed",
+                    None,
+                    False,
+                    seen,
+                    None,
+                    "no user",
+                    retry_item="0|1|2|3|4",
+                )
+            ],
+        )
+        wanted = [(f"C~{i}", f"l{j}@x.com") for i in range(0, 30, 3) for j in range(0, 40, 7)]
+        found = list(
+            store.lookup_stat_items(iid, [*wanted, ("C~1", "nobody@x.com"), ("C~x", "a@x.com")])
+        )
+        assert sorted((s.external_id, s.learner) for s in found) == sorted(
+            [*wanted, ("C~x", "a@x.com")]
+        )
+        one = next(s for s in found if s.external_id == "C~3" and s.learner == "l7@x.com")
+        assert (one.sent_hash, one.sent_rank, one.first_seen_at) == (21, 3, seen)
+        (failed,) = store.iter_open_stat_items(iid, "failed")
+        assert (failed.retry_item, failed.last_error) == ("0|1|2|3|4", "no user")
+        assert list(store.iter_open_stat_items(iid, "skipped")) == []
+        store.save_sync_state(iid, SyncStateRecord("stats", seen, seen, None, "v", 7))
+        mark = store.get_sync_state(iid, "stats")
+        assert mark is not None and (mark.watermark, mark.format_version, mark.run_id) == (
+            seen,
+            "v",
+            7,
+        )

@@ -9,14 +9,16 @@ older than the retention (:attr:`Store.retention`, applied when a run finishes).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TextualSelect
 
 from learnsync.store import bulk, db
 from learnsync.store.history import bound_report, summary_counts
@@ -283,13 +285,14 @@ class Store:
     ) -> Iterator[StatItemState]:
         """The stored items of the given ``(external_id, learner)`` pairs (those that exist), by
         primary-key lookups in batches: the cost grows with the pairs asked, not the table."""
-        table = StatItem.__table__
-        columns = [table.c[name] for name in (*_STAT_COLUMNS, "retry_item")]
-        key = tuple_(table.c.external_id, table.c.learner)
-        mine = table.c.integration_id == int(integration_id)
         with self.engine.connect() as conn:
             for batch in bulk.batched(pairs, STAT_LOOKUP_BATCH):
-                for row in conn.execute(select(*columns).where(mine, key.in_(batch))):
+                stmt = _stat_lookup(len(batch))
+                params: dict[str, Any] = {"iid": int(integration_id)}
+                for i, (ext, learner) in enumerate(batch):
+                    params[f"e{i}"] = ext
+                    params[f"l{i}"] = learner
+                for row in conn.execute(stmt, params):
                     yield StatItemState(*row)
 
     def iter_open_stat_items(
@@ -698,6 +701,20 @@ def _content_row(integration_id: int, item: ContentItemState, now: datetime) -> 
         _aware(item.last_seen_at, "last_seen_at") or now,
         now,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _stat_lookup(size: int) -> TextualSelect:
+    """The lookup of ``size`` (course, learner) keys: a VALUES list joined on the primary key, one
+    index lookup each (SQLite's ``(a, b) IN (VALUES ...)`` would scan the whole integration)."""
+    table = StatItem.__table__
+    names = (*_STAT_COLUMNS, "retry_item")
+    keys = ", ".join(f"(:e{i}, :l{i})" for i in range(size))
+    return text(
+        f"WITH k (e, l) AS (VALUES {keys}) "
+        f"SELECT {', '.join('s.' + n for n in names)} FROM k JOIN stat_items AS s "
+        "ON s.integration_id = :iid AND s.external_id = k.e AND s.learner = k.l"
+    ).columns(*(table.c[name] for name in names))
 
 
 def _stat_row(integration_id: int, item: StatItemState, now: datetime) -> tuple[Any, ...]:
