@@ -38,10 +38,11 @@ def _stats(n: int, now: datetime) -> Iterator[StatItemState]:
             external_id=f"Course~c{i % 15000:06d}",
             learner=f"learner{i // 15000}.{i % 7}@example.com",
             state="sent",
-            sent_hash=(i * 2_654_435_761) & ((1 << 63) - 1),  # any 63-bit value
+            sent_hash=(i * 2_654_435_761) & ((1 << 63) - 1),  # any 64-bit payload hash
             sent_completed=i % 3 == 0,
             first_seen_at=now,
             completed_seen_at=now if i % 3 == 0 else None,
+            sent_rank=(1 << 39) | (100 << 32) | i if i % 3 == 0 else (50 << 32) | i,
         )
 
 
