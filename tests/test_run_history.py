@@ -257,6 +257,26 @@ def test_pruning_is_bounded_per_call_and_resumes(url: str, monkeypatch: pytest.M
         assert {r.id for r in store.list_runs(iid)}.isdisjoint(old)
 
 
+def test_a_run_holding_a_lease_is_not_pruned(url: str) -> None:
+    clock = Clock()
+    with Store.open(url, clock=clock) as store:
+        iid = store.get_or_create_integration("k").id
+        leased, old = (_finished(store, iid, "content", clock) for _ in range(2))
+        with store.engine.begin() as conn:  # a lease its process never released
+            conn.execute(
+                sa.text(
+                    "INSERT INTO leases (integration_id, run_id, owner, acquired_at, expires_at) "
+                    "VALUES (:i, :r, 'host:1:x', :t, :t)"
+                ),
+                {"i": iid, "r": leased, "t": T0.replace(tzinfo=None)},
+            )
+        clock.advance(days=400)
+        newest = _finished(store, iid, "content", clock)
+        assert store.prune_runs(iid, clock() - timedelta(days=180)) == 1
+        assert {r.id for r in store.list_runs(iid)} == {leased, newest}
+        assert old not in _item_counts(store)
+
+
 @pytest.mark.parametrize("value", ["0", "-3", "abc", "1.5", "99999999"])
 def test_a_bad_retention_is_one_clear_config_error(value: str) -> None:
     with pytest.raises(ConfigError, match=RETENTION_ENV):

@@ -30,6 +30,7 @@ from learnsync.store.models import (
     STAT_STATES,
     ContentItem,
     Integration,
+    Lease,
     Run,
     StatItem,
     SyncState,
@@ -524,9 +525,9 @@ class Store:
         number of runs deleted.
 
         Never deleted: the newest run of each kind (whatever its age: the last statistics run
-        still says what was delivered) and a run still going. Bounded transactions: at most
-        :data:`PRUNE_RUNS_BATCH` runs and :data:`PRUNE_ITEMS_BATCH` audit rows each; after
-        ``max_items`` audit rows the call stops and the next one goes on.
+        still says what was delivered), a run still going and a run holding a lease. Bounded
+        transactions: at most :data:`PRUNE_RUNS_BATCH` runs and :data:`PRUNE_ITEMS_BATCH` audit
+        rows each; after ``max_items`` audit rows the call stops and the next one goes on.
         """
         _aware(before, "before")
         runs, items = Run.__table__, RunItemRow.__table__
@@ -542,6 +543,7 @@ class Store:
                 runs.c.started_at < before,
                 runs.c.status.not_in(_LIVE_STATUSES),
                 runs.c.id.not_in(newest),
+                runs.c.id.not_in(select(Lease.__table__.c.run_id)),
             )
             .order_by(runs.c.id)
             .limit(PRUNE_RUNS_BATCH)
