@@ -259,15 +259,10 @@ def test_0004_merges_the_service_integrations_and_loses_nothing(url: str) -> Non
         engine.dispose()
 
 
-def test_a_release_0003_store_opens_at_the_newest_revision_with_its_state(
-    url: str, request: pytest.FixtureRequest
-) -> None:
-    if url.startswith("sqlite"):
-        # not 0004's doing: a later revision recreates ``runs`` in batch mode, which SQLite
-        # refuses (foreign keys on) while ``run_items`` rows refer to it
-        request.applymarker(
-            pytest.mark.xfail(reason="runs recreated under run_items (SQLite)", strict=False)
-        )
+def test_a_release_0003_store_opens_at_the_newest_revision_with_its_state(url: str) -> None:
+    """Also a regression test: on SQLite, 0007 rebuilds ``runs`` (its CHECK constraint) while
+    ``run_items`` rows refer to it — refused with foreign keys on, so upgrades run with them off
+    and checked before the commit (``store.db._sqlite_immediate``)."""
     ids, before = _prepared(url)
     with Store.open(url) as store:  # learnsync's own upgrade, to the newest revision
         with store.engine.connect() as conn:

@@ -253,26 +253,47 @@ def _upgrade_transaction(conn: Connection) -> Iterator[None]:
                 )
             yield
         return
-    with _sqlite_immediate(conn):  # waits for a concurrent upgrade (busy timeout)
+    # waits for a concurrent upgrade (busy timeout); foreign keys off while tables are rebuilt
+    with _sqlite_immediate(conn, rebuilding=True):
         yield
 
 
 @contextmanager
-def _sqlite_immediate(conn: Connection) -> Iterator[None]:
+def _sqlite_immediate(conn: Connection, *, rebuilding: bool = False) -> Iterator[None]:
     """A SQLite transaction begun with ``BEGIN IMMEDIATE``: it holds the write lock from its
-    first statement, so what it reads cannot change before it writes."""
+    first statement, so what it reads cannot change before it writes.
+
+    ``rebuilding`` (schema upgrades): SQLite changes a constraint only by rebuilding the table
+    (Alembic's batch mode: copy, drop, rename), and dropping a table other rows refer to fails
+    with foreign keys on, even deferred. So, as SQLite's own procedure for table changes says,
+    foreign keys are off for the transaction (the pragma is a no-op inside one, hence before
+    ``BEGIN``), ``PRAGMA foreign_key_check`` must find nothing before the commit, and they are
+    back on afterwards.
+    """
     dbapi_connection = conn.connection.dbapi_connection
     saved = dbapi_connection.isolation_level  # type: ignore[union-attr]
     dbapi_connection.isolation_level = None  # type: ignore[union-attr]
     try:
+        if rebuilding:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield
+            if rebuilding:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken is not None:
+                    raise StoreError(
+                        f"the schema upgrade of the store at {engine_url(conn)} would leave "
+                        f"rows of {broken[0]} pointing at missing rows of {broken[2]}; "
+                        "nothing was changed — restore a backup or report this"
+                    )
         except BaseException:
             conn.rollback()
             raise
         conn.commit()
     finally:
+        if rebuilding:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
         dbapi_connection.isolation_level = saved  # type: ignore[union-attr]
 
 
