@@ -87,10 +87,16 @@ def all_metadata() -> MetaData:
 class Integration(Base):
     """One Coursera organization synchronized into one 360Learning group.
 
-    See docs/sync-rules.md#the-360learning-integration.
+    See docs/sync-rules.md#the-360learning-integration. One row per integration, for the
+    pipelines and the service alike (0004): ``id`` is its stable identity; ``key`` is set when
+    the row is created and only finds it again for a ``--config`` run; the service's settings
+    (``label`` and after) are ``NULL`` / defaults for an integration only config files know.
+    Secrets are never stored in clear: the ``*_enc`` columns hold Fernet tokens.
     """
 
     __tablename__ = "integrations"
+    # NULL labels (config-file integrations) never collide, on SQLite and PostgreSQL
+    __table_args__ = (Index("ix_integrations_label", "label", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(512), unique=True)
@@ -107,6 +113,22 @@ class Integration(Base):
     archive_removed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the service's settings (0004, from the former service_integrations)
+    label: Mapped[str | None] = mapped_column(String(255))
+    coursera_client_id: Mapped[str] = mapped_column(String(255), default="")
+    coursera_client_secret_enc: Mapped[str | None] = mapped_column(Text)
+    coursera_refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    coursera_api_base: Mapped[str] = mapped_column(String(255), default="")
+    coursera_token_url: Mapped[str] = mapped_column(String(255), default="")
+    coursera_program_id: Mapped[str] = mapped_column(String(255), default="")
+    coursera_auth: Mapped[str] = mapped_column(String(32), default="refresh_token")
+    threesixty_client_id: Mapped[str] = mapped_column(String(255), default="")
+    threesixty_client_secret_enc: Mapped[str | None] = mapped_column(Text)
+    setup_status: Mapped[str] = mapped_column(String(16), default="new")  # new, ok, error
+    setup_message: Mapped[str | None] = mapped_column(Text)
+    setup_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # last successful Coursera token refresh, or when the refresh token was stored (0003)
+    coursera_token_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ContentItem(Base):
@@ -234,9 +256,7 @@ class Run(Base):
     done: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     total: Mapped[int | None] = mapped_column(BigInteger)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    cancel_requested: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false()
-    )
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RunItem(Base):
@@ -272,6 +292,7 @@ class Lease(Base):
     owner: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
 
 INTENT_ACTIONS = ("upsert", "archive", "restore", "import")
 
