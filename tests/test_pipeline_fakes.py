@@ -67,6 +67,8 @@ class FakeThreeSixty:
     def __init__(self) -> None:
         self.sent: dict[str, list[dict[str, Any]]] = {}
         self.integration: dict[str, Any] | None = None
+        self.archived: set[str] = set()  # course ids archived "in 360Learning"
+        self.status_reads: list[str] = []  # the group of each archived_course_ids call
         self.auth = FakeToken()
 
     def find_integration(self, name: str, group_id: str) -> dict[str, Any] | None:
@@ -84,11 +86,18 @@ class FakeThreeSixty:
         assert integration_id == INTEGRATION_ID
         for batch in batches:
             self.sent.setdefault(kind, []).extend(batch)
+            if kind == "archive_courses":
+                self.archived.update(str(_course_id(item)) for item in batch)
             yield batch, [BulkResult(item, True, resource_id=_course_id(item)) for item in batch]
 
     def set_course_archived(self, course_id: str, archived: bool) -> dict[str, Any]:
         self.sent.setdefault("set_course_archived", []).append({course_id: archived})
+        (self.archived.add if archived else self.archived.discard)(course_id)
         return {}
+
+    def archived_course_ids(self, group_id: str) -> set[str]:
+        self.status_reads.append(group_id)
+        return set(self.archived)
 
     def get_group(self, group_id: str) -> dict[str, Any]:
         return {"_id": group_id}

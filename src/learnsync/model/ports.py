@@ -98,6 +98,11 @@ class ThreeSixtyTarget(Protocol):
         """``PUT /api/v2/courses/{id}/archive`` (the restore step un-archives with it)."""
         ...
 
+    def archived_course_ids(self, group_id: str) -> set[str]:
+        """The ids of the external courses of ``group_id`` that are archived in 360Learning now
+        (the reconciliation of an interrupted run reads them, :mod:`learnsync.sync.intents`)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -33,6 +33,7 @@ from learnsync.sync.context import Clients, open_clients, open_store, store_exis
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
+from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 Clock = Callable[[], datetime]
 
@@ -89,6 +90,18 @@ def _run(
             store, handle.record_id, "content", what="content synchronization"
         )
     try:
+        if run_id is not None and store is not None:
+            # what an interrupted earlier run may have done, before planning from the store
+            warning = reconcile_interrupted(
+                store,
+                clients.threesixty,
+                record_id=handle.record_id,
+                run_id=run_id,
+                group_id=config.threesixty.group_id,
+                states=handle.states,
+            )
+            if warning:
+                report.warnings.append(warning)
         plan = _plan(config, clients, handle, progress)
         report.warnings.extend(plan.warnings)
         guard_refused = plan.archive_guard_tripped and not force
@@ -206,10 +219,12 @@ def _execute(
         changed = before is None or before.skip_reason != skipped.reason
         ledger.skipped(skipped.external_id, skipped.reason, audit=changed)
 
+    ahead = WriteAhead(store, handle.record_id, run_id)
     try:
-        _write(clients, integration_id, plan, guard_refused, ledger, progress)
+        _write(clients, integration_id, plan, guard_refused, ledger, progress, ahead)
     finally:
         ledger.save(store, handle.record_id, run_id)  # what was done stays recorded, even on error
+    ahead.settle()  # every outcome stored (a write stopped by an error leaves them to reconcile)
     report.warnings.extend(_failure_summary(report))
 
 
@@ -220,15 +235,19 @@ def _write(
     guard_refused: bool,
     ledger: ContentLedger,
     progress: Progress,
+    ahead: WriteAhead,
 ) -> None:
     # 2. upserts (create, update, restore = upsert then un-archive)
     restore_ids: dict[str, str] = {}
     if plan.upserts:
         progress.stage("sending courses to 360Learning", total=len(plan.upserts))
+        ahead.record("upsert", [{"externalId": u.course.external_id} for u in plan.upserts])
         with recording(lambda done: restore_ids.update(_record_upserts(plan, done, ledger))) as out:
             upsert_courses(clients.threesixty, integration_id, plan.upserts, progress.advance, out)
     if restore_ids:
         progress.stage("restoring archived courses", total=len(restore_ids))
+        coming_from = {e: ledger.states[e].state for e in restore_ids}
+        ahead.record("restore", course_items(ledger.states, coming_from))
         with recording(ledger.apply_restores) as out:
             unarchive_courses(clients.threesixty, restore_ids, progress.advance, out)
 
@@ -240,6 +259,7 @@ def _write(
         to_archive.update({s.external_id: ARCHIVED_REMOVED for s in plan.archive_removed})
     if to_archive:
         progress.stage("archiving courses", total=len(to_archive))
+        ahead.record("archive", course_items(ledger.states, to_archive))
         with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
             archive_courses(clients.threesixty, integration_id, to_archive, progress.advance, out)
 

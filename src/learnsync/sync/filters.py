@@ -18,6 +18,7 @@ from learnsync.sync.context import Clients, open_clients, open_store, store_exis
 from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
+from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 
 @dataclass
@@ -102,28 +103,48 @@ def set_filters(
         filters = new_filters(
             handle.filters, languages=languages, content_types=content_types, clear=clear
         )
+        run_id = None
+        if not dry_run and store is not None:
+            run_id = start_writing_run(store, handle.record_id, "filters", what="filter save")
+            try:  # what an interrupted earlier run may have done, before planning from the store
+                warning = reconcile_interrupted(
+                    store,
+                    clients.threesixty,
+                    record_id=handle.record_id,
+                    run_id=run_id,
+                    group_id=config.threesixty.group_id,
+                    states=handle.states,
+                )
+            except BaseException as exc:
+                store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
+                raise
+            if warning:
+                report.warnings.append(warning)
         plan = plan_filter_change(handle.states, filters)
         report.warnings.extend(_unknown_values(filters, handle.states))
         archived_ids = {s.external_id for s in plan.archive}
         report.unchanged = sum(
             1 for s in handle.states.values() if is_live(s) and s.external_id not in archived_ids
         )
-        if dry_run or store is None:
+        if dry_run or store is None or run_id is None:
             report.archived = len(plan.archive)
             report.restored = len(plan.restore)
             return report
 
-        run_id = start_writing_run(store, handle.record_id, "filters", what="filter save")
         # saved first: even if a write below fails, every later sync applies them
         store.save_filters(handle.record_id, filters.languages, filters.content_types)
         ledger = ContentLedger(handle.states, report)
+        ahead = WriteAhead(store, handle.record_id, run_id)
         try:
             if plan.archive:
                 to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive}
+                ahead.record("archive", course_items(handle.states, to_archive))
                 with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
                     archive_courses(clients.threesixty, handle.remote_id, to_archive, into=out)
             if plan.restore:
                 ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
+                coming_from = {e: handle.states[e].state for e in ids}
+                ahead.record("restore", course_items(handle.states, coming_from))
                 with recording(ledger.apply_restores) as out:
                     unarchive_courses(clients.threesixty, ids, into=out)
         except BaseException as exc:
@@ -131,6 +152,7 @@ def set_filters(
             store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
             raise
         ledger.save(store, handle.record_id, run_id)
+        ahead.settle()  # every outcome stored (a write stopped by an error leaves them open)
         store.finish_run(run_id, "succeeded", report.to_record())
         return report
     finally:

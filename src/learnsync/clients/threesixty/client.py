@@ -170,6 +170,16 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         response = self._request("PUT", path, kind="course_archive", json={"archived": archived})
         return self._object(response)
 
+    def archived_course_ids(self, group_id: str) -> set[str]:
+        """The ids of the external courses of ``group_id`` archived now: ``GET /api/v2/courses``
+        with ``status[eq]=archived`` (500 a page, ``Link`` paging; scope ``courses:read``)."""
+        params = {"status[eq]": "archived", "type[eq]": "external", "groupId[eq]": group_id}
+        return {
+            str(course["_id"])
+            for course in self._iter_linked("/api/v2/courses", params, kind="courses")
+            if isinstance(course, dict) and course.get("_id")
+        }
+
     def get_group(self, group_id: str) -> dict[str, Any]:
         path = f"/api/v2/groups/{quote(group_id, safe='')}"
         return self._object(self._request("GET", path, kind="groups"))
