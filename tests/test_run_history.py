@@ -381,3 +381,32 @@ def test_0006_backfills_the_summary_columns_and_bounds_old_reports(
     assert (e.report, e.created_count, e.skipped_count) == ({}, None, None)
     assert (n.report, n.failed_count) == ({}, None)
     json.dumps(b.report)  # still plain JSON
+
+
+def test_0006_upgrades_a_store_with_audit_rows_in_place(url: str, at_0005: sa.Engine) -> None:
+    """0006 only adds columns (no batch recreate of ``runs``, which SQLite refuses while
+    ``run_items`` rows refer to it)."""
+    meta = sa.MetaData()
+    integrations = sa.Table("integrations", meta, autoload_with=at_0005)
+    runs = sa.Table("runs", meta, autoload_with=at_0005)
+    items = sa.Table("run_items", meta, autoload_with=at_0005)
+    with at_0005.begin() as conn:
+        iid = _insert(conn, integrations, {"key": "k", "created_at": T0, "updated_at": T0})
+        report = _content_report(skipped=3)
+        run = _insert(
+            conn,
+            runs,
+            {"integration_id": iid, "kind": "content", "dry_run": False, "status": "succeeded",
+             "started_at": T0, "report": report},
+        )  # fmt: skip
+        _insert(conn, items, {"run_id": run, "external_id": "Course~a", "action": "created"})
+    with at_0005.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    with at_0005.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT created_count, skipped_count FROM runs WHERE id = :id"), {"id": run}
+        ).one()
+        assert tuple(row) == (4, 3)
+        assert conn.execute(sa.text("SELECT count(*) FROM run_items")).scalar() == 1
