@@ -3,7 +3,7 @@ recorded the outcome: the next run reconciles the write-ahead intents (learnsync
 and ends where a clean run would.
 
 ``learnsync`` runs in a subprocess against the simulators on loopback; the 360Learning simulator
-answers the bulk operation polls after 60 s (a ``slow`` fault), so the operation is applied and
+answers the bulk operation polls after 20 s (a ``slow`` fault), so the operation is applied and
 its outcome never reaches the run, which is killed once the simulator shows the change.
 """
 
@@ -61,7 +61,9 @@ def _learnsync(*args: str | Path, report: Path | None = None) -> dict[str, Any]:
 
 def _killed_after(stack: Stack, argv: list[str | Path], applied: Callable[[], bool]) -> None:
     """Run ``learnsync argv`` with the operation polls held back; SIGKILL it once ``applied()``."""
-    stack.threesixty.faults.add(Fault(path="bulk/operations", kind="slow", delay=60, times=-1))
+    # 20 s: far beyond the kill (within a poll interval of the change); the simulators' stop
+    # at the end of a test waits for the polls still held (10 s at most)
+    stack.threesixty.faults.add(Fault(path="bulk/operations", kind="slow", delay=20, times=-1))
     child = subprocess.Popen(
         [sys.executable, "-m", "learnsync", *map(str, argv)],
         stdout=subprocess.DEVNULL,
