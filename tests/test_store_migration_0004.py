@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import Connection, Engine, MetaData, func, inspect, select, text
 
