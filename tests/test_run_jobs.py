@@ -7,6 +7,9 @@ integration's lease.
 from __future__ import annotations
 
 import multiprocessing
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing.queues import Queue
@@ -18,7 +21,15 @@ from sqlalchemy.exc import IntegrityError
 
 from learnsync.store import Store
 from learnsync.store.db import create_store_engine
-from learnsync.store.jobs import LEASE_TTL, IntegrationBusy, LeaseLost, NotQueued, RunJobs
+from learnsync.store.jobs import (
+    LEASE_TTL,
+    IntegrationBusy,
+    LeaseLost,
+    NotQueued,
+    RunJobs,
+    default_owner,
+    owner_gone,
+)
 
 
 class Clock:
@@ -235,3 +246,38 @@ def test_processes_racing_for_one_integration_only_one_starts(store: Store, url:
     winner = next(run_id for run_id, outcome in outcomes.items() if outcome == "started")
     assert jobs.lease(integration).run_id == winner  # type: ignore[union-attr]
     assert [j.id for j in jobs.queued()] == sorted(set(run_ids) - {winner})
+
+
+def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    """A CLI run after a ``kill -9`` does not wait for the lease to expire."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_owner = f"{socket.gethostname()}:{int(child.stdout)}:abcd1234"
+    alive_owner = f"{socket.gethostname()}:1:abcd1234"  # init: alive, another user's or ours
+    elsewhere = f"another-host.example:{int(child.stdout)}:abcd1234"
+    assert owner_gone(dead_owner)
+    assert not owner_gone(alive_owner) and not owner_gone(elsewhere)
+    assert not owner_gone(default_owner())  # this very process
+
+    integration = _integration(store)
+    killed = jobs.submit(integration, "content", "cli")
+    jobs.start(killed, elsewhere)
+    after = jobs.submit(integration, "content", "cli")
+    with pytest.raises(IntegrationBusy):
+        jobs.start(after, "w2")  # another host's process: only its expiry frees it
+    jobs.release(killed, elsewhere)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET status = 'queued' WHERE id = :id"), {"id": killed})
+    jobs.start(killed, dead_owner)
+    assert jobs.start(after, "w2").status == "running"
+    failed = jobs.get(killed)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error is not None and failed.error.startswith(
+        f"the process running it (pid {int(child.stdout)}) stopped: last heartbeat "
+    )

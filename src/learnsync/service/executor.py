@@ -16,16 +16,13 @@ waits in the queue instead of inside a worker.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from learnsync.errors import LearnsyncError
-from learnsync.store.jobs import JobRecord, LeaseLost, RunJobs
+from learnsync.store.jobs import JobRecord, LeaseLost, RunJobs, default_owner
 
 log = logging.getLogger("learnsync.service.executor")
 
@@ -89,11 +86,6 @@ def one_line(message: str, limit: int = 500) -> str:
 def unexpected(exc: BaseException) -> str:
     """What a person reads of a crash: its type, not its text (which may quote a secret)."""
     return f"unexpected {type(exc).__name__}; the service log has the details"
-
-
-def default_owner() -> str:
-    """Who holds a lease: host, process and a random part (two executors of one process)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def execute_started(jobs: RunJobs, job: JobRecord, owner: str, body: RunBody) -> None:

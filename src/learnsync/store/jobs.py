@@ -9,7 +9,9 @@ was asked to stop. :meth:`RunJobs.release` gives the lease back once the run rec
 
 A lease whose ``expires_at`` passed belongs to a run whose process died (``kill -9``, a lost
 host): the next claimant of that integration, or :meth:`RunJobs.expire`, marks the run failed
-with that reason and frees the integration. Dry runs write nothing, so they take no lease.
+with that reason and frees the integration. A lease of a process of this host that no longer
+exists is expired at once (:func:`owner_gone`): a CLI run after a killed one does not wait.
+Dry runs write nothing, so they take no lease.
 
 Every state change is one short write transaction; on SQLite it begins with ``BEGIN
 IMMEDIATE`` (:func:`learnsync.store.db.write_transaction`), so a check and the write that
@@ -18,6 +20,9 @@ depends on it cannot interleave with another process's.
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -98,6 +103,40 @@ class LeaseLost(Exception):
 
 class NotQueued(Exception):
     """The run cannot start: it is not queued any more (cancelled, already started, ended)."""
+
+
+def default_owner() -> str:
+    """Who holds a lease: ``host:pid:random`` (the random part tells two executors of one
+    process apart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_gone(owner: str) -> bool:
+    """Whether a lease owner is a process of this host that no longer exists (``kill -9``):
+    its lease need not wait for its expiry. Owners of other hosts are never judged here."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def gone_reason(owner: str, last_sign: datetime) -> str:
+    """The error of a run whose process on this host is gone."""
+    pid = owner.split(":")[1]
+    return (
+        f"the process running it (pid {pid}) stopped: last heartbeat "
+        f"{last_sign.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+    )
 
 
 def crashed_reason(last_sign: datetime) -> str:
@@ -318,17 +357,26 @@ class RunJobs:
     def _expire(self, conn: Connection, integration_ids: Iterable[int] | None = None) -> list[int]:
         runs, leases = Run.__table__, Lease.__table__
         now = self.now()
-        query = select(leases).where(leases.c.expires_at <= now)
+        query = select(leases)
         if integration_ids is not None:
             query = query.where(leases.c.integration_id.in_(list(integration_ids)))
-        expired = [_lease(row) for row in conn.execute(query)]
+        expired = [
+            lease
+            for lease in map(_lease, conn.execute(query))
+            if lease.expires_at <= now or owner_gone(lease.owner)
+        ]
         for lease in expired:
             job = _get(conn, lease.run_id)
             last_sign = (job.heartbeat_at or job.started_at) if job else lease.acquired_at
+            reason = (
+                crashed_reason(last_sign)
+                if lease.expires_at <= now
+                else gone_reason(lease.owner, last_sign)
+            )
             conn.execute(
                 update(runs)
                 .where(runs.c.id == lease.run_id, runs.c.status == "running")
-                .values(status="failed", error=crashed_reason(last_sign), finished_at=now)
+                .values(status="failed", error=reason, finished_at=now)
             )
             conn.execute(
                 delete(leases).where(
