@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -205,7 +206,7 @@ def test_file_deleted_on_close(tmp_path) -> None:  # type: ignore[no-untyped-def
     ],
 )
 def test_incremental_sends_only_more_advanced(
-    tmp_path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
     new_item: Compact,
     sent: bool,
 ) -> None:

@@ -457,7 +457,7 @@ class _Run:
                     add(decode_retry(s.external_id, s.learner, s.retry_item))
             staging.flush()
             self.progress.stage("looking up the stored states of the pairs read")
-            staging.load_states(store.lookup_stat_items(record_id, list(staging.keys())), to_ms)
+            staging.load_states(store.lookup_stat_items(record_id, staging.keys()), to_ms)
 
     @staticmethod
     def _store_moments(store: Store, record_id: int) -> Callable[[str, str], Moments]:
