@@ -171,73 +171,101 @@ def test_skips_get_an_audit_row_only_when_the_pair_state_changes(config: Config)
     assert skipped == still
 
 
+@pytest.mark.parametrize("rejected", [False, True], ids=["all-accepted", "with-rejections"])
 def test_an_upgraded_store_converts_the_packed_hashes_and_derives_the_bookmarks(
-    tmp_path: Path,
+    url: str, rejected: bool
 ) -> None:
+    from datetime import UTC, datetime
+
     from alembic import command
-    from sqlalchemy import inspect
+    from sqlalchemy import JSON, Boolean, DateTime, Integer, MetaData, Table
 
     from learnsync.store.db import alembic_config, create_store_engine
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    day = [datetime(2026, 1, d, tzinfo=UTC) for d in range(1, 5)]
+    rank = (1 << 39) | (100 << 32) | 1_700_000_000
     engine = create_store_engine(url)
     try:
         with engine.begin() as conn:
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "0004")
+            tables = MetaData()
+            found = {
+                name: Table(name, tables, autoload_with=conn)
+                for name in ("integrations", "stat_items", "runs", "run_items")
+            }
             # an integration row, whatever columns revision 0004 requires
-            columns = inspect(conn).get_columns("integrations")
             values: dict[str, Any] = {"id": 1, "key": "k"}
-            for column in columns:
-                if column["name"] in values or column["nullable"]:
+            for column in found["integrations"].columns:
+                if column.name in values or column.nullable:
                     continue
-                kind = str(column["type"]).upper()
-                values[column["name"]] = (
-                    "2026-01-01 00:00:00.000000"
-                    if "DATE" in kind or "TIME" in kind
+                kind = column.type
+                values[column.name] = (
+                    day[0]
+                    if isinstance(kind, DateTime)
+                    else False
+                    if isinstance(kind, Boolean)
                     else 0
-                    if "INT" in kind or "BOOL" in kind
-                    else "[]"
-                    if "JSON" in kind
+                    if isinstance(kind, Integer)
+                    else []
+                    if isinstance(kind, JSON)
                     else ""
                 )
-            names, params = ", ".join(values), ", ".join(f":{n}" for n in values)
-            conn.execute(text(f"INSERT INTO integrations ({names}) VALUES ({params})"), values)
-            packed = (((1 << 39) | (100 << 32) | 1_700_000_000) << 23) | 12345
+            conn.execute(found["integrations"].insert().values(values))
             conn.execute(
-                text(
-                    "INSERT INTO stat_items (integration_id, external_id, learner, sent_hash, "
-                    "sent_completed, state, first_seen_at, updated_at) VALUES "
-                    "(1, 'C~1', 'a@b.c', :h, 1, 'sent', '2026-01-01 00:00:00.000000', "
-                    "'2026-01-01 00:00:00.000000')"
-                ),
-                {"h": packed},
-            )
-            report = (
-                '{"sent": 1, "failed": [], "read": {"mode": "%s", "complete": true, '
-                '"hashFormat": "rank40-hash23"}}'
-            )
-            for run_id, day, mode in ((1, "01", "full"), (2, "02", "incremental")):
-                conn.execute(
-                    text(
-                        "INSERT INTO runs (id, integration_id, kind, dry_run, status, started_at, "
-                        "report) VALUES (:id, 1, 'stats', 0, 'succeeded', :at, :report)"
-                    ),
-                    {"id": run_id, "at": f"2026-01-{day} 00:00:00.000000", "report": report % mode},
+                found["stat_items"]
+                .insert()
+                .values(
+                    integration_id=1,
+                    external_id="C~1",
+                    learner="a@b.c",
+                    sent_hash=(rank << 23) | 12345,
+                    sent_completed=True,
+                    state="sent",
+                    first_seen_at=day[0],
+                    updated_at=day[0],
                 )
+            )
+            runs = found["runs"]
+            for run_id, kind_, moment, mode in (
+                (1, "stats", day[0], "full"),
+                (2, "stats", day[1], "incremental"),
+                (3, "content", day[2], None),
+            ):
+                failed = [{"externalId": "C~2", "learner": "x@b.c", "error": "no user"}]
+                report = {
+                    "sent": 1,
+                    "failed": failed if rejected and run_id == 2 else [],
+                    "read": {"mode": mode, "complete": True, "hashFormat": "rank40-hash23"},
+                }
+                conn.execute(
+                    runs.insert().values(
+                        id=run_id,
+                        integration_id=1,
+                        kind=kind_,
+                        dry_run=False,
+                        status="succeeded",
+                        started_at=moment,
+                        report=report if mode else {},
+                    )
+                )
+            conn.execute(
+                found["run_items"].insert().values(run_id=3, external_id="C~9", action="created")
+            )
     finally:
         engine.dispose()
     with Store.open(url) as store:
         (item,) = store.lookup_stat_items(1, [("C~1", "a@b.c")])
-        assert (item.sent_rank, item.sent_hash) == ((1 << 39) | (100 << 32) | 1_700_000_000, 12345)
+        assert (item.sent_rank, item.sent_hash) == (rank, 12345)
         mark = store.get_sync_state(1, "stats")
         assert mark is not None
-        assert mark.last_read_at is not None and mark.last_read_at.day == 2
-        assert mark.watermark == mark.last_read_at  # the next run is incremental
-        assert mark.last_full_read_at is not None and mark.last_full_read_at.day == 1
+        assert (mark.last_read_at, mark.last_full_read_at, mark.run_id) == (day[1], day[0], 2)
+        # the next run is incremental; with rejected items of old runs (no stored values) full
+        assert mark.watermark == (None if rejected else day[1])
         assert mark.format_version == HASH_FORMAT
-        assert store.get_sync_state(1, "content") is None
+        content = store.get_sync_state(1, "content")
+        assert content is not None and content.watermark == day[2]  # the course created since
 
 
 def test_a_run_killed_mid_send_and_run_again_duplicates_no_attempt(
