@@ -372,3 +372,41 @@ def test_the_store_looks_up_stat_items_by_key(url: str) -> None:
             "v",
             7,
         )
+
+
+def test_a_full_read_stops_retrying_rejected_items_whose_rows_left_the_report(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from learnsync.diff.stats import Compact, to_ms
+    from learnsync.store.repository import StatItemState
+    from learnsync.sync.staging import Staging
+
+    seen = datetime(2026, 1, 2, tzinfo=UTC)
+    with Store.open(url) as store:
+        iid = store.get_or_create_integration("k").id
+        for i in range(3):
+            store.save_stat_items(
+                iid,
+                [
+                    StatItemState(
+                        f"C~{i}",
+                        "a@x.com",
+                        "failed",
+                        None,
+                        False,
+                        seen,
+                        None,
+                        "no user",
+                        retry_item=f"0|10|1|{i}|{i}",
+                    )
+                ],
+            )
+        with Staging.create() as staging:
+            staging.load_states(store.iter_stat_items(iid), to_ms)
+            staging.add(Compact("C~1", "a@x.com", False, 10, 1, 5, 5))  # still in the report
+            staging.add_skip("C~2", "a@x.com", "course_not_synchronized")
+            stale = staging.stale_retries()
+        assert stale == [("C~0", "a@x.com"), ("C~2", "a@x.com")]
+        store.clear_stat_retries(iid, stale)
+        left = {s.external_id: s.retry_item for s in store.iter_open_stat_items(iid, "failed")}
+        assert left == {"C~0": None, "C~1": "0|10|1|1|1", "C~2": None}

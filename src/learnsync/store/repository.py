@@ -364,6 +364,24 @@ class Store:
             integration_id, SyncStateRecord("content", watermark=moment, run_id=run_id)
         )
 
+    def clear_stat_retries(self, integration_id: int, pairs: Iterable[tuple[str, str]]) -> None:
+        """Forget the values to re-send (``retry_item``) of the given ``failed`` pairs; their
+        state and error stay."""
+        table = StatItem.__table__
+        stmt = (
+            update(table)
+            .where(
+                table.c.integration_id == int(integration_id),
+                table.c.external_id == bindparam("ext"),
+                table.c.learner == bindparam("who"),
+                table.c.state == "failed",
+            )
+            .values(retry_item=None)
+        )
+        with self.engine.begin() as conn:
+            for batch in bulk.batched(pairs):
+                conn.execute(stmt, [{"ext": ext, "who": learner} for ext, learner in batch])
+
     def delete_skipped_stat_items(
         self, integration_id: int, pairs: Iterable[tuple[str, str]]
     ) -> None:

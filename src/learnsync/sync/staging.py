@@ -188,7 +188,8 @@ class Staging:
         sql = "INSERT INTO state VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         chunk: list[tuple[Any, ...]] = []
         for s in states:
-            skipped = s.state == "skipped"  # their texts: a stale skip is deleted by its key
+            # the texts of the pairs not sent (few): a stale skip or retry is cleaned by its key
+            skipped = s.state != "sent"
             chunk.append(
                 (
                     pair_key(s.external_id, s.learner),
@@ -238,6 +239,18 @@ class Staging:
                 "SELECT ext, learner FROM state WHERE s_state = 'skipped' AND ext IS NOT NULL"
                 " AND k NOT IN (SELECT k FROM skip) AND k NOT IN (SELECT k FROM row)"
                 " ORDER BY ext, learner"
+            )
+        ]
+
+    def stale_retries(self) -> list[tuple[str, str]]:
+        """The stored ``failed`` pairs this run produced no item for (after a full read: their
+        rows left the report, so their stored values are not re-sent any more)."""
+        self.flush()
+        return [
+            (ext, learner)
+            for ext, learner in self.db.execute(
+                "SELECT ext, learner FROM state WHERE s_state = 'failed' AND ext IS NOT NULL"
+                " AND k NOT IN (SELECT k FROM row) ORDER BY ext, learner"
             )
         ]
 

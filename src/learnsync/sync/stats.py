@@ -510,6 +510,9 @@ class _Run:
         gone = set(staging.stale_skips()) if full else self.resolved_skips - still
         if self.dry_run or self.store is None or run_id is None:
             return
+        if full and (stale := staging.stale_retries()):
+            # rejected items whose rows left the report: no longer re-sent by incremental reads
+            self.store.clear_stat_retries(handle.record_id, stale)
         self.store.add_run_items(run_id, audit)
         if changed:
             self.store.save_stat_items(handle.record_id, changed)
