@@ -322,6 +322,7 @@ def test_a_second_writing_run_is_refused_while_one_is_going(
     from datetime import UTC, datetime, timedelta
 
     from learnsync.config import load_config
+    from learnsync.store.jobs import RunJobs
     from learnsync.store.repository import Store
 
     assert sync(config_path, tmp_path).exit_code == 0
@@ -329,20 +330,32 @@ def test_a_second_writing_run_is_refused_while_one_is_going(
     with Store.open(config.store_url) as store:
         record = store.get_integration(config.integration_key)
         assert record is not None
-        going = store.start_run(record.id, "content", False)  # another process's run
+        jobs = RunJobs(store.engine)
+        going = jobs.submit(record.id, "content", "manual")
+        jobs.start(going, "another-host:4242:feed")  # another host's run holds the lease
     result = sync(config_path, tmp_path)
     assert result.exit_code == 1
     assert f"run {going}" in result.stderr and "still going" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     refused = run_cli("filters", "set", "--config", config_path, "--language", "en")
     assert refused.exit_code == 1
-
-    # a run left "running" by a process that died long ago does not block anyone
     with Store.open(config.store_url) as store:
-        store.finish_run(going, "failed", {}, error="test")
-    long_ago = datetime.now(UTC) - timedelta(hours=7)
-    with Store.open(config.store_url, clock=lambda: long_ago) as store:
-        store.start_run(record.id, "content", False)
+        cancelled = [r for r in store.list_runs(record.id) if r.status == "cancelled"]
+        assert len(cancelled) == 2  # the refused runs are recorded, never started
+        assert all(f"(run {going}) is going" in (r.error or "") for r in cancelled)
+
+    # a lease whose heartbeat stopped long ago (its process died) does not block anyone
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    with Store.open(config.store_url) as store:
+        RunJobs(store.engine).end(going, "another-host:4242:feed", "failed", "test")
+        old = RunJobs(store.engine, clock=lambda: long_ago)
+        dead = old.submit(record.id, "content", "manual")
+        old.start(dead, "another-host:4243:feed")
     assert sync(config_path, tmp_path).exit_code == 0
+    with Store.open(config.store_url) as store:
+        crashed = store.get_run(dead)
+        assert crashed is not None and crashed.status == "failed"
+        assert "lease expired" in (crashed.error or "")
 
 
 def test_dry_run_warns_like_a_real_run_about_a_reused_integration(

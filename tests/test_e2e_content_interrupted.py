@@ -85,12 +85,19 @@ def _store(config: Path) -> Store:
     return Store.open(url.split("=", 1)[1].strip().strip('"'))
 
 
-def _finish_killed_run(config: Path) -> int:
-    """Mark the killed run failed (what its 6 h staleness would do); its id."""
+def _killed_run(config: Path) -> int:
+    """The killed run, left ``running`` holding its lease: the next run takes the lease of a
+    process of this host that is gone at once and marks it failed; its id."""
     with _store(config) as store:
         (killed,) = [r for r in store.list_runs(1) if r.status == "running"]
-        store.finish_run(killed.id, "failed", {}, error="killed")
         return killed.id
+
+
+def _shown_failed(config: Path, run_id: int) -> None:
+    with _store(config) as store:
+        run = store.get_run(run_id)
+    assert run is not None and run.status == "failed"
+    assert "the process running it (pid" in (run.error or "") and "stopped" in (run.error or "")
 
 
 def _archived(stack: Stack) -> set[str]:
@@ -120,7 +127,7 @@ def test_a_filter_save_killed_after_the_bulk_archive_is_undone_by_clear(
         assert {s.state for s in store.load_content_items(1).values()} <= {"active", "skipped"}
         (intent,) = Intents(store.engine).open_for(1)  # … unknown to the store, but written ahead
         assert intent.action == "archive" and len(intent.items) == len(to_archive)
-    killed = _finish_killed_run(config)
+    killed = _killed_run(config)
 
     # `filters set --clear`, in-process with a client not held to 10 writes a second (the
     # restores are one request per course): the same set_filters the CLI calls
@@ -138,6 +145,7 @@ def test_a_filter_save_killed_after_the_bulk_archive_is_undone_by_clear(
     assert cleared["restored"] == len(to_archive) and cleared["failed"] == []
     (warning,) = [w for w in cleared["warnings"] if "interrupted" in w]
     assert f"(run {killed})" in warning and f"{len(to_archive)} course states corrected" in warning
+    _shown_failed(config, killed)
     assert _archived(stack) == set()  # every course live again in 360Learning
     with _store(config) as store:
         stored = store.load_content_items(1)
@@ -164,13 +172,14 @@ def test_a_content_sync_killed_after_its_upsert_ends_as_a_clean_run(
         assert store.load_content_items(1) == {}  # the run stored nothing …
         (intent,) = Intents(store.engine).open_for(1)  # … but its upsert was written ahead
         assert intent.action == "upsert" and len(intent.items) == expected
-    _finish_killed_run(config)
+    killed = _killed_run(config)
     created = {c.external_id: c.id for c in stack.threesixty.courses}
 
     report = tmp_path / "report.json"
     rerun = _learnsync("sync", "content", "--config", config, report=report)
     assert rerun["created"] == expected and rerun["failed"] == []
     assert any("interrupted" in w for w in rerun["warnings"])
+    _shown_failed(config, killed)  # the re-run was not refused: it took the dead run's lease
     courses = list(stack.threesixty.courses)
     assert len(courses) == expected  # no duplicate course: the upsert by externalId is idempotent
     assert {c.external_id: c.id for c in courses} == created

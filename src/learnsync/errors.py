@@ -81,3 +81,7 @@ class GuardError(LearnsyncError):
     def __init__(self, message: str, *, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class RunCancelled(LearnsyncError):
+    """The run was cancelled while it ran; it stops at its next progress step (exit 1)."""

@@ -21,16 +21,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from learnsync.errors import LearnsyncError
+from learnsync.errors import LearnsyncError, RunCancelled
 from learnsync.store.jobs import JobRecord, LeaseLost, RunJobs, default_owner
+from learnsync.sync.runner import LeaseKeeper, one_line
+
+__all__ = ["Executor", "JobProgress", "RunBody", "RunCancelled", "execute_started", "one_line"]
 
 log = logging.getLogger("learnsync.service.executor")
 
 DEFAULT_POOL_SIZE = 2
-
-
-class RunCancelled(LearnsyncError):
-    """The run was cancelled while it ran; it stops at its next progress step."""
 
 
 class JobProgress:
@@ -77,12 +76,6 @@ class JobProgress:
 RunBody = Callable[[JobRecord, JobProgress], None]
 
 
-def one_line(message: str, limit: int = 500) -> str:
-    """A message as one line (a run row's error), at most ``limit`` characters long."""
-    text = " ".join(message.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def unexpected(exc: BaseException) -> str:
     """What a person reads of a crash: its type, not its text (which may quote a secret)."""
     return f"unexpected {type(exc).__name__}; the service log has the details"
@@ -90,40 +83,21 @@ def unexpected(exc: BaseException) -> str:
 
 def execute_started(jobs: RunJobs, job: JobRecord, owner: str, body: RunBody) -> None:
     """Run ``body`` for a run this owner started; the lease is released whatever happens."""
-    stop = threading.Event()
-    beat = threading.Thread(
-        target=_heartbeat, args=(jobs, job, owner, stop), name=f"beat-{job.id}", daemon=True
-    )
-    beat.start()
     extra = {"run": job.id, "integration": job.integration_id, "kind": job.kind}
-    try:
-        body(job, JobProgress(jobs, job, owner))
-        # a body records its run's end; one that returned without doing so has a bug
-        jobs.end(job.id, owner, "failed", "the run ended without recording its outcome")
-    except RunCancelled as exc:
-        jobs.end(job.id, owner, "cancelled", exc.message)
-    except LeaseLost:
-        log.error("run lost its lease and stopped", extra=extra)
-    except LearnsyncError as exc:
-        jobs.end(job.id, owner, "failed", one_line(exc.message) or "failed")
-    except Exception as exc:
-        log.exception("run crashed", extra=extra)
-        jobs.end(job.id, owner, "failed", unexpected(exc))
-    finally:
-        stop.set()
-        beat.join(5)
-        jobs.release(job.id, owner)
-
-
-def _heartbeat(jobs: RunJobs, job: JobRecord, owner: str, stop: threading.Event) -> None:
-    """Renew the lease every third of its life, also while the body reports no progress."""
-    while not stop.wait(jobs.ttl.total_seconds() / 3):
+    with LeaseKeeper(jobs, job.id, owner):  # heartbeat thread; the lease released at the end
         try:
-            jobs.beat(job.id, owner)
+            body(job, JobProgress(jobs, job, owner))
+            # a body records its run's end; one that returned without doing so has a bug
+            jobs.end(job.id, owner, "failed", "the run ended without recording its outcome")
+        except RunCancelled as exc:
+            jobs.end(job.id, owner, "cancelled", exc.message)
         except LeaseLost:
-            return
-        except Exception:
-            log.exception("heartbeat failed", extra={"run": job.id})
+            log.error("run lost its lease and stopped", extra=extra)
+        except LearnsyncError as exc:
+            jobs.end(job.id, owner, "failed", one_line(exc.message) or "failed")
+        except Exception as exc:
+            log.exception("run crashed", extra=extra)
+            jobs.end(job.id, owner, "failed", unexpected(exc))
 
 
 class Executor:

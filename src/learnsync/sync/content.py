@@ -28,11 +28,11 @@ from learnsync.load.content import archive_courses, unarchive_courses, upsert_co
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
 from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import ContentItemState, Store
-from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
+from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 Clock = Callable[[], datetime]
@@ -50,79 +50,98 @@ def run_content_sync(
     progress: Progress | None = None,
     clients: Clients | None = None,
     clock: Clock = _utcnow,
+    ticket: RunTicket | None = None,
 ) -> ContentReport:
     """Run one content synchronization; raises :class:`GuardError` after the run when the 20 %
-    archive guard refused to archive (the rest of the run is done and reported)."""
+    archive guard refused to archive (the rest of the run is done and reported).
+
+    With ``ticket`` (a run the caller started) the outcome is recorded into that run; without,
+    a run that is not a dry run is a new run on the integration's lease (``sync.runner``)."""
     progress = progress or NoProgress()
     own_clients = clients is None
     clients = clients or open_clients(config)
     store = None if dry_run and not store_exists(config.store_url) else open_store(config)
+    report = ContentReport(dry_run=dry_run)
     try:
-        return _run(
-            config, store, clients, dry_run=dry_run, force=force, progress=progress, clock=clock
-        )
+        if store is None or (dry_run and ticket is None):
+            guard = _run(
+                config, store, clients, report, None, force=force, progress=progress, clock=clock
+            )
+        else:
+            opened = store
+            with recorded_run(
+                opened,
+                lambda: integration_record_id(config, opened),
+                "content",
+                what="content synchronization",
+                ticket=ticket,
+                progress=progress,
+                report=report.to_record,
+            ) as run:
+                guard = _run(
+                    config,
+                    opened,
+                    clients,
+                    report,
+                    run.run_id,
+                    force=force,
+                    progress=run.progress,
+                    clock=clock,
+                )
+                run.items_failed(bool(report.failed))
     finally:
         if own_clients:
             clients.close()
         if store is not None:
             store.close()
+    if guard is not None:
+        raise GuardError(guard, report=report)
+    return report
 
 
 def _run(
     config: Config,
     store: Store | None,
     clients: Clients,
+    report: ContentReport,
+    run_id: int | None,
     *,
-    dry_run: bool,
     force: bool,
     progress: Progress,
     clock: Clock,
-) -> ContentReport:
-    report = ContentReport(dry_run=dry_run)
+) -> str | None:
+    """The run (its row, when it has one, is ``run_id``); the archive guard's refusal, if any."""
+    dry_run = report.dry_run
     # the Coursera credentials first: refused ones stop the run before anything is written
     # (the token is cached and serves the catalog reads)
     clients.coursera.auth.token()
     handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
     report.warnings.extend(handle.warnings)
-    run_id = None
-    if not dry_run and store is not None:
-        run_id = start_writing_run(
-            store, handle.record_id, "content", what="content synchronization"
+    if run_id is not None and store is not None and not dry_run:
+        # what an interrupted earlier run may have done, before planning from the store
+        warning = reconcile_interrupted(
+            store,
+            clients.threesixty,
+            record_id=handle.record_id,
+            run_id=run_id,
+            group_id=config.threesixty.group_id,
+            states=handle.states,
         )
-    try:
-        if run_id is not None and store is not None:
-            # what an interrupted earlier run may have done, before planning from the store
-            warning = reconcile_interrupted(
-                store,
-                clients.threesixty,
-                record_id=handle.record_id,
-                run_id=run_id,
-                group_id=config.threesixty.group_id,
-                states=handle.states,
-            )
-            if warning:
-                report.warnings.append(warning)
-        plan = _plan(config, clients, handle, progress)
-        report.warnings.extend(plan.warnings)
-        guard_refused = plan.archive_guard_tripped and not force
-        if guard_refused:
-            report.warnings.append(_guard_message(plan))
-        if dry_run:
-            _report_plan(report, plan, guard_refused)
-        else:
-            assert store is not None and run_id is not None
-            _execute(
-                config, store, clients, handle, plan, report, run_id, guard_refused, progress, clock
-            )
-    except BaseException as exc:
-        if run_id is not None and store is not None:
-            store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
-        raise
-    if run_id is not None and store is not None:
-        store.finish_run(run_id, "succeeded", report.to_record())
+        if warning:
+            report.warnings.append(warning)
+    plan = _plan(config, clients, handle, progress)
+    report.warnings.extend(plan.warnings)
+    guard_refused = plan.archive_guard_tripped and not force
     if guard_refused:
-        raise GuardError(_guard_message(plan), report=report)
-    return report
+        report.warnings.append(_guard_message(plan))
+    if dry_run:
+        _report_plan(report, plan, guard_refused)
+    else:
+        assert store is not None and run_id is not None
+        _execute(
+            config, store, clients, handle, plan, report, run_id, guard_refused, progress, clock
+        )
+    return _guard_message(plan) if guard_refused else None
 
 
 def _guard_message(plan: ContentPlan) -> str:

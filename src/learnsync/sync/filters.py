@@ -12,12 +12,13 @@ from learnsync.errors import ConfigError
 from learnsync.filter.rules import Filters
 from learnsync.load.content import archive_courses, unarchive_courses
 from learnsync.mapping.content import map_content
-from learnsync.store.repository import ContentItemState
-from learnsync.sync.concurrency import start_writing_run
+from learnsync.model.progress import NoProgress, Progress
+from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport
+from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 
@@ -88,78 +89,116 @@ def set_filters(
     clear: bool,
     dry_run: bool,
     clients: Clients | None = None,
+    progress: Progress | None = None,
+    ticket: RunTicket | None = None,
 ) -> ContentReport:
     """Save the filters; archive non-matching content at once; restore content that matches again.
 
-    With ``dry_run`` nothing is saved or written: the report is the preview.
+    With ``dry_run`` nothing is saved or written: the report is the preview. With ``ticket`` (a
+    run the caller started) the outcome is recorded into that run; without, a save that is not
+    a dry run is a new run on the integration's lease (``sync.runner``).
     """
     report = ContentReport(dry_run=dry_run)
+    progress = progress or NoProgress()
     own = clients is None
     clients = clients or open_clients(config)
     store = None if dry_run and not store_exists(config.store_url) else open_store(config)
+    change = _Change(languages, content_types, clear)
     try:
-        handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
-        report.warnings.extend(handle.warnings)
-        filters = new_filters(
-            handle.filters, languages=languages, content_types=content_types, clear=clear
-        )
-        run_id = None
-        if not dry_run and store is not None:
-            run_id = start_writing_run(store, handle.record_id, "filters", what="filter save")
-            try:  # what an interrupted earlier run may have done, before planning from the store
-                warning = reconcile_interrupted(
-                    store,
-                    clients.threesixty,
-                    record_id=handle.record_id,
-                    run_id=run_id,
-                    group_id=config.threesixty.group_id,
-                    states=handle.states,
-                )
-            except BaseException as exc:
-                store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
-                raise
-            if warning:
-                report.warnings.append(warning)
-        plan = plan_filter_change(handle.states, filters)
-        report.warnings.extend(_unknown_values(filters, handle.states))
-        archived_ids = {s.external_id for s in plan.archive}
-        report.unchanged = sum(
-            1 for s in handle.states.values() if is_live(s) and s.external_id not in archived_ids
-        )
-        if dry_run or store is None or run_id is None:
-            report.archived = len(plan.archive)
-            report.restored = len(plan.restore)
+        if store is None or (dry_run and ticket is None):
+            _save(config, store, clients, report, None, change, progress)
             return report
-
-        # saved first: even if a write below fails, every later sync applies them
-        store.save_filters(handle.record_id, filters.languages, filters.content_types)
-        ledger = ContentLedger(handle.states, report)
-        ahead = WriteAhead(store, handle.record_id, run_id)
-        try:
-            if plan.archive:
-                to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive}
-                ahead.record("archive", course_items(handle.states, to_archive))
-                with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
-                    archive_courses(clients.threesixty, handle.remote_id, to_archive, into=out)
-            if plan.restore:
-                ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
-                coming_from = {e: handle.states[e].state for e in ids}
-                ahead.record("restore", course_items(handle.states, coming_from))
-                with recording(ledger.apply_restores) as out:
-                    unarchive_courses(clients.threesixty, ids, into=out)
-        except BaseException as exc:
-            ledger.save(store, handle.record_id, run_id)  # what was done stays recorded
-            store.finish_run(run_id, "failed", report.to_record(), error=str(exc))
-            raise
-        ledger.save(store, handle.record_id, run_id)
-        ahead.settle()  # every outcome stored (a write stopped by an error leaves them open)
-        store.finish_run(run_id, "succeeded", report.to_record())
+        opened = store
+        with recorded_run(
+            opened,
+            lambda: integration_record_id(config, opened),
+            "filters",
+            what="filter save",
+            ticket=ticket,
+            progress=progress,
+            report=report.to_record,
+        ) as run:
+            _save(config, opened, clients, report, run.run_id, change, run.progress)
+            run.items_failed(bool(report.failed))
         return report
     finally:
         if own:
             clients.close()
         if store is not None:
             store.close()
+
+
+@dataclass(frozen=True)
+class _Change:
+    languages: list[str]
+    content_types: list[str]
+    clear: bool
+
+
+def _save(
+    config: Config,
+    store: Store | None,
+    clients: Clients,
+    report: ContentReport,
+    run_id: int | None,
+    change: _Change,
+    progress: Progress,
+) -> None:
+    dry_run = report.dry_run
+    handle = prepare_integration(config, store, clients.threesixty, dry_run=dry_run)
+    report.warnings.extend(handle.warnings)
+    filters = new_filters(
+        handle.filters,
+        languages=change.languages,
+        content_types=change.content_types,
+        clear=change.clear,
+    )
+    if not dry_run and store is not None and run_id is not None:
+        # what an interrupted earlier run may have done, before planning from the store
+        warning = reconcile_interrupted(
+            store,
+            clients.threesixty,
+            record_id=handle.record_id,
+            run_id=run_id,
+            group_id=config.threesixty.group_id,
+            states=handle.states,
+        )
+        if warning:
+            report.warnings.append(warning)
+    plan = plan_filter_change(handle.states, filters)
+    report.warnings.extend(_unknown_values(filters, handle.states))
+    archived_ids = {s.external_id for s in plan.archive}
+    report.unchanged = sum(
+        1 for s in handle.states.values() if is_live(s) and s.external_id not in archived_ids
+    )
+    if dry_run or store is None or run_id is None:
+        report.archived = len(plan.archive)
+        report.restored = len(plan.restore)
+        return
+
+    # saved first: even if a write below fails, every later sync applies them
+    store.save_filters(handle.record_id, filters.languages, filters.content_types)
+    ledger = ContentLedger(handle.states, report)
+    ahead = WriteAhead(store, handle.record_id, run_id)
+    try:
+        if plan.archive:
+            to_archive = {s.external_id: ARCHIVED_FILTER for s in plan.archive}
+            progress.stage("archiving courses", total=len(to_archive))
+            ahead.record("archive", course_items(handle.states, to_archive))
+            with recording(lambda done: ledger.apply_archives(to_archive, done)) as out:
+                archive_courses(
+                    clients.threesixty, handle.remote_id, to_archive, progress.advance, out
+                )
+        if plan.restore:
+            ids = {s.external_id: s.course_id for s in plan.restore if s.course_id}
+            coming_from = {e: handle.states[e].state for e in ids}
+            progress.stage("restoring archived courses", total=len(ids))
+            ahead.record("restore", course_items(handle.states, coming_from))
+            with recording(ledger.apply_restores) as out:
+                unarchive_courses(clients.threesixty, ids, progress.advance, out)
+    finally:
+        ledger.save(store, handle.record_id, run_id)  # what was done stays recorded, even on error
+    ahead.settle()  # every outcome stored (a write stopped by an error leaves them open)
 
 
 def _unknown_values(filters: Filters, states: dict[str, ContentItemState]) -> list[str]:
