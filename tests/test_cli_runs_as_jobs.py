@@ -24,6 +24,7 @@ from learnsync.sync.runner import QUEUE_POLL, QUEUE_WAIT, begin_run
 
 OPERATION = r"/api/v2/bulk/operations/[0-9a-f]+$"
 ARCHIVE = r"/api/v2/courses/[0-9a-f]+/archive$"
+TOKEN = r"/api/v2/oauth2/token$"
 
 
 @pytest.fixture
@@ -46,9 +47,10 @@ def _spawn(*argv: str | Path) -> subprocess.Popen[str]:
 
 
 def _race(stack: Stack, *commands: list[str | Path]) -> list[tuple[int, str]]:
-    """Start the commands at the same moment; their exit statuses and stderr. The bulk
-    operation polls are held back (3 s) so the run that took the lease is still writing when
-    the other one starts."""
+    """Start the commands at the same moment; their exit statuses and stderr. The 360Learning
+    token and the bulk operation polls are held back (3 s) so the run that took the lease is
+    still going when the other one starts (each asks for the token only after taking it)."""
+    stack.threesixty.faults.add(Fault(path=TOKEN, kind="slow", delay=3, times=-1))
     stack.threesixty.faults.add(Fault(path=OPERATION, kind="slow", delay=3, times=-1))
     try:
         children = [_spawn(*argv) for argv in commands]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,11 @@ from learnsync.config import Config, load_config
 from learnsync.errors import LearnsyncError
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
+from learnsync.store.jobs import RunJobs
 from learnsync.store.repository import Store
 from learnsync.sync.content import run_content_sync
 from learnsync.sync.context import open_clients
-from learnsync.sync.stats import run_stats_sync, wait_for_content_run
+from learnsync.sync.stats import run_stats_sync
 from learnsync.sync.unmatched import unmatched_learners, write_csv
 
 WORLD = World(seed=7, catalog_size=60, learners=150, enrollments=900, unknown_learner_ratio=0.05)
@@ -62,7 +62,7 @@ def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) 
     keys = [(s["externalId"], s["learner"]) for s in first.skipped]
     assert len(keys) == len(set(keys)), "skips are reported once per (course, learner)"
     stored = _stored_runs(config)[0]
-    assert stored.kind == "stats" and stored.status == "succeeded"
+    assert stored.kind == "stats" and stored.status == "partial"  # items failed
     assert stored.report["read"]["mode"] == "full"
 
     # second run: nothing changed; only the rejected items are sent again, each from its stored
@@ -169,58 +169,39 @@ def test_dry_run_without_store_creates_none(stack: Stack, tmp_path: Path) -> Non
     assert not (tmp_path / "none.db").exists()
 
 
-def test_waits_for_a_running_content_run(config: Config) -> None:
+def test_waits_in_the_queue_for_a_running_content_run(config: Config) -> None:
     run_content_sync(config)
     with Store.open(config.store_url) as store:
         record = store.get_integration(config.integration_key)
         assert record is not None
-        run_id = store.start_run(record.id, "content", False)
+        jobs = RunJobs(store.engine)
+        going = jobs.submit(record.id, "content", "manual")
+        jobs.start(going, "another-host:1:a")  # a content run of another process holds the lease
         slept: list[float] = []
-        now = [datetime.now(UTC)]
-
-        def clock() -> datetime:
-            return now[0]
+        now = [0.0]
 
         def sleep(seconds: float) -> None:
             slept.append(seconds)
-            now[0] += timedelta(seconds=seconds)
+            now[0] += seconds
             if len(slept) == 3:
-                store.finish_run(run_id, "succeeded", {})
+                jobs.end(going, "another-host:1:a", "succeeded")
 
-        assert (
-            wait_for_content_run(
-                store,
-                record.id,
-                clock=clock,
-                sleep=sleep,
-                timeout=600,
-                poll_interval=10,
-                stale_after=timedelta(hours=6),
-            )
-            == []
+        report = run_stats_sync(
+            config, sleep=sleep, monotonic=lambda: now[0], wait_timeout=600, poll_interval=10
         )
-        assert slept == [10, 10, 10]
+        assert slept == [10, 10, 10] and report.sent > 0
+        (stats,) = [r for r in store.list_runs(record.id) if r.kind == "stats"]
+        assert stats.status == "partial"  # it ran: some learners are unknown to 360Learning
 
-        run_id = store.start_run(record.id, "content", False)
-        with pytest.raises(LearnsyncError, match="still running"):
-            wait_for_content_run(
-                store,
-                record.id,
-                clock=clock,
-                sleep=lambda s: now.__setitem__(0, now[0] + timedelta(seconds=s)),
-                timeout=60,
+        going = jobs.submit(record.id, "content", "manual")
+        jobs.start(going, "another-host:1:a")
+        with pytest.raises(LearnsyncError, match="is still going after 1 minutes of waiting"):
+            run_stats_sync(
+                config,
+                sleep=lambda s: now.__setitem__(0, now[0] + s),
+                monotonic=lambda: now[0],
+                wait_timeout=60,
                 poll_interval=10,
-                stale_after=timedelta(hours=6),
             )
-        # a "running" run older than stale_after is a crashed one: not waited for
-        now[0] += timedelta(hours=7)
-        warnings = wait_for_content_run(
-            store,
-            record.id,
-            clock=clock,
-            sleep=sleep,
-            timeout=60,
-            poll_interval=10,
-            stale_after=timedelta(hours=6),
-        )
-        assert len(warnings) == 1 and "crashed" in warnings[0]
+        refused = store.list_runs(record.id)[0]
+        assert (refused.kind, refused.status) == ("stats", "cancelled")

@@ -388,37 +388,13 @@ def test_store_open_refuses_a_naive_clock(url: str) -> None:
         s.get_or_create_integration("k")
 
 
-def test_exclusive_run_start_refuses_while_a_blocking_run_is_going(
-    store: Store, clock: Clock
-) -> None:
-    from datetime import timedelta
-
-    from learnsync.store.repository import RunConflict
-
-    iid = store.get_or_create_integration("k").id
-    blocking = {"content", "filters"}
-    stats = store.start_run(iid, "stats", dry_run=False)  # not a blocking kind
-    dry = store.start_run(iid, "content", dry_run=True)  # a dry run writes nothing
-    first = store.start_run(iid, "content", False, exclusive_of=blocking)
-    assert first not in (stats, dry)
-    with pytest.raises(RunConflict) as conflict:
-        store.start_run(iid, "filters", False, exclusive_of=blocking)
-    assert conflict.value.run.id == first
-    # a run older than stale_after belonged to a dead process
-    clock.advance(hours=7)
-    again = store.start_run(
-        iid, "filters", False, exclusive_of=blocking, stale_after=timedelta(hours=6)
-    )
-    store.finish_run(again, "succeeded", {})
-    store.finish_run(first, "failed", {}, error="died")
-    assert store.start_run(iid, "content", False, exclusive_of=blocking) > again
-
-
-def test_two_processes_cannot_both_start_an_exclusive_run(url: str) -> None:
-    """Threads with their own Store (own connections) race; exactly one wins."""
+def test_two_processes_cannot_both_start_a_writing_run(url: str) -> None:
+    """Threads with their own Store (own connections) race for the lease; exactly one wins, the
+    others' runs are recorded cancelled (``learnsync.sync.runner.begin_run``)."""
     import threading
 
-    from learnsync.store.repository import RunConflict
+    from learnsync.errors import LearnsyncError
+    from learnsync.sync.runner import begin_run
 
     with Store.open(url) as first:
         iid = first.get_or_create_integration("race").id
@@ -429,9 +405,9 @@ def test_two_processes_cannot_both_start_an_exclusive_run(url: str) -> None:
     def attempt(store: Store) -> None:
         barrier.wait()
         try:
-            store.start_run(iid, "content", False, exclusive_of={"content"})
+            begin_run(store, iid, "content", what="content synchronization", wait=False)
             outcomes.append("started")
-        except RunConflict:
+        except LearnsyncError:
             outcomes.append("refused")
 
     threads = [threading.Thread(target=attempt, args=(s,)) for s in stores]
@@ -439,6 +415,8 @@ def test_two_processes_cannot_both_start_an_exclusive_run(url: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    assert sorted(outcomes) == ["refused", "refused", "refused", "started"]
+    statuses = sorted(r.status for r in stores[0].list_runs(iid))
     for s in stores:
         s.close()
-    assert sorted(outcomes) == ["refused", "refused", "refused", "started"]
+    assert statuses == ["cancelled", "cancelled", "cancelled", "running"]

@@ -114,14 +114,6 @@ def _aware(value: datetime | None, what: str) -> datetime | None:
     return value
 
 
-class RunConflict(Exception):
-    """Another run that excludes this one is still going (``run``)."""
-
-    def __init__(self, run: RunRecord) -> None:
-        super().__init__(f"run {run.id} ({run.kind}) is still running")
-        self.run = run
-
-
 class Store:
     """Integration state in SQLite or PostgreSQL. Open with :meth:`open`; close when done."""
 
@@ -451,44 +443,13 @@ class Store:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(
-        self,
-        integration_id: int,
-        kind: str,
-        dry_run: bool,
-        *,
-        exclusive_of: Iterable[str] = (),
-        stale_after: timedelta | None = None,
-    ) -> int:
-        """Record a run as started; its id.
-
-        With ``exclusive_of``, atomically refuse (:class:`RunConflict`) while a run of one of those
-        kinds (not a dry run, started less than ``stale_after`` ago) is still running: the
-        integration's row is locked for the transaction (a row lock on PostgreSQL, the write lock
-        on SQLite), so two processes cannot both pass the check.
-        """
+    def start_run(self, integration_id: int, kind: str, dry_run: bool) -> int:
+        """Record a run as started (``running``, no lease); its id. The pipelines' runs are jobs
+        instead (:mod:`learnsync.store.jobs`, ``learnsync.sync.runner``): this records an
+        attempt that never ran (:meth:`record_failed_run`) and serves tests."""
         _check(kind, RUN_KINDS, "run kind")
         table = Run.__table__
-        blocking = frozenset(exclusive_of)
         with self.engine.begin() as conn:
-            if blocking:
-                integrations = Integration.__table__
-                conn.execute(
-                    update(integrations)
-                    .where(integrations.c.id == integration_id)
-                    .values(updated_at=integrations.c.updated_at)
-                )
-                query = select(table).where(
-                    table.c.integration_id == integration_id,
-                    table.c.status == "running",
-                    table.c.dry_run.is_(False),
-                    table.c.kind.in_(sorted(blocking)),
-                )
-                if stale_after is not None:
-                    query = query.where(table.c.started_at > self._now() - stale_after)
-                going = conn.execute(query.order_by(table.c.id.desc()).limit(1)).one_or_none()
-                if going is not None:
-                    raise RunConflict(_run(going))
             result = conn.execute(
                 table.insert().values(
                     integration_id=integration_id,

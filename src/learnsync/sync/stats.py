@@ -1,10 +1,10 @@
 """The statistics pipeline (docs/stats.md): Coursera ``enrollmentReports`` → 360Learning statistics.
 
-wait for a running content run → decide full or incremental read → stream the report (a reader
-thread fetches ahead) → map each row to a compact item → append it to a temporary SQLite
-database → once the read is over, merge per (course, learner) in one statement → one query
-streams the items to send → bulk import (10,000 per request, 3 in flight) → per-batch results
-saved to the store.
+wait in the queue while another run holds the integration's lease → decide full or incremental
+read → stream the report (a reader thread fetches ahead) → map each row to a compact item →
+append it to a temporary SQLite database → once the read is over, merge per (course, learner) in
+one statement → one query streams the items to send → bulk import (10,000 per request, 3 in
+flight) → per-batch results saved to the store.
 
 Nothing per row is kept in Python memory across the run; see ``docs/stats.md`` for the rules and
 every decision. A dry run reads everything and writes nothing (neither API nor store).
@@ -36,24 +36,27 @@ from learnsync.diff.stats import (
     map_compact,
     to_ms,
 )
-from learnsync.errors import LearnsyncError
 from learnsync.extract.stats import LightRow, Prefetch, iter_enrollment_rows
 from learnsync.load.bulk import STATS_LIMIT, Outcome
 from learnsync.load.stats import Batch, import_stats
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.model.progress import NoProgress, Progress
+from learnsync.store.jobs import RunJobs
 from learnsync.store.repository import RunItem, StatItemState, Store, SyncStateRecord
-from learnsync.sync.concurrency import start_writing_run
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration, store_record
 from learnsync.sync.report import StatsReport
+from learnsync.sync.runner import (
+    QUEUE_POLL,
+    QUEUE_WAIT,
+    RunTicket,
+    integration_record_id,
+    recorded_run,
+)
 from learnsync.sync.staging import Staging, ToSend
 
 Clock = Callable[[], datetime]
 
-WAIT_TIMEOUT = 2 * 3600.0  # seconds a stats run waits for a running content run
-POLL_INTERVAL = 15.0
-STALE_AFTER = timedelta(hours=6)  # a content run "running" for longer crashed without finishing
 # the error stored, before the bulk request, on the items whose dates this run froze: replaced
 # by 360Learning's answer; left by a run killed mid-send, so the next run re-sends the same item
 NOT_CONFIRMED = "sent, not confirmed by 360Learning yet (the run stopped before its answer)"
@@ -135,79 +138,62 @@ def run_stats_sync(
     clients: Clients | None = None,
     clock: Clock = _utcnow,
     sleep: Callable[[float], None] = time.sleep,
-    wait_timeout: float = WAIT_TIMEOUT,
-    poll_interval: float = POLL_INTERVAL,
-    stale_after: timedelta = STALE_AFTER,
+    monotonic: Callable[[], float] = time.monotonic,
+    wait_timeout: float = QUEUE_WAIT,
+    poll_interval: float = QUEUE_POLL,
     full_every: timedelta = FULL_READ_EVERY,
     force_full: bool = False,
     staging_dir: str | None = None,
+    ticket: RunTicket | None = None,
 ) -> StatsReport:
-    """Run one statistics synchronization and return its report (docs/contract.md#report-json)."""
+    """Run one statistics synchronization and return its report (docs/contract.md#report-json).
+
+    With ``ticket`` (a run the caller started) the outcome is recorded into that run; without,
+    a run that is not a dry run is a new run on the integration's lease, which waits in the
+    queue (up to ``wait_timeout`` seconds on ``monotonic``, trying every ``poll_interval``)
+    while another run of the integration holds it (``sync.runner``)."""
     progress = progress or NoProgress()
     own_clients = clients is None
     clients = clients or open_clients(config)
     store = None if dry_run and not store_exists(config.store_url) else open_store(config)
     try:
-        return _Run(
+        run = _Run(
             config,
             store,
             clients,
             dry_run=dry_run,
             progress=progress,
             clock=clock,
-            sleep=sleep,
-            wait=(wait_timeout, poll_interval, stale_after),
             full_every=full_every,
             force_full=force_full,
             staging_dir=staging_dir,
-        ).run()
+        )
+        if store is None or (dry_run and ticket is None):
+            return run.run(None)
+        opened = store
+        with recorded_run(
+            opened,
+            lambda: integration_record_id(config, opened),
+            "stats",
+            what="statistics synchronization",
+            ticket=ticket,
+            progress=progress,
+            report=run.stored,
+            wait=True,
+            wait_seconds=wait_timeout,
+            poll=poll_interval,
+            clock=monotonic,
+            sleep=sleep,
+        ) as active:
+            run.progress = active.progress
+            run.run(active.run_id)
+            active.items_failed(bool(run.report.failed) or run.import_error is not None)
+        return run.report
     finally:
         if own_clients:
             clients.close()
         if store is not None:
             store.close()
-
-
-def wait_for_content_run(
-    store: Store,
-    integration_id: int,
-    *,
-    clock: Clock,
-    sleep: Callable[[float], None],
-    timeout: float,
-    poll_interval: float,
-    stale_after: timedelta,
-) -> list[str]:
-    """Wait while a content run of the integration is running (docs/stats.md); return warnings.
-
-    A run marked ``running`` for longer than ``stale_after`` is a crashed one and is ignored (with
-    a warning); after ``timeout`` seconds of waiting the statistics run gives up with an error.
-    """
-    started = clock()
-    while True:
-        now = clock()
-        running = [
-            r
-            for r in store.list_runs(integration_id, limit=20)
-            if r.kind == "content" and r.status == "running" and not r.dry_run
-        ]
-        fresh = [r for r in running if now - r.started_at < stale_after]
-        if not fresh:
-            return [
-                f"a content run (id {r.id}) has been marked running since "
-                f"{r.started_at.isoformat(timespec='seconds')}; it is treated as crashed "
-                "and not waited for"
-                for r in running
-            ]
-        waited = (now - started).total_seconds()
-        if waited >= timeout:
-            raise LearnsyncError(
-                f"a content synchronization of this integration (run {fresh[0].id}, started "
-                f"{fresh[0].started_at.isoformat(timespec='seconds')}) is still running after "
-                f"{timeout / 60:.0f} minutes of waiting; run the statistics synchronization "
-                "again once it has finished"
-            )
-        sleep(min(poll_interval, max(timeout - waited, 0.01)))
 
 
 class _Run:
@@ -220,8 +206,6 @@ class _Run:
         dry_run: bool,
         progress: Progress,
         clock: Clock,
-        sleep: Callable[[float], None],
-        wait: tuple[float, float, timedelta],
         full_every: timedelta,
         force_full: bool,
         staging_dir: str | None,
@@ -232,13 +216,12 @@ class _Run:
         self.dry_run = dry_run
         self.progress = progress
         self.clock = clock
-        self.sleep = sleep
-        self.wait = wait
         self.full_every = full_every
         self.force_full = force_full
         self.staging_dir = staging_dir
         self.report = StatsReport(dry_run=dry_run)
         self.import_error: str | None = None
+        self.plan: ReadPlan | None = None  # the read, once decided and done
         # the stored no_learner_email skips, (externalId, learner), and those of them whose row
         # this run mapped to an item to send (the learner now has an e-mail): few pairs
         self.stored_skips: set[tuple[str, str]] = set()
@@ -248,46 +231,25 @@ class _Run:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self) -> StatsReport:
+    def run(self, run_id: int | None) -> StatsReport:
+        """The run; its row (when it has one, outside a dry run on the integration's lease) is
+        ``run_id``, its end recorded by the caller (:meth:`stored` is the report it stores)."""
         store, report = self.store, self.report
         record = store_record(self.config, store) if store else None
-        if store is not None and record is not None:
-            timeout, poll, stale = self.wait
-            if self.dry_run:
-                report.warnings.extend(self._running_content_warning(record.id, stale))
-            else:
-                report.warnings.extend(
-                    wait_for_content_run(
-                        store,
-                        record.id,
-                        clock=self.clock,
-                        sleep=self.sleep,
-                        timeout=timeout,
-                        poll_interval=poll,
-                        stale_after=stale,
-                    )
-                )
+        if store is not None and record is not None and self.dry_run:
+            report.warnings.extend(self._running_content_warning(record.id))
         known_remote = record.remote_integration_id if record is not None else None
         handle = prepare_integration(
             self.config, store, self.clients.threesixty, dry_run=self.dry_run
         )
         report.warnings.extend(handle.warnings)
         changed = bool(known_remote and handle.remote_id and known_remote != handle.remote_id)
-        run_id = None
-        if not self.dry_run and store is not None:
-            run_id = start_writing_run(
-                store, handle.record_id, "stats", what="statistics synchronization"
-            )
-        plan: ReadPlan | None = None
-        try:
-            plan = self._execute(handle, run_id, integration_changed=changed)
-        except BaseException as exc:
-            if run_id is not None and store is not None:
-                store.finish_run(run_id, "failed", self._stored(plan), error=str(exc))
-            raise
+        if self.dry_run:
+            run_id = None  # a dry run writes nothing, not even with a run row of its own
+        plan = self._execute(handle, run_id, integration_changed=changed)
+        self.plan = plan
         if run_id is not None and store is not None:
             self._save_bookmarks(handle.record_id, run_id, plan)
-            store.finish_run(run_id, "succeeded", self._stored(plan))
         return report
 
     def _save_bookmarks(self, record_id: int, run_id: int, plan: ReadPlan) -> None:
@@ -311,23 +273,21 @@ class _Run:
             ),
         )
 
-    def _stored(self, plan: ReadPlan | None) -> dict[str, Any]:
+    def stored(self) -> dict[str, Any]:
         """The run report as stored: the ``--report-json`` shape plus how the report was read."""
+        plan = self.plan
         stored = self.report.to_json()
         if plan is not None:
             # "complete": false when the import stopped early (the next run then reads all)
             stored["read"] = {**plan.to_json(), "complete": self.import_error is None}
         return stored
 
-    def _running_content_warning(self, integration_id: int, stale: timedelta) -> list[str]:
+    def _running_content_warning(self, integration_id: int) -> list[str]:
         assert self.store is not None
-        now = self.clock()
-        running = [
-            r
-            for r in self.store.list_runs(integration_id, limit=20)
-            if r.kind == "content" and r.status == "running" and now - r.started_at < stale
-        ]
-        if not running:
+        jobs = RunJobs(self.store.engine)
+        lease = jobs.lease(integration_id)
+        holder = jobs.get(lease.run_id) if lease is not None else None
+        if holder is None or holder.kind != "content":
             return []
         return [
             "a content synchronization is running: this dry run shows what a run would send "
