@@ -282,7 +282,10 @@ def test_a_filter_preview_after_a_rename_creates_nothing_and_the_save_renames(
     assert "0 courses will be archived, 0 restored" in preview.text
     assert _remote(stack) == [(remote_id, "Coursera")]  # a preview writes nothing
     saved = client.post("/integrations/1/filters", data={**form, "confirm": "1"})
-    assert saved.status_code == 200, saved.text
+    assert saved.status_code == 303, saved.text  # to the filters run's page, at once
+    service.runs.wait()
+    run = client.get("/api/runs/" + saved.headers["location"].rsplit("/", 1)[1]).json()
+    assert run["kind"] == "filters" and run["status"] == "succeeded", run
     assert _remote(stack) == [(remote_id, "Previewed")]
     assert service.store.get_integration(1).languages == ["en"]  # type: ignore[union-attr]
 

@@ -76,7 +76,8 @@ def test_finish_run_fills_the_summary_columns_and_bounds_the_stored_report(url: 
                 "read": {"mode": "full"},
             },
         )
-        failed = store.record_failed_run(iid, "content", "refused")
+        failed = store.start_run(iid, "content", False)
+        store.finish_run(failed, "failed", {}, error="refused")
 
         stored = store.get_run(run)
         assert stored is not None

@@ -42,7 +42,7 @@ def _succeed_then_break(
     """A successful run of ``kind`` first (the old "last run succeeded"), then a wrong secret."""
     assert client.post(f"/integrations/1/sync/{kind}", data={"csrf_token": csrf}).status_code == 303
     service.runs.wait()
-    assert service.runs.latest(1).status == "succeeded", service.runs.latest(1).message
+    assert service.runs.latest(1).status == "succeeded", service.runs.latest(1).error
     service.integrations.save(data.model_copy(update={field: WRONG}), 1)
 
 
@@ -103,14 +103,15 @@ def test_scheduled_run_with_a_lapsed_token_records_a_failed_run(flow, kind) -> N
     _succeed_then_break(service, client, csrf, kind, data, "coursera_refresh_token")
     before = len(client.get("/api/integrations/1/runs").json())
 
-    run = service.runs.run_now(1, kind, trigger="schedule")  # what the scheduler calls
-    assert run.status == "failed"
+    run_id = service.runs.start(1, kind, trigger="schedule")  # what the scheduler calls
+    service.runs.wait()
+    assert service.runs.get(run_id).status == "failed"
     _assert_failed(service, client, kind, before)
     _assert_failed_after_restart(location, kind)
 
 
 def test_a_crashing_pipeline_records_one_line_without_a_traceback(tmp_path: Path) -> None:
-    def boom(config, progress):  # type: ignore[no-untyped-def]
+    def boom(config, progress, ticket, params):  # type: ignore[no-untyped-def]
         raise RuntimeError(f"line one {WRONG}\nline two")
 
     box = SecretBox.generate()
@@ -130,7 +131,9 @@ def test_a_crashing_pipeline_records_one_line_without_a_traceback(tmp_path: Path
                 author_id="b" * 24,
             )
         )
-        assert service.runs.run_now(1, "content").status == "failed"
+        run_id = service.runs.start(1, "content")
+        service.runs.wait()
+        assert service.runs.get(run_id).status == "failed"
         from learnsync.web.views import runs_of
 
         runs = runs_of(service, 1)
@@ -150,8 +153,12 @@ def test_filter_save_with_a_wrong_secret_records_a_failed_run(flow) -> None:  # 
         "/integrations/1/filters",
         data={"csrf_token": csrf, "which": "languages", "value": "fr", "confirm": "1"},
     )
-    assert saved.status_code >= 400
+    assert saved.status_code == 303  # submitted: the run's page shows how it ends
+    service.runs.wait()
     runs = client.get("/api/integrations/1/runs").json()
     assert len(runs) == before + 1
     assert runs[0]["kind"] == "filters" and runs[0]["status"] == "failed"
     assert runs[0]["error"] and "\n" not in runs[0]["error"] and WRONG not in runs[0]["error"]
+    # a failed save saved nothing (as `filters set` on the command line) and says why
+    assert service.store.get_integration(1).languages == []
+    assert runs[0]["error"] in client.get(saved.headers["location"]).text

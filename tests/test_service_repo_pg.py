@@ -68,16 +68,10 @@ def test_integration_roundtrip_and_no_clear_secret(service) -> None:  # type: ig
     assert svc.integrations.get(new_id).coursera_token_used_at == clock.now
 
 
-def test_locks_slots_and_schedules(service) -> None:  # type: ignore[no-untyped-def]
+def test_slots_and_schedules(service) -> None:  # type: ignore[no-untyped-def]
     svc, clock = service
     new_id = svc.integrations.save(INPUT)
     repo = svc.repo
-    assert repo.acquire_lock(new_id, "a", "content", timedelta(minutes=5))
-    assert not repo.acquire_lock(new_id, "b", "stats", timedelta(minutes=5))
-    clock.now += timedelta(minutes=6)
-    assert repo.acquire_lock(new_id, "b", "stats", timedelta(minutes=5))
-    repo.release_lock(new_id, "b")
-    assert repo.get_lock(new_id) is None
     slot = clock.now + timedelta(hours=1)
     assert repo.claim_slot(new_id, "content", slot)
     assert not repo.claim_slot(new_id, "content", slot)
@@ -108,7 +102,7 @@ def test_every_log_line_of_a_run_names_integration_and_run(url: str) -> None:
     old_level = root.level
     root.setLevel(logging.INFO)
 
-    def pipeline(config, progress):  # type: ignore[no-untyped-def]
+    def pipeline(config, progress, ticket, params):  # type: ignore[no-untyped-def]
         logging.getLogger("learnsync.sync.content").info("reading the catalog")
         helper = threading.Thread(
             target=lambda: logging.getLogger("learnsync.http").info("a request")
@@ -119,7 +113,7 @@ def test_every_log_line_of_a_run_names_integration_and_run(url: str) -> None:
     svc = Service(url, SecretBox.generate(), pipelines={"content": pipeline})
     try:
         new_id = svc.integrations.save(INPUT)
-        live = svc.runs.start(new_id, "content")
+        run_id = svc.runs.start(new_id, "content")
         svc.runs.wait()
     finally:
         root.removeHandler(handler)
@@ -131,7 +125,7 @@ def test_every_log_line_of_a_run_names_integration_and_run(url: str) -> None:
     for entry in mine:
         assert (entry["integration"], entry["run"], entry["kind"]) == (
             new_id,
-            live.key,
+            run_id,
             "content",
         ), entry
     assert "client-secret-value" not in stream.getvalue()

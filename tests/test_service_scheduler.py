@@ -10,7 +10,6 @@ import pytest
 
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput
-from learnsync.service.runs import RunBusy
 from learnsync.service.scheduler import Scheduler, latest_slot, next_slot, slot_on
 from learnsync.service.secrets import SecretBox
 
@@ -58,7 +57,7 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
     gate.set()
 
     def pipeline(kind: str):  # type: ignore[no-untyped-def]
-        def run(config, progress):  # type: ignore[no-untyped-def]
+        def run(config, progress, ticket, params):  # type: ignore[no-untyped-def]
             gate.wait(10)
             calls.append((kind, clock()))
 
@@ -90,7 +89,7 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_runs_each_slot_once_across_dst(env) -> None:  # type: ignore[no-untyped-def]
     service, clock, calls, _ = env
-    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock)
     assert scheduler.tick() == []  # created at noon Friday: nothing missed
     starts: list[tuple[str, str]] = []
     # walk through Saturday and Sunday (DST starts Sunday 02:00) minute by minute around slots
@@ -106,13 +105,14 @@ def test_runs_each_slot_once_across_dst(env) -> None:  # type: ignore[no-untyped
         ("content", "31 06:45"),
         ("stats", "31 07:00"),
     ]
+    service.runs.wait()
     assert [k for k, _ in calls] == ["content", "stats", "content", "stats"]
 
 
 def test_missed_slots_run_once_at_start_up(env) -> None:  # type: ignore[no-untyped-def]
     service, clock, calls, _ = env
     clock.now = datetime(2024, 4, 3, 12, 0, tzinfo=UTC)  # down for five days
-    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock)
     started = scheduler.tick()
     assert [(s.kind, s.slot) for s in started] == [
         ("content", datetime(2024, 4, 3, 6, 45, tzinfo=UTC)),
@@ -120,8 +120,9 @@ def test_missed_slots_run_once_at_start_up(env) -> None:  # type: ignore[no-unty
     ]
     assert scheduler.tick() == []
     # a second process (another scheduler on the same database) does not run them again
-    other = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    other = Scheduler(service.repo, service.runs, clock=clock)
     assert other.tick() == []
+    service.runs.wait()
     assert len(calls) == 2
 
 
@@ -131,7 +132,7 @@ def test_edited_schedule_and_disabled_one(env) -> None:  # type: ignore[no-untyp
     service.repo.set_schedule(
         1, "stats", time_of_day="09:00", timezone="Europe/Paris", enabled=False
     )
-    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock)
     clock.now = datetime(2024, 3, 29, 22, 1, tzinfo=UTC)
     assert [s.kind for s in scheduler.tick()] == ["content"]
     clock.now = datetime(2024, 3, 30, 9, 0, tzinfo=UTC)
@@ -143,32 +144,22 @@ def test_edited_schedule_and_disabled_one(env) -> None:  # type: ignore[no-untyp
 
 
 def test_one_run_per_integration_and_stats_wait_for_content(env) -> None:  # type: ignore[no-untyped-def]
-    service, clock, _calls, gate = env
+    service, clock, calls, gate = env
     gate.clear()
     clock.now = datetime(2024, 3, 30, 8, 1, tzinfo=UTC)  # both slots due
-    live = service.runs.start(1, "content")  # blocked inside the pipeline
-    with pytest.raises(RunBusy):
-        service.runs.start(1, "stats")
-    # another process sharing the database is refused too
+    first = service.runs.start(1, "content")  # blocked inside the pipeline
+    second = service.runs.start(1, "stats")  # queued behind the integration's lease
+    # another process sharing the database queues the due slots too: they wait in the queue
     other = Service(service.store_url, SecretBox.generate(), clock=clock, owner="other-process")
     try:
-        assert not other.repo.acquire_lock(1, "other-process", "stats", timedelta(minutes=1))
-        scheduler = Scheduler(other.repo, other.runs, clock=clock, background=False)
-        assert scheduler.tick() == []  # busy: both stay due
+        scheduler = Scheduler(other.repo, other.runs, clock=clock)
+        assert [s.kind for s in scheduler.tick()] == ["content", "stats"]
+        assert service.runs.get(second).status == "queued"
         gate.set()
         service.runs.wait()
-        assert live.status == "succeeded"
-        assert [s.kind for s in scheduler.tick()] == ["content", "stats"]
+        other.runs.wait()
+        assert service.runs.get(first).status == "succeeded"
+        assert service.runs.get(second).status == "succeeded"
+        assert [k for k, _ in calls] == ["content", "stats", "content", "stats"]
     finally:
         other.close()
-
-
-def test_an_expired_lock_is_taken_over(env) -> None:  # type: ignore[no-untyped-def]
-    service, clock, _, _ = env
-    repo = service.repo
-    assert repo.acquire_lock(1, "crashed", "content", timedelta(minutes=10))
-    assert not repo.acquire_lock(1, "me", "content", timedelta(minutes=10))
-    clock.now += timedelta(minutes=11)
-    assert repo.acquire_lock(1, "me", "content", timedelta(minutes=10))
-    repo.release_lock(1, "crashed")  # not the owner: nothing happens
-    assert repo.get_lock(1).owner == "me"

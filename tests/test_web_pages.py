@@ -154,7 +154,7 @@ def test_schedules_are_editable(site) -> None:  # type: ignore[no-untyped-def]
 
 def test_an_edited_schedule_does_not_run_at_once(site) -> None:  # type: ignore[no-untyped-def]
     service, _client, _csrf, _stack, clock = site
-    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock)
     earlier = (clock.now - timedelta(hours=1)).strftime("%H:%M")
     service.repo.set_schedule(1, "content", time_of_day=earlier, timezone="UTC", enabled=True)
     service.repo.set_schedule(1, "stats", time_of_day=earlier, timezone="UTC", enabled=False)
@@ -210,7 +210,7 @@ def test_refresh_token_warning_after_ten_days(site, caplog) -> None:  # type: ig
     assert client.get("/api/integrations").json()[0]["refresh_token_warning"]
     assert "not been used for 10 days" in client.get("/integrations").text
     caplog.set_level(logging.WARNING, logger="learnsync.service.scheduler")
-    scheduler = Scheduler(service.repo, service.runs, clock=clock, background=False)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock)
     assert scheduler.warn_stale_tokens(clock.now) == [1]
     assert scheduler.warn_stale_tokens(clock.now) == []  # once a day
     assert any(getattr(r, "integration", None) == 1 for r in caplog.records)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
 import tomllib
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
+from learnsync.store.jobs import RunJobs
 from learnsync.web import create_app
 
 
@@ -89,7 +90,15 @@ def test_sync_now_then_filters(flow) -> None:  # type: ignore[no-untyped-def]
         "/integrations/1/filters",
         data={"csrf_token": csrf, "which": "languages", "value": codes[0], "confirm": "1"},
     )
-    assert f"{will_archive} courses archived" in saved.text
+    # the save is a run: the page returns at once and sends the admin to the run's page
+    assert saved.status_code == 303
+    location = saved.headers["location"]
+    run_id = int(location.rsplit("/", 1)[1])
+    assert location == f"/integrations/1/runs/{run_id}"
+    service.runs.wait()
+    run = service.runs.get(run_id)
+    assert (run.status, run.kind, run.trigger) == ("succeeded", "filters", "filters")
+    assert f"{will_archive} courses archived" in client.get(location).text
     assert store_record(service, 1).languages == [codes[0]]
     # the archive happened in 360Learning, not only in the store
     archived = [c for c in stack.threesixty.courses if c.status == "archived"]
@@ -121,21 +130,38 @@ def test_setup_failures_are_actionable(flow, changes, failed_check, words) -> No
             assert secret not in answer.text
 
 
-def test_filter_save_waits_for_no_run(flow) -> None:  # type: ignore[no-untyped-def]
-    """A filter save writes to 360Learning: it is refused while a run of the integration holds
-    the lock (another process, say), and nothing is saved or archived."""
+def test_filter_save_waits_in_the_queue_behind_a_running_run(flow) -> None:  # type: ignore[no-untyped-def]
+    """A filter save writes to 360Learning: while a run of the integration holds the lease
+    (another process's, say) it waits in the queue — nothing saved or archived — and runs
+    once the lease is given back."""
     service, client, csrf, stack = flow
     assert client.post("/integrations/1/sync/content", data={"csrf_token": csrf}).status_code == 303
     service.runs.wait()
     codes = re.findall(
         r'<input type="checkbox" value="([^"]+)"', client.get("/integrations/1/languages").text
     )
-    assert service.repo.acquire_lock(1, "another-process", "content", timedelta(minutes=5))
-    refused = client.post(
+    jobs = RunJobs(service.store.engine)
+    other, owner = jobs.submit(1, "content", "cli"), "another-host:4242:cafe0001"
+    jobs.start(other, owner)
+    saved = client.post(
         "/integrations/1/filters",
         data={"csrf_token": csrf, "which": "languages", "value": codes[0], "confirm": "1"},
     )
-    assert refused.status_code == 400
-    assert "content run of this integration is going" in refused.text
+    assert saved.status_code == 303
+    run_id = int(saved.headers["location"].rsplit("/", 1)[1])
+    page = client.get(saved.headers["location"]).text
+    assert "queued" in page and "Cancel run" in page
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "queued"
+    assert client.get("/api/integrations/1/progress").json()["id"] == other  # the one going
+    service.runs.start_executor()  # the dispatcher looks again: still busy
+    time.sleep(0.5)
+    assert service.runs.get(run_id).status == "queued"
     assert store_record(service, 1).languages == []
     assert not [c for c in stack.threesixty.courses if c.status == "archived"]
+
+    jobs.end(other, owner, "succeeded")  # the other process's run ends
+    service.runs.start_executor()
+    service.runs.wait()
+    assert service.runs.get(run_id).status == "succeeded"
+    assert store_record(service, 1).languages == [codes[0]]
+    assert [c for c in stack.threesixty.courses if c.status == "archived"]

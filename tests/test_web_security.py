@@ -34,7 +34,7 @@ class _Report:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Service:
-    pipelines = {"content": lambda config, progress: _Report(), "stats": lambda c, p: _Report()}
+    pipelines = {"content": lambda *_args: _Report(), "stats": lambda *_args: _Report()}
     svc = Service(f"sqlite:///{tmp_path / 'web.db'}", SecretBox.generate(), pipelines=pipelines)
     svc.auth.create_user("admin", PASSWORD)
     svc.integrations.save(

@@ -131,11 +131,13 @@ def serve(
     import uvicorn
 
     from learnsync.service.logs import configure_json_logging
+    from learnsync.service.runs import run_workers_from_env
     from learnsync.service.scheduler import Scheduler
     from learnsync.sync.context import retention_from_env
     from learnsync.web import create_app
 
     retention_from_env()  # LEARNSYNC_RETENTION_DAYS, read by every run: a bad value stops here
+    run_workers_from_env()  # LEARNSYNC_RUN_WORKERS, the executor's pool: likewise
     listener = _listen(host, port)  # a port in use is said before anything starts
     port = listener.getsockname()[1]
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
@@ -151,6 +153,7 @@ def serve(
         stack.callback(service.close)
         if sandbox:
             _sandbox_setup(service, sims, workdir, host, port)
+        service.runs.start_executor()  # runs left queued by an earlier process run now
         scheduler = Scheduler(service.repo, service.runs, clock=service.clock)
         if not no_scheduler:
             scheduler.start()

@@ -28,6 +28,7 @@ class Service:
         clock: Clock = _utcnow,
         pipelines: dict[str, Pipeline] | None = None,
         owner: str | None = None,
+        workers: int | None = None,
     ) -> None:
         self.store_url = store_url
         self.clock = clock
@@ -35,15 +36,18 @@ class Service:
         self.repo = ServiceRepository.of_store(self.store, clock)
         self.integrations = Integrations(self.repo, box, store_url)
         self.auth = Auth(self.repo)
+        # runs are submitted to the queue and executed on a bounded pool (workers: default
+        # LEARNSYNC_RUN_WORKERS), started on the first submit or by ``serve``
         self.runs = RunManager(
             self.integrations,
             self.repo,
+            self.store,
             pipelines=pipelines,
             owner=owner,
             clock=clock,
-            store=self.store,
+            size=workers,
         )
 
     def close(self) -> None:
-        self.runs.wait(5)
+        self.runs.close(5)
         self.store.close()

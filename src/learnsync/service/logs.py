@@ -24,12 +24,12 @@ _FIELDS = ("integration", "run", "kind")
 _CURRENT: contextvars.ContextVar[dict[str, object] | None] = contextvars.ContextVar(
     "learnsync_run", default=None
 )
-_ACTIVE: dict[str, dict[str, object]] = {}
+_ACTIVE: dict[int, dict[str, object]] = {}
 _ACTIVE_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def run_context(integration: int, run: str, kind: str) -> Iterator[None]:
+def run_context(integration: int, run: int, kind: str) -> Iterator[None]:
     """Every log line inside the block (this thread, or any thread when it is the only run)
     names this integration and run."""
     fields: dict[str, object] = {"integration": integration, "run": run, "kind": kind}

@@ -1,267 +1,212 @@
-"""Runs started by the web app or the scheduler: one per integration at a time, in a thread.
+"""Runs started by the web app or the scheduler: submitted to the queue, executed on the pool.
 
-The database lock (:meth:`ServiceRepository.acquire_lock`) is what guarantees "one run per
-integration" across processes; a heartbeat keeps it alive while the run lasts, and a crashed
-process's lock expires after ``LOCK_TTL``. Progress lives in memory (it is only shown live);
-the result is in the store's ``runs`` table, written by the pipeline itself — or, when an
-attempt failed before its pipeline recorded a run (refused credentials, an integration that
-could not be prepared), by the manager: every attempt leaves a row, failed with a one-line error.
+:meth:`RunManager.start` only submits (:meth:`learnsync.store.jobs.RunJobs.submit`: the run's
+row exists, ``queued``, before anything can fail) and wakes the bounded :class:`Executor`
+(``LEARNSYNC_RUN_WORKERS`` threads, default 2). A worker claims the oldest queued run of a free
+integration — its lease taken, its row ``running`` — and runs :meth:`RunManager.body`: the
+integration's Config, the pipeline with the run's progress sink (:class:`JobProgress`, stored in
+the row) and its :class:`~learnsync.sync.runner.RunTicket`; the pipeline records its report and
+final status into that row. Whatever fails before or around it ends the row ``failed`` with one
+line (:func:`~learnsync.service.executor.execute_started`). Live progress is read from the
+row (``stage``, ``done``/``total``, ``heartbeat_at``): nothing is kept in memory, and a
+restarted service shows the same.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from learnsync.config import Config
-from learnsync.errors import GuardError, LearnsyncError
+from learnsync.errors import ConfigError
+from learnsync.model.progress import Progress
+from learnsync.service.executor import DEFAULT_POOL_SIZE, Executor, JobProgress
 from learnsync.service.integrations import Integrations
 from learnsync.service.logs import run_context
+from learnsync.store.jobs import JobRecord, RunJobs, default_owner
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
+from learnsync.sync.runner import RunTicket
 
 log = logging.getLogger("learnsync.service.runs")
 
-LOCK_TTL = timedelta(minutes=10)
-KINDS = ("content", "stats")
-
-Pipeline = Callable[[Config, Any], Any]  # (config, progress) -> report
-
-
-class RunBusy(LearnsyncError):
-    """Another run of this integration is going (here or in another process)."""
+KINDS = ("content", "stats", "filters")
+FINAL = ("succeeded", "partial", "failed", "cancelled")
+WORKERS_ENV = "LEARNSYNC_RUN_WORKERS"
 
 
-def _content(config: Config, progress: Any) -> Any:
+class Pipeline(Protocol):
+    """The typed seam between the service and a pipeline: run ``config`` as the started run
+    ``ticket`` (record its outcome into that row), report progress to ``progress``, return the
+    report. A fake that records nothing has its report recorded by the manager."""
+
+    def __call__(
+        self, config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]
+    ) -> Any: ...
+
+
+def run_workers_from_env(env: Mapping[str, str] | None = None) -> int:
+    """How many runs the service executes at once: ``LEARNSYNC_RUN_WORKERS`` (1 to 64,
+    default 2). A bad value is a :class:`ConfigError` (exit 2)."""
+    raw = (os.environ if env is None else env).get(WORKERS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_POOL_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= 64:
+        raise ConfigError(
+            f"{WORKERS_ENV}={raw!r} is not a number of workers: give a whole number from 1 to 64 "
+            f"(default {DEFAULT_POOL_SIZE}), or unset it"
+        )
+    return size
+
+
+def _content(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
     from learnsync.sync.content import run_content_sync
 
-    return run_content_sync(config, progress=progress)
+    return run_content_sync(config, progress=progress, ticket=ticket)
 
 
-def _stats(config: Config, progress: Any) -> Any:
+def _stats(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
     from learnsync.sync.stats import run_stats_sync
 
-    return run_stats_sync(config, progress=progress)
+    return run_stats_sync(config, progress=progress, ticket=ticket)
 
 
-DEFAULT_PIPELINES: dict[str, Pipeline] = {"content": _content, "stats": _stats}
+def _filters(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
+    """Save and apply the filters the run was submitted with (``params``: the web form's
+    languages and content types), as ``filters set --clear`` does."""
+    from learnsync.sync.filters import set_filters
+
+    return set_filters(
+        config,
+        languages=list(params.get("languages", [])),
+        content_types=list(params.get("content_types", [])),
+        clear=True,
+        dry_run=False,
+        progress=progress,
+        ticket=ticket,
+    )
 
 
-@dataclass
-class LiveRun:
-    key: str
-    integration_id: int
-    kind: str
-    trigger: str  # "manual" or "schedule"
-    started_at: datetime
-    status: str = "running"  # running, succeeded, failed
-    stage: str = "starting"
-    done: int = 0
-    total: int | None = None
-    message: str = ""
-    report: dict[str, Any] = field(default_factory=dict)
-    finished_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "integration_id": self.integration_id,
-            "kind": self.kind,
-            "trigger": self.trigger,
-            "status": self.status,
-            "stage": self.stage,
-            "done": self.done,
-            "total": self.total,
-            "message": self.message,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-        }
-
-
-class _LiveProgress:
-    """The pipelines' Progress protocol, written into a LiveRun the web page polls."""
-
-    def __init__(self, run: LiveRun) -> None:
-        self.run = run
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        self.run.stage, self.run.total, self.run.done = name, total, 0
-
-    def advance(self, units: int = 1, total: int | None = None) -> None:
-        self.run.done += units
-        if total is not None:
-            self.run.total = total
-
-
-def one_line(message: str, limit: int = 500) -> str:
-    """A message as one line (a run row's error, the live message), at most ``limit`` long."""
-    text = " ".join(message.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+DEFAULT_PIPELINES: dict[str, Pipeline] = {"content": _content, "stats": _stats, "filters": _filters}
 
 
 class RunManager:
+    """Submit runs (web app, scheduler) and execute the queue on a bounded pool."""
+
     def __init__(
         self,
         integrations: Integrations,
         repo: ServiceRepository,
+        store: Store,
         *,
         pipelines: dict[str, Pipeline] | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        store: Store | None = None,
+        size: int | None = None,
     ) -> None:
         self.integrations = integrations
         self.repo = repo
-        self.store = store  # where failed attempts without a pipeline row are recorded
-        self.pipelines = pipelines or DEFAULT_PIPELINES
+        self.store = store
+        self.pipelines = {**DEFAULT_PIPELINES, **(pipelines or {})}
         self.owner = owner or default_owner()
         self.clock = clock
-        self._runs: dict[str, LiveRun] = {}
-        self._latest: dict[int, str] = {}
-        self._threads: list[threading.Thread] = []
-        self._mutex = threading.Lock()
+        self.size = size
+        self.jobs = RunJobs(store.engine, clock=clock)
+        self._executor: Executor | None = None
+        self._submitted: list[int] = []
 
-    def _lock(self, integration_id: int, kind: str) -> None:
-        """Take the integration's run lock in the database, or raise :class:`RunBusy`."""
-        if not self.repo.acquire_lock(integration_id, self.owner, kind, LOCK_TTL):
-            held = self.repo.get_lock(integration_id)
-            what = f"a {held.kind} run" if held else "another run"
-            raise RunBusy(f"{what} of this integration is going; try again when it has finished")
+    @property
+    def executor(self) -> Executor:
+        """The pool, started on first use (``serve`` starts it at once: runs left queued by
+        an earlier process are executed too)."""
+        if self._executor is None:
+            size = self.size if self.size is not None else run_workers_from_env()
+            self._executor = Executor(self.jobs, self.body, size=size, owner=self.owner)
+            self._executor.start()
+        return self._executor
 
-    @contextmanager
-    def exclusive(self, integration_id: int, kind: str) -> Iterator[None]:
-        """Hold the run lock around a short write outside a run (a filter save)."""
-        self._lock(integration_id, kind)
-        before = self._last_run(integration_id)
-        try:
-            yield
-        except LearnsyncError as exc:
-            self._record_failure(integration_id, kind, before, exc.message)
-            raise
-        except Exception as exc:
-            self._record_failure(integration_id, kind, before, _unexpected(exc))
-            raise
-        finally:
-            self.repo.release_lock(integration_id, self.owner)
+    def start_executor(self) -> None:
+        self.executor.wake()
 
-    def _last_run(self, integration_id: int) -> int | None:
-        """The newest run row of the integration before an attempt (None: nothing to record to)."""
-        if self.store is None:
-            return None
-        try:
-            return self.store.last_run_id(self.integrations.get(integration_id).id)
-        except Exception:
-            log.exception("could not read the last run", extra={"integration": integration_id})
-            return None
-
-    def _record_failure(
-        self, integration_id: int, kind: str, before: int | None, message: str
-    ) -> None:
-        """A failed run row for an attempt whose pipeline recorded none (no double row)."""
-        if self.store is None or before is None:
-            return
-        extra = {"integration": integration_id, "kind": kind}
-        try:
-            if self.store.last_run_id(integration_id) > before:
-                return  # the pipeline recorded the attempt (and its failure) itself
-            self.store.record_failed_run(integration_id, kind, one_line(message) or "failed")
-        except Exception:
-            log.exception("could not record the failed run", extra=extra)
-
-    def _claim(self, integration_id: int, kind: str, trigger: str) -> LiveRun:
+    def start(
+        self,
+        integration_id: int,
+        kind: str,
+        trigger: str = "manual",
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Submit a run; its id. It waits in the queue behind any run of its integration."""
         if kind not in KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
         self.integrations.get(integration_id)  # LookupError for an unknown integration
-        self._lock(integration_id, kind)
-        run = LiveRun(uuid.uuid4().hex, integration_id, kind, trigger, self.clock())
-        with self._mutex:
-            self._runs[run.key] = run
-            self._latest[integration_id] = run.key
-        return run
+        run_id = self.jobs.submit(integration_id, kind, trigger, params=params)
+        self._submitted.append(run_id)
+        log.info("run queued", extra={"integration": integration_id, "run": run_id, "kind": kind})
+        self.executor.wake()
+        return run_id
 
-    def start(self, integration_id: int, kind: str, trigger: str = "manual") -> LiveRun:
-        """Start a run in a background thread; :class:`RunBusy` when one is going."""
-        run = self._claim(integration_id, kind, trigger)
-        thread = threading.Thread(
-            target=self._execute, args=(run,), name=f"run-{integration_id}-{kind}", daemon=True
-        )
-        self._threads.append(thread)
-        thread.start()
-        return run
+    def cancel(self, run_id: int) -> str:
+        """Cancel a run: ``cancelled`` (it was queued), ``cancelling`` (it stops at its next
+        progress step) or its final status (it had ended)."""
+        status = self.jobs.cancel(run_id)
+        log.info("run cancel: %s", status, extra={"run": run_id})
+        return status
 
-    def run_now(self, integration_id: int, kind: str, trigger: str = "schedule") -> LiveRun:
-        """Run in the calling thread (the scheduler's worker); :class:`RunBusy` when busy."""
-        run = self._claim(integration_id, kind, trigger)
-        self._execute(run)
-        return run
+    def get(self, run_id: int) -> JobRecord | None:
+        return self.jobs.get(run_id)
 
-    def _execute(self, run: LiveRun) -> None:
-        stop = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(run, stop), daemon=True)
-        beat.start()
-        extra = {"integration": run.integration_id, "run": run.key, "kind": run.kind}
-        context = run_context(run.integration_id, run.key, run.kind)
-        context.__enter__()
-        log.info("run started", extra=extra)
-        before = self._last_run(run.integration_id)
-        try:
-            config = self.integrations.config(run.integration_id)
-            report = self.pipelines[run.kind](config, _LiveProgress(run))
-            run.report = report.to_record() if hasattr(report, "to_record") else {}
-            run.status = "succeeded"
-            run.message = report.summary() if hasattr(report, "summary") else "done"
-            # the run minted a Coursera access token from the refresh token: it is alive
-            self.repo.mark_token_used(run.integration_id)
-        except GuardError as exc:
-            run.status = "failed"
-            run.message = exc.message
-            if exc.report is not None:
-                run.report = exc.report.to_record()
-            self._record_failure(run.integration_id, run.kind, before, run.message)
-        except LearnsyncError as exc:
-            run.status, run.message = "failed", exc.message
-            self._record_failure(run.integration_id, run.kind, before, run.message)
-        except Exception as exc:
-            run.status, run.message = "failed", _unexpected(exc)
-            log.exception("run crashed", extra=extra)
-            self._record_failure(run.integration_id, run.kind, before, run.message)
-        finally:
-            stop.set()
-            run.finished_at = self.clock()
-            run.stage = "finished"
-            self.repo.release_lock(run.integration_id, self.owner)
-            log.info("run %s: %s", run.status, run.message, extra=extra)
-            context.__exit__(None, None, None)
+    def latest(self, integration_id: int) -> JobRecord | None:
+        """The integration's newest run, read from the store (any process's)."""
+        last = self.store.last_run_id(integration_id)
+        return self.jobs.get(last) if last else None
 
-    def _heartbeat(self, run: LiveRun, stop: threading.Event) -> None:
-        while not stop.wait(LOCK_TTL.total_seconds() / 3):
-            self.repo.refresh_lock(run.integration_id, self.owner, LOCK_TTL)
+    def current(self, integration_id: int) -> JobRecord | None:
+        """The run to show live: the oldest running or queued one, else the newest."""
+        going = self.jobs.queued(integration_id)
+        lease = self.jobs.lease(integration_id)
+        if lease is not None:
+            running = self.jobs.get(lease.run_id)
+            if running is not None and running.status == "running":
+                return running
+        return going[0] if going else self.latest(integration_id)
 
-    def get(self, key: str) -> LiveRun | None:
-        return self._runs.get(key)
-
-    def latest(self, integration_id: int) -> LiveRun | None:
-        key = self._latest.get(integration_id)
-        return self._runs.get(key) if key else None
+    def body(self, job: JobRecord, progress: JobProgress) -> None:
+        """What a worker runs for a started run (``execute_started`` is around it)."""
+        extra = {"integration": job.integration_id, "run": job.id, "kind": job.kind}
+        with run_context(job.integration_id, job.id, job.kind):
+            log.info("run started", extra=extra)
+            config = self.integrations.config(job.integration_id)
+            ticket = RunTicket(job.id, self.owner)
+            report = self.pipelines[job.kind](config, progress, ticket, job.params or {})
+            if job.kind != "filters":
+                # the run minted a Coursera access token from the refresh token: it is alive
+                self.repo.mark_token_used(job.integration_id)
+            now = self.jobs.get(job.id)
+            if now is not None and now.status == "running":
+                # a pipeline that recorded nothing into its run (a fake): its report, here
+                data = report.to_record() if hasattr(report, "to_record") else {}
+                failed = bool(getattr(report, "failed", None))
+                self.store.finish_run(job.id, "partial" if failed else "succeeded", data)
+            log.info("run ended", extra=extra)
 
     def wait(self, timeout: float = 60.0) -> None:
-        """Wait for the background runs (tests, shutdown)."""
-        for thread in list(self._threads):
-            thread.join(timeout)
+        """Wait until the runs this manager submitted have ended (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for run_id in list(self._submitted):
+            while time.monotonic() < deadline:
+                job = self.jobs.get(run_id)
+                if job is None or job.status in FINAL:
+                    break
+                time.sleep(0.05)
 
-
-def _unexpected(exc: BaseException) -> str:
-    """What a person reads of a crash: its type, not its text (which may quote a secret)."""
-    return f"unexpected {type(exc).__name__}; the service log has the details"
+    def close(self, timeout: float = 5.0) -> None:
+        if self._executor is not None:
+            self._executor.stop(timeout)

@@ -7,8 +7,9 @@ Slots are wall-clock times in the schedule's time zone, turned into UTC instants
 - a slot runs once: :meth:`ServiceRepository.claim_slot` is a compare-and-set in the database,
   so two service processes never both start it;
 - a slot missed while the service was down runs once at start-up (only the latest missed one);
-- a slot whose integration is busy (its run lock is held — e.g. statistics while the content run
-  is still going) is left due and tried again at the next tick: statistics wait for content.
+- a claimed slot is submitted to the run queue (:meth:`RunManager.start`): no thread per slot,
+  the executor's bounded pool runs it. A busy integration is no reason to leave it due — the
+  queue orders it behind the integration's lease: statistics wait for content.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from learnsync.errors import ConfigError
-from learnsync.service.runs import RunBusy, RunManager
+from learnsync.service.runs import RunManager
 from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.service_repository import ScheduleRecord, ServiceRepository
 
@@ -95,19 +96,17 @@ class Scheduler:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         interval: float = 20.0,
-        background: bool = True,
     ) -> None:
         self.repo = repo
         self.runs = runs
         self.clock = clock
         self.interval = interval
-        self.background = background
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._token_warned: dict[int, date] = {}
 
     def tick(self) -> list[Started]:
-        """Start every due slot whose integration is free; return what was started."""
+        """Submit every due slot to the run queue; return what was submitted."""
         now = self.clock()
         self.warn_stale_tokens(now)
         started: list[Started] = []
@@ -135,21 +134,20 @@ class Scheduler:
 
     def _start(self, schedule: ScheduleRecord, slot: datetime) -> bool:
         extra = {"integration": schedule.integration_id, "kind": schedule.kind}
-        if self.repo.get_lock(schedule.integration_id) is not None:
-            return False  # busy: stays due, tried again next tick
         if not self.repo.claim_slot(schedule.integration_id, schedule.kind, slot):
             return False  # another process took this slot
         try:
-            if self.background:
-                self.runs.start(schedule.integration_id, schedule.kind, trigger="schedule")
-            else:
-                self.runs.run_now(schedule.integration_id, schedule.kind, trigger="schedule")
-        except RunBusy:
-            # lost a race for the lock after claiming: give the slot back, retry next tick
+            run_id = self.runs.start(schedule.integration_id, schedule.kind, trigger="schedule")
+        except Exception:
+            # not queued (the database failed): give the slot back, tried again next tick
             self.repo.unclaim_slot(schedule.integration_id, schedule.kind, slot)
-            return False
+            raise
         log.info(
-            "scheduled %s run started for slot %s", schedule.kind, slot.isoformat(), extra=extra
+            "scheduled %s run %d queued for slot %s",
+            schedule.kind,
+            run_id,
+            slot.isoformat(),
+            extra=extra,
         )
         return True
 

@@ -78,6 +78,7 @@ class JobRecord:
     heartbeat_at: datetime | None
     cancel_requested: bool
     error: str | None
+    params: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,17 @@ class RunJobs:
 
     # ------------------------------------------------------------------ submit
 
-    def submit(self, integration_id: int, kind: str, trigger: str, *, dry_run: bool = False) -> int:
-        """Record a queued run; its id. Nothing can fail after this without a trace."""
+    def submit(
+        self,
+        integration_id: int,
+        kind: str,
+        trigger: str,
+        *,
+        dry_run: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Record a queued run; its id. Nothing can fail after this without a trace.
+        ``params``: what it is asked to do beyond its kind (a filters run's filters)."""
         _check(kind, RUN_KINDS, "run kind")
         _check(trigger, RUN_TRIGGERS, "run trigger")
         now = self.now()
@@ -175,6 +185,7 @@ class RunJobs:
                     kind=kind,
                     dry_run=dry_run,
                     trigger=trigger,
+                    params=params,
                     status="queued",
                     queued_at=now,
                     started_at=now,
@@ -212,7 +223,7 @@ class RunJobs:
             self._expire(conn)
             busy = select(leases.c.integration_id)
             rows = conn.execute(
-                select(runs)
+                select(*_job_columns())
                 .where(
                     runs.c.status == "queued",
                     runs.c.cancel_requested.is_(False),
@@ -403,7 +414,7 @@ class RunJobs:
     def queued(self, integration_id: int | None = None) -> list[JobRecord]:
         """The queued runs (of one integration), oldest first."""
         runs = Run.__table__
-        query = select(runs).where(runs.c.status == "queued").order_by(runs.c.id)
+        query = select(*_job_columns()).where(runs.c.status == "queued").order_by(runs.c.id)
         if integration_id is not None:
             query = query.where(runs.c.integration_id == integration_id)
         with self.engine.connect() as conn:
@@ -430,9 +441,14 @@ def _insert_or_nothing(conn: Connection, values: dict[str, Any]) -> Any:
     return statement.returning(table.c.run_id)  # a row when inserted, none on a conflict
 
 
+def _job_columns() -> list[Any]:
+    """Every column of ``runs`` but the report: the queue and live progress never read it."""
+    return [c for c in Run.__table__.c if c.name != "report"]
+
+
 def _get(conn: Connection, run_id: int) -> JobRecord | None:
     runs = Run.__table__
-    row = conn.execute(select(runs).where(runs.c.id == run_id)).one_or_none()
+    row = conn.execute(select(*_job_columns()).where(runs.c.id == run_id)).one_or_none()
     return _job(row) if row is not None else None
 
 
@@ -454,6 +470,7 @@ def _job(row: Row[Any]) -> JobRecord:
         heartbeat_at=m["heartbeat_at"],
         cancel_requested=bool(m["cancel_requested"]),
         error=m["error"],
+        params=m["params"],
     )
 
 

@@ -257,6 +257,8 @@ class Run(Base):
     total: Mapped[int | None] = mapped_column(BigInteger)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # what a submitted run is asked to do beyond its kind (0009): a filters run's filters
+    params: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class RunItem(Base):

@@ -133,6 +133,7 @@ class RunRecord:
     total: int | None = None
     heartbeat_at: datetime | None = None
     cancel_requested: bool = False
+    params: dict[str, Any] | None = None  # what it was asked to do (a filters run's filters)
 
 
 @dataclass(slots=True)

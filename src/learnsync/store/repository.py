@@ -445,8 +445,8 @@ class Store:
 
     def start_run(self, integration_id: int, kind: str, dry_run: bool) -> int:
         """Record a run as started (``running``, no lease); its id. The pipelines' runs are jobs
-        instead (:mod:`learnsync.store.jobs`, ``learnsync.sync.runner``): this records an
-        attempt that never ran (:meth:`record_failed_run`) and serves tests."""
+        instead (:mod:`learnsync.store.jobs`, ``learnsync.sync.runner``): this is the tests'
+        shortcut to a run row with a report."""
         _check(kind, RUN_KINDS, "run kind")
         table = Run.__table__
         with self.engine.begin() as conn:
@@ -554,13 +554,6 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar() or 0)
 
-    def record_failed_run(self, integration_id: int, kind: str, error: str) -> int:
-        """Record an attempt of the integration ``integration_id`` that failed before its
-        pipeline recorded a run; its id."""
-        run_id = self.start_run(integration_id, kind, False)
-        self.finish_run(run_id, "failed", {}, error=error)
-        return run_id
-
     def add_run_items(self, run_id: int, items: Iterable[RunItem]) -> None:
         """Append audit rows to the run (bulk insert; deleted only with their run: prune_runs)."""
         table = RunItemRow.__table__
@@ -609,10 +602,12 @@ class Store:
         with self.engine.connect() as conn:
             return [_run(row) for row in conn.execute(stmt)]
 
-    def get_run(self, run_id: int) -> RunRecord | None:
+    def get_run(self, run_id: int, *, with_report: bool = True) -> RunRecord | None:
+        """One run; ``with_report=False`` (live progress) reads only the summary columns."""
         table = Run.__table__
+        columns = [c for c in table.c if with_report or c.name != "report"]
         with self.engine.connect() as conn:
-            row = conn.execute(select(table).where(table.c.id == run_id)).one_or_none()
+            row = conn.execute(select(*columns).where(table.c.id == run_id)).one_or_none()
         return _run(row) if row is not None else None
 
 

@@ -61,15 +61,3 @@ class Schedule(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_slot_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # last slot started
-
-
-class RunLock(Base):
-    """At most one run per integration at a time, across processes (a row is the lock)."""
-
-    __tablename__ = "run_locks"
-
-    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))
-    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -24,7 +24,6 @@ from learnsync.store.service_models import (
     SETUP_STATUSES,
     AdminSession,
     AdminUser,
-    RunLock,
     Schedule,
 )
 
@@ -100,15 +99,6 @@ class ScheduleRecord:
     timezone: str
     enabled: bool
     last_slot_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class LockRecord:
-    integration_id: int
-    owner: str
-    kind: str
-    acquired_at: datetime
-    expires_at: datetime
 
 
 def _utc_now() -> datetime:
@@ -443,61 +433,6 @@ class ServiceRepository:
                 )
                 .values(last_slot_at=slot - timedelta(microseconds=1))
             )
-
-    # ------------------------------------------------------------------ run locks
-
-    def acquire_lock(self, integration_id: int, owner: str, kind: str, ttl: timedelta) -> bool:
-        """Take the integration's run lock; False when another live owner holds it.
-
-        An expired lock (its process died) is taken over. Both statements are atomic in SQLite
-        and PostgreSQL: the primary key refuses a second insert, the update only matches an
-        expired row.
-        """
-        now = self.now()
-        table = RunLock.__table__
-        values = {"owner": owner, "kind": kind, "acquired_at": now, "expires_at": now + ttl}
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(table).values(integration_id=integration_id, **values))
-            return True
-        except IntegrityError:
-            pass
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(table)
-                .where(table.c.integration_id == integration_id, table.c.expires_at <= now)
-                .values(**values)
-            )
-        return result.rowcount == 1
-
-    def refresh_lock(self, integration_id: int, owner: str, ttl: timedelta) -> bool:
-        table = RunLock.__table__
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(table)
-                .where(table.c.integration_id == integration_id, table.c.owner == owner)
-                .values(expires_at=self.now() + ttl)
-            )
-        return result.rowcount == 1
-
-    def release_lock(self, integration_id: int, owner: str) -> None:
-        table = RunLock.__table__
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(table).where(
-                    table.c.integration_id == integration_id, table.c.owner == owner
-                )
-            )
-
-    def get_lock(self, integration_id: int) -> LockRecord | None:
-        table = RunLock.__table__
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(table).where(
-                    table.c.integration_id == integration_id, table.c.expires_at > self.now()
-                )
-            ).one_or_none()
-        return LockRecord(**row._mapping) if row is not None else None
 
 
 def _known(values: Mapping[str, Any], allowed: tuple[str, ...]) -> None:

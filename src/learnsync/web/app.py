@@ -24,7 +24,6 @@ from learnsync.service.auth import SESSION_LIFETIME
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
-from learnsync.service.runs import RunBusy
 from learnsync.service.setup import form_words, setup_integration
 from learnsync.store.service_repository import IntegrationSettings
 from learnsync.web import charts, metrics, views
@@ -202,16 +201,18 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.post("/integrations/{integration_id}/filters", include_in_schema=False)
     async def save_filters(request: Request, integration_id: int) -> Response:
-        """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save and archive."""
+        """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save the filters and
+        submit the ``filters`` run that archives and restores — the run's page shows it."""
         item = integration_or_404(integration_id)
         form = await request.form()
         which = str(form.get("which", "languages"))
         values = [str(v) for v in form.getlist("value") if str(v).strip()]
         confirm = form.get("confirm") == "1"
+        if confirm:
+            run_id = views.save_filters(service, integration_id, which, values)
+            return RedirectResponse(f"/integrations/{integration_id}/runs/{run_id}", 303)
         try:
-            report, filters = await views.apply_filters(
-                service, integration_id, which, values, dry_run=not confirm
-            )
+            report, filters = await views.preview_filters(service, integration_id, which, values)
         except LearnsyncError as exc:
             return page(request, "preview.html", 400, item=item, error=form_words(exc.message))
         return page(
@@ -222,15 +223,16 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             values=values,
             report=report,
             filters=filters,
-            saved=confirm,
+            saved=False,
         )
 
     @app.get("/integrations/{integration_id}/runs", include_in_schema=False)
-    def runs_page(request: Request, integration_id: int, busy: str = "") -> HTMLResponse:
+    def runs_page(request: Request, integration_id: int) -> HTMLResponse:
         item = integration_or_404(integration_id)
         runs = views.runs_of(service, integration_id)
-        live = service.runs.latest(integration_id)
-        return page(request, "runs.html", item=item, runs=runs, live=live, busy=busy)
+        current = service.runs.current(integration_id)
+        live = views.run_json(service, current.id) if current else None
+        return page(request, "runs.html", item=item, runs=runs, live=live)
 
     @app.get("/integrations/{integration_id}/runs/{run_id}", include_in_schema=False)
     def run_page(request: Request, integration_id: int, run_id: int) -> HTMLResponse:
@@ -242,14 +244,25 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.post("/integrations/{integration_id}/sync/{kind}", include_in_schema=False)
     def sync_now(integration_id: int, kind: str) -> RedirectResponse:
+        """Submit a run (queued behind any run of the integration); its progress is shown."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
             raise HTTPException(404, "unknown run kind")
-        try:
-            service.runs.start(integration_id, kind)
-        except RunBusy:
-            return RedirectResponse(f"/integrations/{integration_id}/runs?busy=1", status_code=303)
+        service.runs.start(integration_id, kind)
         return RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
+
+    def run_or_404(run_id: int) -> dict[str, Any]:
+        run = views.run_json(service, run_id)
+        if run is None:
+            raise HTTPException(404, "no such run")
+        return run
+
+    @app.post("/runs/{run_id}/cancel", include_in_schema=False)
+    def cancel_run(run_id: int) -> RedirectResponse:
+        """Cancel a run: a queued one at once, a running one at its next progress step."""
+        run = run_or_404(run_id)
+        service.runs.cancel(run_id)
+        return RedirectResponse(f"/integrations/{run['integration_id']}/runs/{run_id}", 303)
 
     @app.get("/integrations/{integration_id}/schedules", include_in_schema=False)
     def schedules_page(request: Request, integration_id: int, saved: str = "") -> HTMLResponse:
@@ -387,22 +400,35 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.get("/api/integrations/{integration_id}/progress", tags=["runs"])
     def api_progress(integration_id: int) -> dict[str, Any]:
-        """The run going now (or the last one this process started), for the live indicator."""
+        """The run going now (else the oldest queued one, else the newest), read from its row:
+        status, stage, done/total, heartbeat_at; ``{"status": "idle"}`` before any run."""
         integration_or_404(integration_id)
-        live = service.runs.latest(integration_id)
-        return live.to_json() if live else {"status": "idle"}
+        current = service.runs.current(integration_id)
+        live = views.run_json(service, current.id) if current else None
+        return live or {"status": "idle"}
+
+    @app.get("/api/runs/{run_id}", tags=["runs"])
+    def api_run(run_id: int) -> dict[str, Any]:
+        """One run: queued, running (stage, done/total, heartbeat_at), succeeded, partial,
+        failed (``error``: one line) or cancelled."""
+        return run_or_404(run_id)
+
+    @app.post("/api/runs/{run_id}/cancel", tags=["runs"], status_code=202)
+    def api_cancel(run_id: int) -> JSONResponse:
+        """Cancel a run: ``cancelled`` at once when queued; a running one stops at its next
+        progress step (``cancel_requested``, shown ``cancelling…``)."""
+        run_or_404(run_id)
+        service.runs.cancel(run_id)
+        return JSONResponse(run_or_404(run_id), status_code=202)
 
     @app.post("/api/integrations/{integration_id}/sync/{kind}", tags=["runs"], status_code=202)
     def api_sync(integration_id: int, kind: str) -> JSONResponse:
-        """Start a content or statistics run now (409 when one is going)."""
+        """Submit a content or statistics run: ``queued`` (behind any run of the integration)."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
             raise HTTPException(404, "unknown run kind")
-        try:
-            live = service.runs.start(integration_id, kind)
-        except RunBusy as exc:
-            raise HTTPException(409, exc.message) from None
-        return JSONResponse(live.to_json(), status_code=202)
+        run_id = service.runs.start(integration_id, kind)
+        return JSONResponse(run_or_404(run_id), status_code=202)
 
     @app.get("/api/integrations/{integration_id}/schedules", tags=["schedules"])
     def api_schedules(integration_id: int) -> list[dict[str, Any]]:

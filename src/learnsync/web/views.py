@@ -85,6 +85,7 @@ def _run_json(run: Any) -> dict[str, Any]:
     }
     return {
         "id": run.id,
+        "integration_id": run.integration_id,
         "kind": run.kind,
         "status": run.status,
         "dry_run": run.dry_run,
@@ -96,7 +97,32 @@ def _run_json(run: Any) -> dict[str, Any]:
         "failed": run.failed_count or 0,
         "warning_count": run.warnings_count or 0,
         "error": run.error,
+        # the run as a job: who asked, live progress from the row (any process's run)
+        "trigger": run.trigger,
+        "queued_at": run.queued_at.isoformat() if run.queued_at else None,
+        "stage": run.stage,
+        "done": run.done,
+        "total": run.total,
+        "heartbeat_at": run.heartbeat_at.isoformat() if run.heartbeat_at else None,
+        "cancel_requested": run.cancel_requested,
+        "shown": shown_status(run.status, run.cancel_requested),
+        "health": STATUS_HEALTH.get(run.status, "neutral"),
     }
+
+
+# how a status is coloured: partial is not green (items failed)
+STATUS_HEALTH = {"succeeded": "ok", "partial": "warning", "failed": "error"}
+
+
+def shown_status(status: str, cancel_requested: bool) -> str:
+    """The status a person reads: a running run asked to stop is ``cancelling…``."""
+    return "cancelling…" if status == "running" and cancel_requested else status
+
+
+def run_json(service: Service, run_id: int) -> dict[str, Any] | None:
+    """One run's summary (no report), e.g. for polling its progress."""
+    run = service.store.get_run(run_id, with_report=False)
+    return None if run is None else _run_json(run)
 
 
 def runs_of(service: Service, integration_id: int, limit: int = 50) -> list[dict[str, Any]]:
@@ -217,13 +243,10 @@ def filters_view(service: Service, integration_id: int) -> FiltersPage:
     )
 
 
-async def apply_filters(
-    service: Service, integration_id: int, which: str, values: list[str], *, dry_run: bool
-) -> tuple[Any, Filters]:
-    """Replace one filter (languages or content types), keep the other; preview or save."""
-    from learnsync.sync.filters import set_filters
-
-    config = service.integrations.config(integration_id)
+def _chosen_filters(
+    service: Service, integration_id: int, which: str, values: list[str]
+) -> tuple[list[str], list[str]]:
+    """Replace one filter (languages or content types), keep the other."""
     record = service.store.get_integration(integration_id)
     current = Filters(
         frozenset(record.languages if record else ()),
@@ -231,16 +254,31 @@ async def apply_filters(
     )
     languages = values if which == "languages" else sorted(current.languages)
     kinds = values if which == "content_types" else sorted(current.content_types)
-    save = functools.partial(
-        set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=dry_run
+    return languages, kinds
+
+
+async def preview_filters(
+    service: Service, integration_id: int, which: str, values: list[str]
+) -> tuple[Any, Filters]:
+    """What saving would archive and restore (a dry run: nothing saved or written)."""
+    from learnsync.sync.filters import set_filters
+
+    config = service.integrations.config(integration_id)
+    languages, kinds = _chosen_filters(service, integration_id, which, values)
+    preview = functools.partial(
+        set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=True
     )
-    if dry_run:
-        report = await run_in_threadpool(save)
-    else:
-        # a save writes (archive / restore): never beside a run of the same integration
-        with service.runs.exclusive(integration_id, "filters"):
-            report = await run_in_threadpool(save)
+    report = await run_in_threadpool(preview)
     return report, Filters(frozenset(languages), frozenset(kinds))
+
+
+def save_filters(service: Service, integration_id: int, which: str, values: list[str]) -> int:
+    """Submit the ``filters`` run that saves the chosen filters and archives and restores
+    (as ``filters set --clear``); its id. The request returns at once; the run's page shows
+    its progress, and a run that fails (a wrong secret) saves nothing, as on the command line."""
+    languages, kinds = _chosen_filters(service, integration_id, which, values)
+    params = {"languages": languages, "content_types": kinds}
+    return service.runs.start(integration_id, "filters", trigger="filters", params=params)
 
 
 def schedules_of(service: Service, integration_id: int) -> list[dict[str, Any]]:
