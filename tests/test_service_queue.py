@@ -22,7 +22,7 @@ from learnsync.service.integrations import IntegrationInput
 from learnsync.service.runs import run_workers_from_env
 from learnsync.service.scheduler import Scheduler
 from learnsync.service.secrets import SecretBox
-from learnsync.store.jobs import RunJobs
+from learnsync.store.jobs import JobRecord, RunJobs
 from learnsync.web import create_app
 
 
@@ -103,6 +103,12 @@ def client(service: Service) -> TestClient:
     return client
 
 
+def job(service: Service, run_id: int) -> JobRecord:
+    found = job(service, run_id)
+    assert found is not None
+    return found
+
+
 def _until(predicate: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -148,8 +154,8 @@ def test_cancel_a_queued_run_at_once_and_a_running_one_at_its_next_step(
     assert asked["cancel_requested"] is True
     # shown "cancelling…" until its next progress step (every 20 ms here) stops it
     assert (asked["status"], asked["shown"]) in (("running", "cancelling…"), ("cancelled",) * 2)
-    _until(lambda: service.runs.get(running).status == "cancelled")
-    assert "cancelled while it ran" in (service.runs.get(running).error or "")
+    _until(lambda: job(service, running).status == "cancelled")
+    assert "cancelled while it ran" in (job(service, running).error or "")
     assert pipelines.ran == []  # neither finished its work; the queued one never started
     assert client.get("/api/runs/999999").status_code == 404
     assert client.post("/api/runs/999999/cancel").status_code == 404
@@ -169,13 +175,13 @@ def test_the_cancel_button_of_the_run_page(
     assert answer.headers["location"] == f"/integrations/1/runs/{running}"
     shown = client.get(answer.headers["location"]).text  # asked; stopped at its next step
     assert "cancelling…" in shown or "cancelled while it ran" in shown
-    _until(lambda: service.runs.get(running).status == "cancelled")
+    _until(lambda: job(service, running).status == "cancelled")
     # without the form's token the cancel is refused
     other = client.post(
         "/api/integrations/1/sync/content", headers={"X-CSRF-Token": api_token}
     ).json()["id"]
     assert client.post(f"/runs/{other}/cancel", data={}).status_code == 403
-    assert service.runs.get(other).cancel_requested is False
+    assert job(service, other).cancel_requested is False
 
 
 def test_fifty_due_integrations_are_fifty_queued_runs_on_a_pool_of_three(
@@ -211,7 +217,7 @@ def test_fifty_due_integrations_are_fifty_queued_runs_on_a_pool_of_three(
         _until(lambda: len(pipelines.ran) == 50, timeout=60)
         svc.runs.wait()
         assert pipelines.most == 3 and len(pipelines.threads) == 3
-        assert {svc.runs.latest(iid).status for iid in ids} == {"succeeded"}
+        assert {job(svc, svc.store.last_run_id(iid)).status for iid in ids} == {"succeeded"}
     finally:
         pipelines.gate.set()
         svc.close()
@@ -234,7 +240,7 @@ def test_runs_left_queued_by_a_stopped_service_run_when_the_next_one_starts(
     again = Service(url, box, pipelines=pipelines.kinds())
     try:
         again.runs.start_executor()  # what `serve` does at start
-        _until(lambda: again.runs.get(waiting).status == "succeeded")
+        _until(lambda: job(again, waiting).status == "succeeded")
         assert pipelines.ran == [(waiting, "filters")]
     finally:
         again.close()
