@@ -104,7 +104,7 @@ def client(service: Service) -> TestClient:
 
 
 def job(service: Service, run_id: int) -> JobRecord:
-    found = job(service, run_id)
+    found = service.runs.get(run_id)
     assert found is not None
     return found
 
