@@ -119,16 +119,14 @@ def _run(
     report.warnings.extend(handle.warnings)
     if run_id is not None and store is not None and not dry_run:
         # what an interrupted earlier run may have done, before planning from the store
-        warning = reconcile_interrupted(
+        reconcile_interrupted(
             store,
             clients.threesixty,
-            record_id=handle.record_id,
+            handle,
             run_id=run_id,
             group_id=config.threesixty.group_id,
-            states=handle.states,
+            warnings=report.warnings,
         )
-        if warning:
-            report.warnings.append(warning)
     plan = _plan(config, clients, handle, progress)
     report.warnings.extend(plan.warnings)
     guard_refused = plan.archive_guard_tripped and not force

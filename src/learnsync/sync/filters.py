@@ -155,16 +155,14 @@ def _save(
     )
     if not dry_run and store is not None and run_id is not None:
         # what an interrupted earlier run may have done, before planning from the store
-        warning = reconcile_interrupted(
+        reconcile_interrupted(
             store,
             clients.threesixty,
-            record_id=handle.record_id,
+            handle,
             run_id=run_id,
             group_id=config.threesixty.group_id,
-            states=handle.states,
+            warnings=report.warnings,
         )
-        if warning:
-            report.warnings.append(warning)
     plan = plan_filter_change(handle.states, filters)
     report.warnings.extend(_unknown_values(filters, handle.states))
     archived_ids = {s.external_id for s in plan.archive}

@@ -23,6 +23,7 @@ from learnsync.diff.reconcile import content_intents, needs_course_status, recon
 from learnsync.model.ports import ThreeSixtyTarget
 from learnsync.store.intents import Intents
 from learnsync.store.repository import ContentItemState, Store
+from learnsync.sync.integration import IntegrationHandle
 
 
 class WriteAhead:
@@ -64,15 +65,28 @@ def course_items(
 def reconcile_interrupted(
     store: Store,
     threesixty: ThreeSixtyTarget,
+    handle: IntegrationHandle,
     *,
+    run_id: int,
+    group_id: str,
+    warnings: list[str],
+) -> None:
+    """Before a run plans: reconcile the open content intents of the integration's earlier runs
+    with 360Learning — the corrections saved and applied to ``handle.states`` (in place), the
+    intents settled, and a warning added to ``warnings`` when an earlier run left any."""
+    warning = _reconcile(store, threesixty, handle.record_id, run_id, group_id, handle.states)
+    if warning:
+        warnings.append(warning)
+
+
+def _reconcile(
+    store: Store,
+    threesixty: ThreeSixtyTarget,
     record_id: int,
     run_id: int,
     group_id: str,
     states: dict[str, ContentItemState],
 ) -> str | None:
-    """Reconcile the open content intents of the integration's earlier runs with 360Learning:
-    the corrections saved and applied to ``states`` (in place), the intents settled; the
-    report's warning (``None`` when no earlier run left any)."""
     intents = Intents(store.engine)
     open_intents = content_intents(intents.open_for(record_id, before_run=run_id))
     if not open_intents:
