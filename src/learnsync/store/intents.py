@@ -13,21 +13,16 @@ The table holds only open intents; a healthy run leaves none behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Row, delete, insert, select, update
 
 from learnsync.store import db
+from learnsync.store.clock import Clock, aware_utc, utc_now
 from learnsync.store.models import INTENT_ACTIONS, Intent
-
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -44,15 +39,12 @@ class IntentRecord:
 class Intents:
     """The open intents of one store (``engine``)."""
 
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self._clock = clock
 
     def _now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the intents' clock returned a naive datetime")
-        return now.astimezone(UTC)
+        return aware_utc(self._clock, "the intents'")
 
     def record(
         self,

@@ -23,15 +23,16 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnsync.store import db
+from learnsync.store.clock import Clock, aware_utc, utc_now
 from learnsync.store.models import (
     RUN_FINAL_STATUSES,
     RUN_KINDS,
@@ -40,14 +41,8 @@ from learnsync.store.models import (
     Run,
 )
 
-Clock = Callable[[], datetime]
-
 # how long a lease lives without a heartbeat; runs beat every third of it
 LEASE_TTL = timedelta(minutes=2)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -151,16 +146,13 @@ def crashed_reason(last_sign: datetime) -> str:
 class RunJobs:
     """The queue and the leases of one store (``engine``)."""
 
-    def __init__(self, engine: Engine, clock: Clock = _utc_now, ttl: timedelta = LEASE_TTL):
+    def __init__(self, engine: Engine, clock: Clock = utc_now, ttl: timedelta = LEASE_TTL):
         self.engine = engine
         self._clock = clock
         self.ttl = ttl
 
     def now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the job store's clock returned a naive datetime")
-        return now.astimezone(UTC)
+        return aware_utc(self._clock, "the job store's")
 
     # ------------------------------------------------------------------ submit
 

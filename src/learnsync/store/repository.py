@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Engine, Row, bindparam, delete, func, or_, select, text, update
@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TextualSelect
 
 from learnsync.store import bulk, db
+from learnsync.store.clock import Clock, aware_utc, utc_now
 from learnsync.store.history import bound_report, summary_counts
 from learnsync.store.models import (
     CONTENT_STATES,
@@ -59,8 +60,6 @@ __all__ = [
     "SyncStateRecord",
 ]
 
-Clock = Callable[[], datetime]
-
 INTEGRATION_FIELDS = (
     "name",
     "org_id",
@@ -98,10 +97,6 @@ _LIVE_STATUSES = ("running", "queued")
 log = logging.getLogger(__name__)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
         raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
@@ -118,7 +113,7 @@ class Store:
     """Integration state in SQLite or PostgreSQL. Open with :meth:`open`; close when done."""
 
     def __init__(
-        self, engine: Engine, clock: Clock = _utc_now, *, retention: timedelta | None = None
+        self, engine: Engine, clock: Clock = utc_now, *, retention: timedelta | None = None
     ) -> None:
         self.engine = engine
         self._clock = clock
@@ -136,7 +131,7 @@ class Store:
         except Exception:
             engine.dispose()
             raise
-        return cls(engine, clock or _utc_now, retention=retention)
+        return cls(engine, clock or utc_now, retention=retention)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -148,10 +143,7 @@ class Store:
         self.close()
 
     def _now(self) -> datetime:
-        now = self._clock()
-        if now.tzinfo is None:
-            raise ValueError("the store's clock returned a naive datetime")
-        return now.astimezone(UTC)
+        return aware_utc(self._clock, "the store's")
 
     # ------------------------------------------------------------------ integrations
 

@@ -8,7 +8,7 @@ caller's job (:mod:`learnsync.service.secrets`), so this module never sees a sec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from learnsync.model.integration import SETTING_FIELDS
 from learnsync.store import db
+from learnsync.store.clock import Clock, utc_now
 from learnsync.store.models import Integration
 from learnsync.store.repository import Store
 from learnsync.store.service_models import (
@@ -26,8 +27,6 @@ from learnsync.store.service_models import (
     AdminUser,
     Schedule,
 )
-
-Clock = Callable[[], datetime]
 
 SECRET_COLUMNS = (
     "coursera_client_secret_enc",
@@ -101,17 +100,13 @@ class ScheduleRecord:
     last_slot_at: datetime | None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ServiceRepository:
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
         self.engine = engine
         self._clock = clock
 
     @classmethod
-    def of_store(cls, store: Store, clock: Clock = _utc_now) -> ServiceRepository:
+    def of_store(cls, store: Store, clock: Clock = utc_now) -> ServiceRepository:
         """The service's tables in the store's database, through the store's engine (one pool)."""
         return cls(store.engine, clock)
 
