@@ -1,5 +1,5 @@
-"""Fixtures shared by the tests: the simulators for the end-to-end tests, a store URL for the
-store tests."""
+"""Fixtures shared by the tests: the simulators for the end-to-end tests (and a config for them),
+a store URL, a clock moved by hand and a store on it for the store tests."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from learnsync.config import Config, load_config
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
+from learnsync.store import Store
 from learnsync.store.testing import PostgresUnavailable, postgres_schema_url, sqlite_url
+from store_support import Clock
 
 SMALL_WORLD = World(seed=7, catalog_size=80, learners=40, enrollments=300)
 
@@ -45,6 +48,12 @@ def config_path(tmp_path: Path, stack: Stack) -> Path:
     return path
 
 
+@pytest.fixture
+def config(config_path: Path) -> Config:
+    """The loaded config of :func:`config_path` (the simulators of the test module's ``stack``)."""
+    return load_config(config_path)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh store URL: a SQLite file, then a PostgreSQL schema of its own (skipped when
@@ -59,3 +68,17 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI: {exc}")
         pytest.skip(f"PostgreSQL unavailable: {exc}")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves by hand, at ``store_support.T0`` (a test module may override this
+    fixture to start elsewhere)."""
+    return Clock()
+
+
+@pytest.fixture
+def store(url: str, clock: Clock) -> Iterator[Store]:
+    """A fresh store at ``url`` whose clock is ``clock``."""
+    with Store.open(url, clock=clock) as opened:
+        yield opened

@@ -10,7 +10,6 @@ import multiprocessing
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
@@ -30,28 +29,12 @@ from learnsync.store.jobs import (
     default_owner,
     owner_gone,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 12, 2, 8, 45, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from store_support import Clock
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(url: str, clock: Clock) -> Iterator[Store]:
-    with Store.open(url, clock=clock) as opened:
-        yield opened
+    return Clock(datetime(2026, 12, 2, 8, 45, tzinfo=UTC))
 
 
 @pytest.fixture

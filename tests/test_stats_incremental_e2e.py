@@ -10,18 +10,17 @@ progress stays put).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from learnsync.config import Config, load_config
+from learnsync.config import Config
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
 from learnsync.store.repository import Store
 from learnsync.sync.content import run_content_sync
-from learnsync.sync.context import open_clients
 from learnsync.sync.stats import run_stats_sync
+from stats_support import integration_id, stored_runs, sync_stats
 
 WORLD = World(seed=11, catalog_size=40, learners=60, enrollments=300, unknown_learner_ratio=0.0)
 DAY_MS = 86_400_000
@@ -33,32 +32,15 @@ def stack() -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
-def config(stack: Stack, tmp_path: Path) -> Config:
-    path = tmp_path / "learnsync.toml"
-    path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'store.db'}"), encoding="utf-8")
-    return load_config(path)
-
-
 def _sync(config: Config) -> tuple[Any, int, str]:
-    clients = open_clients(config)
-    try:
-        report = run_stats_sync(config, clients=clients)
-        requests = clients.threesixty.request_counts.get(("POST", "bulk_import_stats"), 0)
-    finally:
-        clients.close()
-    with Store.open(config.store_url) as store:
-        record = store.get_integration(config.integration_key)
-        assert record is not None
-        mode = store.list_runs(record.id)[0].report["read"]["mode"]
+    report, requests = sync_stats(config)
+    mode = stored_runs(config)[0].report["read"]["mode"]
     return report, requests, mode
 
 
 def _synchronized_course(config: Config) -> str:
     with Store.open(config.store_url) as store:
-        record = store.get_integration(config.integration_key)
-        assert record is not None
-        items = store.load_content_items(record.id)
+        items = store.load_content_items(integration_id(store, config))
     return next(
         ext
         for ext, item in sorted(items.items())

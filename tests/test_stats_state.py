@@ -6,58 +6,31 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from learnsync.config import Config, load_config
+from learnsync.config import Config
 from learnsync.diff.stats import HASH_FORMAT
 from learnsync.sandbox.stack import Stack, running_stack
-from learnsync.sandbox.world import World
 from learnsync.store.repository import Store
 from learnsync.sync.content import run_content_sync
-from learnsync.sync.context import open_clients
-from learnsync.sync.stats import run_stats_sync
-
-WORLD = World(seed=7, catalog_size=60, learners=150, enrollments=900, unknown_learner_ratio=0.05)
+from stats_support import STATS_WORLD, integration_id, stored_runs, sync_stats
 
 
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     """Both simulators, fresh for each test; some learners unknown to 360Learning."""
-    with running_stack(WORLD) as running:
+    with running_stack(STATS_WORLD) as running:
         yield running
-
-
-@pytest.fixture
-def config(stack: Stack, tmp_path: Path) -> Config:
-    path = tmp_path / "learnsync.toml"
-    path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'store.db'}"), encoding="utf-8")
-    return load_config(path)
 
 
 def _sync(config: Config, **kwargs: Any) -> tuple[Any, int, dict[str, Any]]:
     """(report, import requests, the stored run's read section)."""
-    clients = open_clients(config)
-    try:
-        report = run_stats_sync(config, clients=clients, **kwargs)
-        counts = cast(Any, clients.threesixty).request_counts  # the real client's counter
-        requests = counts.get(("POST", "bulk_import_stats"), 0)
-    finally:
-        clients.close()
-    with Store.open(config.store_url) as store:
-        record = store.get_integration(config.integration_key)
-        assert record is not None
-        read = store.list_runs(record.id, limit=1)[0].report.get("read") or {}
+    report, requests = sync_stats(config, **kwargs)
+    read = stored_runs(config, limit=1)[0].report.get("read") or {}
     return report, requests, read
-
-
-def _record_id(store: Store, config: Config) -> int:
-    record = store.get_integration(config.integration_key)
-    assert record is not None
-    return record.id
 
 
 def test_the_read_is_decided_by_the_bookmarks_not_by_run_reports(config: Config) -> None:
@@ -65,7 +38,7 @@ def test_the_read_is_decided_by_the_bookmarks_not_by_run_reports(config: Config)
     _first, _, read = _sync(config)
     assert read["mode"] == "full"
     with Store.open(config.store_url) as store:
-        iid = _record_id(store, config)
+        iid = integration_id(store, config)
         mark = store.get_sync_state(iid, "stats")
         assert mark is not None and mark.run_id is not None
         run = store.get_run(mark.run_id)
@@ -89,7 +62,7 @@ def test_content_created_since_the_last_stats_run_makes_the_next_read_full(
     run_content_sync(config)
     _sync(config)
     with Store.open(config.store_url) as store:
-        iid = _record_id(store, config)
+        iid = integration_id(store, config)
         run_id = store.start_run(iid, "content", False)
         store.note_content_change(iid, run_id)  # what a content run that created a course writes
         store.finish_run(run_id, "succeeded", {})
@@ -104,7 +77,7 @@ def test_rejected_items_are_retried_on_their_own_by_an_incremental_read(config: 
     first, _, _ = _sync(config)
     assert first.failed, "the world has learners 360Learning does not know"
     with Store.open(config.store_url) as store:
-        failed = list(store.iter_open_stat_items(_record_id(store, config), "failed"))
+        failed = list(store.iter_open_stat_items(integration_id(store, config), "failed"))
     assert sorted((s.external_id, s.learner) for s in failed) == sorted(
         (f["externalId"], f["learner"]) for f in first.failed
     )
@@ -114,7 +87,7 @@ def test_rejected_items_are_retried_on_their_own_by_an_incremental_read(config: 
     assert second.sent == 0 and len(second.failed) == len(first.failed)
     # their state did not change: no new audit row
     with Store.open(config.store_url) as store:
-        iid = _record_id(store, config)
+        iid = integration_id(store, config)
         last = store.list_runs(iid, limit=1)[0]
         assert [i for i in store.list_run_items(last.id) if i.action == "failed"] == []
 
@@ -149,7 +122,7 @@ def test_skips_get_an_audit_row_only_when_the_pair_state_changes(config: Config)
     first, _, _ = _sync(config)
     assert any(s["reason"] == "course_not_synchronized" for s in first.skipped)
     with Store.open(config.store_url) as store:
-        iid = _record_id(store, config)
+        iid = integration_id(store, config)
         runs = store.list_runs(iid)
         assert len([i for i in store.list_run_items(runs[0].id) if i.action == "skipped"]) == len(
             first.skipped
@@ -281,10 +254,12 @@ def test_a_run_killed_mid_send_and_run_again_duplicates_no_attempt(
 
     run_content_sync(config)
     with Store.open(config.store_url) as store:
-        items = store.load_content_items(_record_id(store, config))
+        items = store.load_content_items(integration_id(store, config))
     courses = sorted(ext for ext, item in items.items() if item.course_id)[:6]
     learners = [
-        WORLD.learner_email(n) for n in range(WORLD.learners) if WORLD.learner_known_to_360(n)
+        STATS_WORLD.learner_email(n)
+        for n in range(STATS_WORLD.learners)
+        if STATS_WORLD.learner_known_to_360(n)
     ][:4]
     # rows without enrolledAt nor lastActivityAt: their firstActivityAt is "first seen by learnsync"
     for course in courses:
@@ -313,7 +288,7 @@ def test_a_run_killed_mid_send_and_run_again_duplicates_no_attempt(
     child.wait(timeout=30)
     stack.threesixty.faults.clear()
     with Store.open(config.store_url) as store:
-        iid = _record_id(store, config)
+        iid = integration_id(store, config)
         (killed,) = [r for r in store.list_runs(iid) if r.kind == "stats"]
         assert killed.status == "running"
         store.finish_run(killed.id, "failed", {}, error="killed")  # what the 6 h staleness does

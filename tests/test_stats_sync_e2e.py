@@ -11,49 +11,23 @@ import pytest
 from learnsync.config import Config, load_config
 from learnsync.errors import LearnsyncError
 from learnsync.sandbox.stack import Stack, running_stack
-from learnsync.sandbox.world import World
 from learnsync.store.jobs import RunJobs
 from learnsync.store.repository import Store
 from learnsync.sync.content import run_content_sync
-from learnsync.sync.context import open_clients
 from learnsync.sync.stats import run_stats_sync
 from learnsync.sync.unmatched import unmatched_learners, write_csv
-
-WORLD = World(seed=7, catalog_size=60, learners=150, enrollments=900, unknown_learner_ratio=0.05)
+from stats_support import STATS_WORLD, stored_runs, sync_stats
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with running_stack(WORLD) as running:
+    with running_stack(STATS_WORLD) as running:
         yield running
-
-
-@pytest.fixture
-def config(stack: Stack, tmp_path: Path) -> Config:
-    path = tmp_path / "learnsync.toml"
-    path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'store.db'}"), encoding="utf-8")
-    return load_config(path)
-
-
-def _imports(config: Config, **kwargs: Any) -> tuple[Any, int]:
-    clients = open_clients(config)
-    try:
-        report = run_stats_sync(config, clients=clients, **kwargs)
-        return report, clients.threesixty.request_counts.get(("POST", "bulk_import_stats"), 0)
-    finally:
-        clients.close()
-
-
-def _stored_runs(config: Config) -> list[Any]:
-    with Store.open(config.store_url) as store:
-        record = store.get_integration(config.integration_key)
-        assert record is not None
-        return store.list_runs(record.id)
 
 
 def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) -> None:
     run_content_sync(config)
-    first, requests = _imports(config)
+    first, requests = sync_stats(config)
     assert first.sent > 100 and requests == 1
     assert first.failed, "the world has learners 360Learning does not know"
     assert all("userNotFound" in f["error"] and f["learner"] for f in first.failed)
@@ -61,21 +35,21 @@ def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) 
     assert reasons <= {"course_not_synchronized", "no_learner_email", "missing_content_id"}
     keys = [(s["externalId"], s["learner"]) for s in first.skipped]
     assert len(keys) == len(set(keys)), "skips are reported once per (course, learner)"
-    stored = _stored_runs(config)[0]
+    stored = stored_runs(config)[0]
     assert stored.kind == "stats" and stored.status == "partial"  # items failed
     assert stored.report["read"]["mode"] == "full"
 
     # second run: nothing changed; only the rejected items are sent again, each from its stored
     # values, by an incremental read: a rejected item does not force a full read
     # (docs/stats.md#which-items-are-sent)
-    second, requests = _imports(config)
+    second, requests = sync_stats(config)
     assert second.sent == 0
     assert 0 < second.unchanged <= first.sent  # the recent rows' items
     assert requests == 1
     assert sorted((f["externalId"], f["learner"]) for f in second.failed) == sorted(
         (f["externalId"], f["learner"]) for f in first.failed
     )
-    assert _stored_runs(config)[0].report["read"]["mode"] == "incremental"
+    assert stored_runs(config)[0].report["read"]["mode"] == "incremental"
 
     # the unknown learners are listed by the report command (store only)
     rows = unmatched_learners(config)
@@ -86,7 +60,7 @@ def test_first_sync_sends_everything_then_nothing(config: Config, stack: Stack) 
 
 def test_one_changed_row_sends_exactly_one_item(config: Config, stack: Stack) -> None:
     run_content_sync(config)
-    first, _ = _imports(config)
+    first, _ = sync_stats(config)
     target = _a_sent_pair(stack, first)
     stack.coursera.report.upsert(
         content_id=target["contentId"],
@@ -95,11 +69,11 @@ def test_one_changed_row_sends_exactly_one_item(config: Config, stack: Stack) ->
         fields={"overallProgress": 99, "isCompleted": False},
         now_ms=stack.coursera.clock.now_ms(),
     )
-    again, _ = _imports(config)
+    again, _ = sync_stats(config)
     assert again.sent == 1
     # an incremental read (the rejected items are retried on their own): the other recent items
     assert again.unchanged < first.sent
-    assert _stored_runs(config)[0].report["read"]["mode"] == "incremental"
+    assert stored_runs(config)[0].report["read"]["mode"] == "incremental"
     # progress never goes backwards: complete it, then report it not completed again
     for completed in (True, False):
         stack.coursera.report.upsert(
@@ -109,7 +83,7 @@ def test_one_changed_row_sends_exactly_one_item(config: Config, stack: Stack) ->
             fields={"isCompleted": completed, "overallProgress": 100 if completed else 10},
             now_ms=stack.coursera.clock.now_ms(),
         )
-        report, _ = _imports(config)
+        report, _ = sync_stats(config)
         assert report.sent == (1 if completed else 0)
 
 
@@ -149,18 +123,18 @@ def _rows(stack: Stack) -> list[dict[str, Any]]:
 
 def test_dry_run_writes_nothing(config: Config, stack: Stack, tmp_path: Path) -> None:
     run_content_sync(config)
-    report, requests = _imports(config, dry_run=True)
+    report, requests = sync_stats(config, dry_run=True)
     assert report.dry_run and report.sent > 100 and requests == 0
     assert not report.failed
-    assert [r.kind for r in _stored_runs(config)] == ["content"]
-    real, requests = _imports(config)
+    assert [r.kind for r in stored_runs(config)] == ["content"]
+    real, requests = sync_stats(config)
     assert requests == 1 and real.sent + len(real.failed) == report.sent
 
 
 def test_dry_run_without_store_creates_none(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "dry.toml"
     path.write_text(stack.config_toml(f"sqlite:///{tmp_path / 'none.db'}"), encoding="utf-8")
-    report, requests = _imports(load_config(path), dry_run=True)
+    report, requests = sync_stats(load_config(path), dry_run=True)
     assert requests == 0 and report.sent == 0
     assert {s["reason"] for s in report.skipped} <= {
         "course_not_synchronized",

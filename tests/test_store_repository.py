@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,33 +14,7 @@ from learnsync.store import (
     StatItemState,
     Store,
 )
-
-T0 = datetime(2024, 5, 1, 8, 45, 0, 123456, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the tests move by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(url: str, clock: Clock) -> Iterator[Store]:
-    s = Store.open(url, clock=clock)
-    yield s
-    s.close()
+from store_support import T0, Clock  # the clock and store fixtures (conftest.py) start at T0
 
 
 def _content(external_id: str, **overrides: object) -> ContentItemState:

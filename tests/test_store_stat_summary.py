@@ -4,35 +4,20 @@ numbers computed in Python over every stored row, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from learnsync.service import insights
 from learnsync.store import CourseCompletions, StatItemState, Store
+from store_support import Clock
 
 DAY = datetime(2024, 5, 10, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = DAY
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(url: str, clock: Clock) -> Iterator[Store]:
-    s = Store.open(url, clock=clock)
-    yield s
-    s.close()
+    return Clock(DAY)
 
 
 def _fill(store: Store, clock: Clock) -> int:
