@@ -169,6 +169,8 @@ def test_content_upsert_failed_operation_fails_its_batch_only(small_batches: int
     assert failed == ["Course~2", "Course~3"]
     assert all(outcomes[f"Course~{i}"].ok for i in (0, 1, 4, 5, 6, 7, 8, 9))
     assert "the import crashed" in (outcomes["Course~2"].error or "")
+    # failed as a whole (the run exits 1 at its end), not rejected alone
+    assert outcomes["Course~2"].operation_failed and not outcomes["Course~0"].operation_failed
     assert server.submits == 5  # the batches in flight behind it were awaited, not re-sent
 
 
@@ -177,6 +179,7 @@ def test_content_archive_failed_operation_fails_its_batch_only(small_batches: in
     ids = [f"Course~{i}" for i in range(6)]
     outcomes = archive_courses(client(server), "i" * 24, ids)
     assert [k for k in ids if not outcomes[k].ok] == ["Course~0", "Course~1"]
+    assert [k for k in ids if outcomes[k].operation_failed] == ["Course~0", "Course~1"]
     assert server.submits == 3
 
 
@@ -184,10 +187,15 @@ def test_stats_failed_operation_fails_its_batch_only() -> None:
     server = Bulk360(fail={1})
     batches = [Batch([{"n": b * 10 + i} for i in range(3)], meta=b) for b in range(5)]
     seen: list[tuple[int, list[bool]]] = []
-    result = import_stats(
-        client(server), "i", batches, lambda b, out: seen.append((b.meta, [o.ok for o in out]))
-    )
+    whole: list[int] = []
+
+    def record(b: Batch[int], out: list[Outcome]) -> None:
+        seen.append((b.meta, [o.ok for o in out]))
+        whole.extend(b.meta for o in out if o.operation_failed)
+
+    result = import_stats(client(server), "i", batches, record)
     assert result.error is None
+    assert whole == [1, 1, 1]
     assert seen == [
         (0, [True] * 3),
         (1, [False] * 3),

@@ -31,7 +31,8 @@ def test_failed_operation_fails_its_batch_only_and_the_next_run_sends_it(
     stack.threesixty.fail_next_operations = 1  # the first batch's operation ends in error
 
     first = sync(config_path, tmp_path)
-    assert first.exit_code == 0, first.stderr
+    assert first.exit_code == 1, first.stderr  # an operation failed as a whole: the rest is done
+    assert f"{BATCH} courses were not written" in first.stderr
     assert first.report is not None
     failed = {f["externalId"] for f in first.report["failed"]}
     assert len(failed) == BATCH  # was: every course (all later batches marked failed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_support import courses_of, expected_catalog, run_cli, threesixty_writes
+from e2e_support import CliResult, courses_of, expected_catalog, run_cli, threesixty_writes
 from learnsync.sandbox.faults import Fault
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
@@ -102,14 +102,27 @@ def test_fault_survived(
     assert_next_run_sends_nothing(stack, config_path, tmp_path)
 
 
+def assert_failed_as_a_whole(result: CliResult, count: int) -> None:
+    """A bulk operation that failed as a whole exits 1 (docs/contract.md#exit-status) once the
+    run is done, its report written, its reason said once as the error line."""
+    assert result.exit_code == 1, result.stderr
+    assert result.report is not None
+    errors = [line for line in result.stderr.splitlines() if line.startswith("learnsync: error:")]
+    assert errors == [
+        f"learnsync: error: {count} courses were not written: their 360Learning bulk operations "
+        "failed as a whole (ended in error or went unanswered); they are in the report's failed "
+        "list and the next run sends them again"
+    ]
+
+
 def test_dropped_bulk_submit_fails_the_items_and_the_next_run_sends_them(
     stack: Stack, config_path: Path, tmp_path: Path
 ) -> None:
     """A submit whose connection drops may or may not have run: it is not re-sent blindly."""
     stack.threesixty.faults.add(Fault(path=UPSERT, kind="drop", times=1))
     first = sync(config_path, tmp_path)
-    assert first.exit_code == 0, first.stderr
     mapped = expected_catalog(stack)[0]
+    assert_failed_as_a_whole(first, len(mapped))
     assert first.report is not None
     assert {f["externalId"] for f in first.report["failed"]} == set(mapped)
     assert "learnsync: failed:" in first.stderr
@@ -124,8 +137,8 @@ def test_bulk_operation_ending_in_error_is_retried_by_the_next_run(
 ) -> None:
     stack.threesixty.fail_next_operations = 1
     first = sync(config_path, tmp_path)
-    assert first.exit_code == 0, first.stderr
     mapped = expected_catalog(stack)[0]
+    assert_failed_as_a_whole(first, len(mapped))
     assert first.report is not None
     assert {f["externalId"] for f in first.report["failed"]} == set(mapped)
     assert first.report["created"] == 0

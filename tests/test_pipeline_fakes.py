@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import pytest
 
 from learnsync.config import Config, CourseraSettings, SyncSettings, ThreeSixtySettings
-from learnsync.model.bulk import BulkResult
+from learnsync.errors import ApiError, LearnsyncError, OperationsFailed
+from learnsync.model.bulk import BatchFailed, BulkResult, BulkStopped
 from learnsync.model.coursera import Content
 from learnsync.model.ports import (
     BatchResults,
@@ -24,6 +25,7 @@ from learnsync.model.ports import (
     OnPage,
     ThreeSixtyApi,
 )
+from learnsync.store import RunRecord, Store
 from learnsync.sync.content import run_content_sync
 from learnsync.sync.context import Clients
 from learnsync.sync.stats import run_stats_sync
@@ -219,3 +221,78 @@ def test_statistics_pipeline_sends_synchronized_courses_only_and_once(config: Co
     second = run_stats_sync(config, clients=clients, clock=lambda: NOW)
     assert (second.sent, second.unchanged) == (0, 2)
     assert len(target.sent["import_stats"]) == 2
+
+
+class FailingThreeSixty(FakeThreeSixty):
+    """The bulk ``kind`` fails: every operation ends in error (``BatchFailed``), or, with
+    ``refuse``, 360Learning refuses to take it (``BulkStopped``: the bulk API disabled)."""
+
+    def __init__(self, kind: str, *, refuse: bool = False) -> None:
+        super().__init__()
+        self.failing, self.refuse = kind, refuse
+
+    def run_batches(
+        self, kind: BulkKind, integration_id: str, batches: Iterable[list[dict[str, Any]]]
+    ) -> Iterator[BatchResults]:
+        if kind != self.failing:
+            yield from super().run_batches(kind, integration_id, batches)
+            return
+        for batch in batches:
+            if self.refuse:
+                refused = ApiError("the bulk API is disabled", status=503, code="bulkAPIDisabled")
+                raise BulkStopped(refused, unknown=[], not_sent=[batch])
+            raise BatchFailed(
+                "the bulk operation op-1 ended in error",
+                batch=batch,
+                in_flight=[],
+                operation={"status": "error"},
+                operation_url="/api/v2/bulk/operations/op-1",
+            )
+
+
+def test_a_bulk_operation_that_fails_as_a_whole_exits_1_once_the_run_is_done(
+    config: Config,
+) -> None:
+    """docs/contract.md#exit-status: the run goes on, records the run ``partial`` with the reason
+    and carries its report (written by the CLI); a per-item rejection alone exits 0."""
+    coursera = FakeCoursera([content("a", "Alpha"), content("b", "Beta")], [])
+    with pytest.raises(OperationsFailed) as info:
+        run_content_sync(config, clients=_clients(coursera, FailingThreeSixty("upsert_courses")))
+    report = info.value.report
+    assert info.value.exit_code == 1 and report.in_failed_operations == 2
+    assert {f["externalId"] for f in report.failed} == {"Course~a", "Course~b"}
+    assert info.value.message.startswith("2 courses were not written")
+    (run,) = _runs(config)
+    assert (run.status, run.error) == ("partial", info.value.message)
+
+    # the statistics of a synchronized course, whose import operation fails as a whole
+    coursera = FakeCoursera([content("a", "Alpha")], [enrollment("a", "ann@example.com")])
+    run_content_sync(config, clients=_clients(coursera, FakeThreeSixty()))
+    with pytest.raises(OperationsFailed, match="1 statistics were not written"):
+        run_stats_sync(config, clients=_clients(coursera, FailingThreeSixty("import_stats")))
+    assert _runs(config)[0].status == "partial"
+
+
+def test_a_statistics_import_that_360learning_refuses_stops_the_run_with_exit_1(
+    config: Config,
+) -> None:
+    coursera = FakeCoursera([content("a", "Alpha")], [enrollment("a", "ann@example.com")])
+    run_content_sync(config, clients=_clients(coursera, FakeThreeSixty()))
+    refusing = FailingThreeSixty("import_stats", refuse=True)
+    with pytest.raises(LearnsyncError) as info:
+        run_stats_sync(config, clients=_clients(coursera, refusing))
+    assert not isinstance(info.value, OperationsFailed)  # stopped: no report is written
+    assert info.value.exit_code == 1
+    assert info.value.message.startswith("the statistics import stopped: the bulk API is disabled")
+    run = _runs(config)[0]
+    assert (run.kind, run.status, run.error) == ("stats", "failed", info.value.message)
+    # the next run, 360Learning taking imports again, sends what was not sent
+    again = run_stats_sync(config, clients=_clients(coursera, FakeThreeSixty()))
+    assert (again.sent, again.failed) == (1, [])
+
+
+def _runs(config: Config) -> list[RunRecord]:
+    with Store.open(config.store_url) as store:
+        record = store.get_integration(config.integration_key)
+        assert record is not None
+        return store.list_runs(record.id, limit=10)

@@ -70,17 +70,27 @@ class BulkOperationError(ApiError):
     """A 360Learning bulk operation ended in ``error`` as a whole."""
 
 
-class GuardError(LearnsyncError):
-    """A safety guard refused part of a run (the 20 % archive guard without ``--force``).
-
-    ``report`` is the run's report: the rest of the run was done and must still be written.
-    """
+class FinishedWithError(LearnsyncError):
+    """The run did all it could and its report must still be written (``report``), but part of
+    it failed in a way that exits 1 (docs/contract.md#exit-status)."""
 
     exit_code = 1
 
     def __init__(self, message: str, *, report: Any = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class GuardError(FinishedWithError):
+    """A safety guard refused part of a run (the 20 % archive guard without ``--force``).
+
+    ``report`` is the run's report: the rest of the run was done and must still be written.
+    """
+
+
+class OperationsFailed(FinishedWithError):
+    """360Learning bulk operations failed as a whole (ended in ``error``): their items are in the
+    report's failed list and the next run sends them again; the rest of the run was done."""
 
 
 class RunCancelled(LearnsyncError):

@@ -22,7 +22,7 @@ from learnsync.cli.output import (
     write_report,
 )
 from learnsync.config import Config, load_config
-from learnsync.errors import ConfigError, GuardError, LearnsyncError
+from learnsync.errors import ConfigError, FinishedWithError, LearnsyncError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -142,16 +142,29 @@ def sync_content(
 
     settings = _config(config)
     check_report_path(report_json)
-    try:
+
+    def run() -> Any:
         with TerminalProgress() as progress:
-            report = run_content_sync(settings, dry_run=dry_run, force=force, progress=progress)
-    except GuardError as exc:
+            return run_content_sync(settings, dry_run=dry_run, force=force, progress=progress)
+
+    _reported(run, report_json, _print_content)
+
+
+def _reported(
+    run: Callable[[], Any], report_json: Path | None, show: Callable[[Any, str | None], None]
+) -> None:
+    """Run, write ``--report-json`` and show the report — also when the run finished with an
+    error that exits 1 (the archive guard, failed bulk operations: :class:`FinishedWithError`),
+    whose line is then said once, as the error."""
+    try:
+        report = run()
+    except FinishedWithError as exc:
         if exc.report is not None:
             write_report(report_json, exc.report.to_json())
-            _print_content(exc.report, skip_warning=exc.message)
+            show(exc.report, exc.message)
         raise
     write_report(report_json, report.to_json())
-    _print_content(report)
+    show(report, None)
 
 
 def _print_content(report: Any, skip_warning: str | None = None) -> None:
@@ -175,12 +188,19 @@ def sync_stats(
 
     settings = _config(config)
     check_report_path(report_json)
-    with TerminalProgress() as progress:
-        report = run_stats_sync(settings, dry_run=dry_run, progress=progress)
-    write_report(report_json, report.to_json())
+
+    def run() -> Any:
+        with TerminalProgress() as progress:
+            return run_stats_sync(settings, dry_run=dry_run, progress=progress)
+
+    _reported(run, report_json, _print_stats)
+
+
+def _print_stats(report: Any, skip_warning: str | None = None) -> None:
     print(f"statistics sync: {report.summary()}")
     for warning in report.warnings:
-        warning_line(warning)
+        if warning != skip_warning:
+            warning_line(warning)
     item_failures(report.failed)
 
 
@@ -233,14 +253,20 @@ def filters_set(
 
     settings = _config(config)
     check_report_path(report_json)
-    report = set_filters(
-        settings,
-        languages=list(language or []),
-        content_types=list(content_type or []),
-        clear=clear,
-        dry_run=dry_run,
-    )
-    write_report(report_json, report.to_json())
+
+    def run() -> Any:
+        return set_filters(
+            settings,
+            languages=list(language or []),
+            content_types=list(content_type or []),
+            clear=clear,
+            dry_run=dry_run,
+        )
+
+    _reported(run, report_json, functools.partial(_print_filters, dry_run))
+
+
+def _print_filters(dry_run: bool, report: Any, skip_warning: str | None = None) -> None:
     if dry_run:
         print(
             f"preview: saving these filters would archive {report.archived} courses "
@@ -249,7 +275,8 @@ def filters_set(
     else:
         print(f"filters saved: {report.archived} courses archived, {report.restored} restored")
     for warning in report.warnings:
-        warning_line(warning)
+        if warning != skip_warning:
+            warning_line(warning)
     item_failures(report.failed)
 
 

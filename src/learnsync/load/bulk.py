@@ -43,10 +43,16 @@ class Outcome:
     ok: bool
     resource_id: str | None = None
     error: str | None = None
+    operation_failed: bool = False  # its bulk operation failed as a whole (docs/contract.md)
 
 
-def failed_results(payloads: list[dict[str, Any]], message: str) -> list[BulkResult]:
-    return [BulkResult(item, False, error=message) for item in payloads]
+def failed_results(
+    payloads: list[dict[str, Any]], message: str, *, operation_failed: bool = False
+) -> list[BulkResult]:
+    return [
+        BulkResult(item, False, error=message, operation_failed=operation_failed)
+        for item in payloads
+    ]
 
 
 class BulkStream(Generic[B]):
@@ -99,7 +105,10 @@ class BulkStream(Generic[B]):
                 raise
             except BatchFailed as exc:
                 failed = pending.popleft()
-                yield failed, failed_results(self.payloads(failed), exc.message)
+                yield (
+                    failed,
+                    failed_results(self.payloads(failed), exc.message, operation_failed=True),
+                )
                 if exc.resume is not None:
                     stream = exc.resume  # the same pipeline goes on: in-flight batches awaited
                 else:
@@ -176,5 +185,12 @@ def to_outcomes(
         elif found.ok:
             outcomes.append(Outcome(item_key, True, resource_id=found.resource_id))
         else:
-            outcomes.append(Outcome(item_key, False, error=found.error or "rejected"))
+            outcomes.append(
+                Outcome(
+                    item_key,
+                    False,
+                    error=found.error or "rejected",
+                    operation_failed=found.operation_failed,
+                )
+            )
     return outcomes

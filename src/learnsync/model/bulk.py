@@ -23,6 +23,7 @@ class BulkResult:
     ok: bool
     resource_id: str | None = None
     error: str | None = None
+    operation_failed: bool = False  # not rejected alone: its whole operation ended in error
 
 
 class BatchFailed(BulkOperationError):

@@ -31,7 +31,7 @@ from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
-from learnsync.sync.report import ContentReport
+from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
 from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
@@ -88,7 +88,7 @@ def run_content_sync(
                     progress=run.progress,
                     clock=clock,
                 )
-                run.items_failed(bool(report.failed))
+                run.items_failed(bool(report.failed), failed_operations(report, "courses"))
     finally:
         if own_clients:
             clients.close()
@@ -96,6 +96,7 @@ def run_content_sync(
             store.close()
     if guard is not None:
         raise GuardError(guard, report=report)
+    raise_failed_operations(report, "courses")
     return report
 
 
@@ -295,7 +296,12 @@ def _record_upserts(
         if not outcome.ok:
             # a live or archived course stays what it is; a course never created is "failed"
             kept = state.state if state.course_id is not None else FAILED
-            ledger.failed(external_id, outcome.error or "rejected", state=kept)
+            ledger.failed(
+                external_id,
+                outcome.error or "rejected",
+                whole_operation=outcome.operation_failed,
+                state=kept,
+            )
             continue
         course_id = outcome.resource_id or state.course_id
         sent = {"course_id": course_id, "sent_hash": upsert.hash, "payload": upsert.course.payload}

@@ -17,7 +17,7 @@ from learnsync.store.repository import ContentItemState, Store
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
-from learnsync.sync.report import ContentReport
+from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
 from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
@@ -119,7 +119,8 @@ def set_filters(
             report=report.to_record,
         ) as run:
             _save(config, opened, clients, report, run.run_id, change, run.progress)
-            run.items_failed(bool(report.failed))
+            run.items_failed(bool(report.failed), failed_operations(report, "courses"))
+        raise_failed_operations(report, "courses")
         return report
     finally:
         if own:

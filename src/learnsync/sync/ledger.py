@@ -45,9 +45,13 @@ class ContentLedger:
         setattr(self.report, _COUNTERS[action], getattr(self.report, _COUNTERS[action]) + 1)
         self.audit.append(RunItem(external_id=external_id, action=action, detail=detail))
 
-    def failed(self, external_id: str, error: str, **fields: Any) -> None:
+    def failed(
+        self, external_id: str, error: str, *, whole_operation: bool = False, **fields: Any
+    ) -> None:
+        """``whole_operation``: its bulk operation failed as a whole (the run exits 1)."""
         self.update(external_id, last_error=error, **fields)
         self.report.failed.append({"externalId": external_id, "error": error})
+        self.report.in_failed_operations += whole_operation
         self.audit.append(RunItem(external_id=external_id, action="failed", detail=error))
 
     def skipped(self, external_id: str, reason: str, *, audit: bool = True) -> None:
@@ -68,7 +72,11 @@ class ContentLedger:
             if outcome.ok:
                 self.succeeded(external_id, "archived", new_state, state=new_state)
             else:
-                self.failed(external_id, outcome.error or "archive failed")
+                self.failed(
+                    external_id,
+                    outcome.error or "archive failed",
+                    whole_operation=outcome.operation_failed,
+                )
 
     def apply_restores(self, outcomes: Mapping[str, Outcome]) -> None:
         for external_id, outcome in outcomes.items():

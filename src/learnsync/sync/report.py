@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.errors import OperationsFailed
 from learnsync.store.history import bound_report
 
 
@@ -25,6 +26,8 @@ class ContentReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     kind: str = "content"
+    # of ``failed``: the items of bulk operations that failed as a whole (not in the JSON)
+    in_failed_operations: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class StatsReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     kind: str = "stats"
+    in_failed_operations: int = 0  # as ContentReport's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,3 +90,25 @@ class StatsReport:
             f"{prefix}{self.sent} sent, {self.unchanged} unchanged, "
             f"{len(self.skipped)} skipped, {len(self.failed)} failed"
         )
+
+
+def failed_operations(report: ContentReport | StatsReport, noun: str) -> str | None:
+    """The one line of a run some of whose bulk operations failed as a whole (exit 1,
+    docs/contract.md#exit-status); ``None`` when none did."""
+    count = report.in_failed_operations
+    if not count:
+        return None
+    return (
+        f"{count} {noun} were not written: their 360Learning bulk operations failed as a whole "
+        "(ended in error or went unanswered); they are in the report's failed list and the next "
+        "run sends them again"
+    )
+
+
+def raise_failed_operations(report: ContentReport | StatsReport, noun: str) -> None:
+    """Once the run is done and recorded: exit 1 when bulk operations failed as a whole
+    (:class:`OperationsFailed` carries the report, which is still written)."""
+    message = failed_operations(report, noun)
+    if message is not None:
+        report.warnings.append(message)
+        raise OperationsFailed(message, report=report)

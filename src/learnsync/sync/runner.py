@@ -187,16 +187,18 @@ class LeaseKeeper:
 @dataclass
 class ActiveRun:
     """The run a pipeline records into: its id, the progress sink to use, and the final status
-    it earned (``partial`` when items failed)."""
+    it earned (``partial`` when items failed), with the line that says why (``error``)."""
 
     run_id: int
     progress: Progress
     status: str = "succeeded"
+    error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def items_failed(self, failed: bool) -> None:
+    def items_failed(self, failed: bool, why: str | None = None) -> None:
         if failed:
             self.status = "partial"
+            self.error = why
 
 
 @contextmanager
@@ -243,7 +245,7 @@ def recorded_run(
         except BaseException as exc:
             store.finish_run(ticket.run_id, "failed", report(), error=error_line(exc))
             raise
-        store.finish_run(ticket.run_id, active.status, report())
+        store.finish_run(ticket.run_id, active.status, report(), error=active.error)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -318,7 +318,7 @@ class Staging:
         self._merge()
         return int(self.db.execute("SELECT COUNT(*) FROM merged WHERE send").fetchone()[0])
 
-    def iter_to_send(self, size: int) -> Iterator[list[ToSend]]:
+    def iter_to_send(self, size: int) -> Generator[list[ToSend], None, None]:
         """The items to send, ``size`` at a time: ``(k, ext, learner, progress, spent, first,
         last, h, completed, s_first, s_completed_at, s_hash, crank, s_rank, s_state,
         s_error)``."""

@@ -12,12 +12,13 @@ every decision. A dry run reads everything and writes nothing (neither API nor s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from learnsync.diff.stats import (
     map_compact,
     to_ms,
 )
+from learnsync.errors import LearnsyncError
 from learnsync.extract.stats import LightRow, Prefetch, iter_enrollment_rows
 from learnsync.load.bulk import STATS_LIMIT, Outcome
 from learnsync.load.stats import Batch, import_stats
@@ -45,7 +47,7 @@ from learnsync.store.jobs import RunJobs
 from learnsync.store.repository import RunItem, StatItemState, Store, SyncStateRecord
 from learnsync.sync.context import Clients, open_clients, open_store, store_exists
 from learnsync.sync.integration import IntegrationHandle, prepare_integration, store_record
-from learnsync.sync.report import StatsReport
+from learnsync.sync.report import StatsReport, failed_operations, raise_failed_operations
 from learnsync.sync.runner import (
     QUEUE_POLL,
     QUEUE_WAIT,
@@ -187,7 +189,11 @@ def run_stats_sync(
         ) as active:
             run.progress = active.progress
             run.run(active.run_id)
-            active.items_failed(bool(run.report.failed) or run.import_error is not None)
+            if run.import_error is not None:  # 360Learning refused to go on: the run stopped
+                raise LearnsyncError(run.import_error)
+            why = failed_operations(run.report, "statistics")
+            active.items_failed(bool(run.report.failed), why)
+        raise_failed_operations(run.report, "statistics")
         return run.report
     finally:
         if own_clients:
@@ -523,8 +529,14 @@ class _Run:
         report = self.report
         self.progress.stage("sending statistics to 360Learning", total=to_send)
 
-        def batches() -> Iterator[Batch[list[ToSend]]]:
-            for rows in staging.iter_to_send(STATS_LIMIT):
+        def batches() -> Generator[Batch[list[ToSend]], None, None]:
+            # closed with this generator (an import that stopped early): the staging cursor is
+            # closed now, not when the garbage collector finds it after the staging is gone
+            with contextlib.closing(staging.iter_to_send(STATS_LIMIT)) as pages:
+                yield from _batches(pages)
+
+        def _batches(pages: Iterator[list[ToSend]]) -> Iterator[Batch[list[ToSend]]]:
+            for rows in pages:
                 ahead = [self._failed(r, now, NOT_CONFIRMED) for r in rows if _frozen(r, now_ms)]
                 if ahead:  # write ahead: the dates this run froze are stored before the send
                     writer.wait(functools.partial(self._save, handle.record_id, run_id, ahead, []))
@@ -558,6 +570,7 @@ class _Run:
                 else:
                     error = outcome.error or "rejected"
                     report.failed.append({"externalId": ext, "learner": learner, "error": error})
+                    report.in_failed_operations += outcome.operation_failed
                     states.append(self._failed(row, now, error))
                     if row[14] != "failed" or row[15] != error:  # a change of the pair's state
                         audit.append(RunItem(ext, "failed", learner, error))
@@ -565,14 +578,16 @@ class _Run:
             self.progress.advance(len(outcomes))
 
         writer = StoreWriter()
+        source = batches()
         try:
-            result = import_stats(self.clients.threesixty, handle.remote_id, batches(), record)
+            result = import_stats(self.clients.threesixty, handle.remote_id, source, record)
         finally:
+            source.close()  # what the import did not take stays unread
             writer.close()
         if result.error:
-            self.import_error = result.error
             not_sent = to_send - report.sent - len(report.failed)
-            report.warnings.append(
+            self.import_error = (
                 f"the statistics import stopped: {result.error}; {not_sent} statistics not "
                 "sent yet will be sent by the next run"
             )
+            report.warnings.append(self.import_error)
