@@ -139,6 +139,29 @@ def test_a_cancelled_run_stops_at_its_next_progress_step(store: Store) -> None:
     assert len(steps) < 1_000_000
 
 
+def test_a_stopping_executor_waits_then_cancels_the_runs_still_going(store: Store) -> None:
+    jobs = RunJobs(store.engine)
+    run_id = jobs.submit(_integration(store, "s"), "stats", "schedule")
+    started = threading.Event()
+
+    def body(job: JobRecord, progress: JobProgress) -> None:
+        progress.interval = 0.0
+        progress.stage("sending", total=None)
+        started.set()
+        for _ in range(3000):  # a long run (30 s) that only a cancel request cuts short
+            progress.advance()
+            time.sleep(0.01)
+        _succeed(job, progress)
+
+    executor = Executor(jobs, body, size=1, poll=0.05)
+    executor.start()
+    assert started.wait(20)
+    executor.stop(timeout=0.3)  # waited 0.3 s, then asked it to stop: it did, at its next step
+    assert _status(jobs, run_id) == "cancelled"
+    job = jobs.get(run_id)
+    assert job is not None and jobs.lease(job.integration_id) is None
+
+
 @pytest.mark.parametrize(
     ("error", "expected"),
     [

@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from learnsync.errors import LearnsyncError, RunCancelled
 from learnsync.store.jobs import JobRecord, LeaseLost, RunJobs, default_owner
@@ -122,7 +122,7 @@ class Executor:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._dispatcher: threading.Thread | None = None
-        self._running: set[Future[None]] = set()
+        self._running: dict[Future[None], int] = {}  # → its run id
         self._mutex = threading.Lock()
 
     def start(self) -> None:
@@ -134,11 +134,20 @@ class Executor:
         self._wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop claiming runs and wait up to ``timeout`` s for the running ones."""
+        """Stop claiming runs and wait up to ``timeout`` s for the running ones; a run still
+        going then is asked to stop (:meth:`RunJobs.cancel`: it ends ``cancelled`` at its next
+        progress step, what it wrote kept) and awaited — a stopping service does not leave a
+        run to a lease that only expires."""
         self._stop.set()
         self._wake.set()
         if self._dispatcher is not None:
             self._dispatcher.join(timeout)
+        with self._mutex:
+            running = dict(self._running)
+        _done, going = wait(running, timeout)
+        for future in going:
+            log.warning("service stopping: run cancelled", extra={"run": running[future]})
+            self.jobs.cancel(running[future])
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def running(self) -> int:
@@ -161,11 +170,11 @@ class Executor:
                 continue
             future = self._pool.submit(execute_started, self.jobs, job, self.owner, self.body)
             with self._mutex:
-                self._running.add(future)
+                self._running[future] = job.id
             future.add_done_callback(self._done)
 
     def _done(self, future: Future[None]) -> None:
         with self._mutex:
-            self._running.discard(future)
+            self._running.pop(future, None)
         self._busy.release()
         self._wake.set()
