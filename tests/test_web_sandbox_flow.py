@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from e2e_support import admin_login, store_record
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
+from learnsync.sandbox.threesixty.state import ALL_SCOPES
 from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.integrations import input_from_config
@@ -165,3 +166,28 @@ def test_filter_save_waits_in_the_queue_behind_a_running_run(flow) -> None:  # t
     assert service.runs.get(run_id).status == "succeeded"
     assert store_record(service, 1).languages == [codes[0]]
     assert [c for c in stack.threesixty.courses if c.status == "archived"]
+
+
+def test_setup_names_a_missing_courses_read_scope(flow) -> None:  # type: ignore[no-untyped-def]
+    """A 360Learning credential without ``courses:read`` cannot reconcile an interrupted run:
+    the setup says so now, naming the scope, instead of the first run after a kill failing."""
+    service, client, csrf, stack = flow
+    scopes = [s for s in ALL_SCOPES if s != "courses:read"]
+    credential = stack.threesixty.add_credential(scopes)
+    answer = client.post(
+        "/integrations/1",
+        data=_form(
+            service,
+            csrf,
+            threesixty_client_id=credential.client_id,
+            threesixty_client_secret=credential.client_secret,
+        ),
+    )
+    assert answer.status_code == 400
+    row = re.search(
+        r"<tr><td>360Learning course access</td><td[^>]*>failed</td><td>([^<]*)</td>", answer.text
+    )
+    assert row, answer.text
+    assert "courses:read" in row.group(1), row.group(1)
+    assert service.integrations.get(1).setup_status == "error"
+    assert "<tr><td>360Learning credentials</td><td" in answer.text  # the others were checked

@@ -140,6 +140,14 @@ def setup_integration(
             ),
             blocked=not tsl_ok,
         )
+        # the scope courses:read: a run reads the group's archived courses to reconcile what an
+        # interrupted run did (docs/api-notes.md#scopes), so it is checked now, not after a kill
+        _run(
+            result,
+            "360Learning course access",
+            lambda: clients.threesixty.archived_course_ids(t.group_id),
+            blocked=not group_ok,
+        )
 
         def ensure() -> None:
             if create:
