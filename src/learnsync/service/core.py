@@ -11,6 +11,7 @@ from learnsync.service.runs import Pipeline, RunManager
 from learnsync.service.secrets import SecretBox
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
+from learnsync.sync.context import retention_from_env
 
 Clock = Callable[[], datetime]
 
@@ -32,7 +33,9 @@ class Service:
     ) -> None:
         self.store_url = store_url
         self.clock = clock
-        self.store = Store.open(store_url, clock=clock)
+        # the runs' store too (execute_run): runs older than the retention are pruned as each
+        # run finishes, as on the command line
+        self.store = Store.open(store_url, clock=clock, retention=retention_from_env())
         self.repo = ServiceRepository.of_store(self.store, clock)
         self.integrations = Integrations(self.repo, box, store_url)
         self.auth = Auth(self.repo)

@@ -4,12 +4,13 @@
 row exists, ``queued``, before anything can fail) and wakes the bounded :class:`Executor`
 (``LEARNSYNC_RUN_WORKERS`` threads, default 2). A worker claims the oldest queued run of a free
 integration — its lease taken, its row ``running`` — and runs :meth:`RunManager.body`: the
-integration's Config, the pipeline with the run's progress sink (:class:`JobProgress`, stored in
-the row) and its :class:`~learnsync.sync.runner.RunTicket`; the pipeline records its report and
-final status into that row. Whatever fails before or around it ends the row ``failed`` with one
-line (:func:`~learnsync.service.executor.execute_started`). Live progress is read from the
-row (``stage``, ``done``/``total``, ``heartbeat_at``): nothing is kept in memory, and a
-restarted service shows the same.
+integration's Config, then :func:`~learnsync.sync.execute.execute_run` (the one entry point
+that executes a run by id) with the service's store and clock, the integration's clients and
+the run's progress sink (:class:`JobProgress`, stored in the row); the pipeline records its
+report and final status into that row. Whatever fails before or around it ends the row
+``failed`` with one line (:func:`~learnsync.service.executor.execute_started`). Live progress
+is read from the row (``stage``, ``done``/``total``, ``heartbeat_at``): nothing is kept in
+memory, and a restarted service shows the same.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from learnsync.service.logs import run_context
 from learnsync.store.jobs import JobRecord, RunJobs, default_owner
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
+from learnsync.sync.context import open_clients
+from learnsync.sync.execute import execute_run
 from learnsync.sync.runner import RunTicket
 
 log = logging.getLogger("learnsync.service.runs")
@@ -67,37 +70,6 @@ def run_workers_from_env(env: Mapping[str, str] | None = None) -> int:
     return size
 
 
-def _content(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
-    from learnsync.sync.content import run_content_sync
-
-    return run_content_sync(config, progress=progress, ticket=ticket)
-
-
-def _stats(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
-    from learnsync.sync.stats import run_stats_sync
-
-    return run_stats_sync(config, progress=progress, ticket=ticket)
-
-
-def _filters(config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]) -> Any:
-    """Save and apply the filters the run was submitted with (``params``: the web form's
-    languages and content types), as ``filters set --clear`` does."""
-    from learnsync.sync.filters import set_filters
-
-    return set_filters(
-        config,
-        languages=list(params.get("languages", [])),
-        content_types=list(params.get("content_types", [])),
-        clear=True,
-        dry_run=False,
-        progress=progress,
-        ticket=ticket,
-    )
-
-
-DEFAULT_PIPELINES: dict[str, Pipeline] = {"content": _content, "stats": _stats, "filters": _filters}
-
-
 class RunManager:
     """Submit runs (web app, scheduler) and execute the queue on a bounded pool."""
 
@@ -115,7 +87,8 @@ class RunManager:
         self.integrations = integrations
         self.repo = repo
         self.store = store
-        self.pipelines = {**DEFAULT_PIPELINES, **(pipelines or {})}
+        self.pipelines: dict[str, Pipeline] = {kind: self.execute for kind in KINDS}
+        self.pipelines.update(pipelines or {})
         self.owner = owner or default_owner()
         self.clock = clock
         self.size = size
@@ -177,6 +150,25 @@ class RunManager:
             if running is not None and running.status == "running":
                 return running
         return going[0] if going else self.latest(integration_id)
+
+    def execute(
+        self, config: Config, progress: Progress, ticket: RunTicket, params: dict[str, Any]
+    ) -> Any:
+        """The real pipelines: :func:`~learnsync.sync.execute.execute_run` with the service's
+        store and clock and the integration's clients, opened for this run (``params`` are read
+        from the run's row)."""
+        clients = open_clients(config)
+        try:
+            return execute_run(
+                ticket,
+                config,
+                store=self.store,
+                clients=clients,
+                progress=progress,
+                clock=self.clock,
+            )
+        finally:
+            clients.close()
 
     def body(self, job: JobRecord, progress: JobProgress) -> None:
         """What a worker runs for a started run (``execute_started`` is around it)."""

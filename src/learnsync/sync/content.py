@@ -28,11 +28,11 @@ from learnsync.load.content import archive_courses, unarchive_courses, upsert_co
 from learnsync.mapping.content import MappedCourse, SkippedCourse, map_content
 from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.repository import ContentItemState, Store
-from learnsync.sync.context import Clients, open_clients, open_store, store_exists
+from learnsync.sync.context import Clients, pipeline_resources
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
-from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
+from learnsync.sync.runner import RunTicket, integration_record_id, leased_run, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 Clock = Callable[[], datetime]
@@ -50,50 +50,67 @@ def run_content_sync(
     progress: Progress | None = None,
     clients: Clients | None = None,
     clock: Clock = _utcnow,
-    ticket: RunTicket | None = None,
 ) -> ContentReport:
-    """Run one content synchronization; raises :class:`GuardError` after the run when the 20 %
-    archive guard refused to archive (the rest of the run is done and reported).
+    """``learnsync sync content``: one content synchronization, executed inline.
 
-    With ``ticket`` (a run the caller started) the outcome is recorded into that run; without,
-    a run that is not a dry run is a new run on the integration's lease (``sync.runner``)."""
+    A dry run writes nothing and records no run. Otherwise the run is submitted and started on
+    the integration's lease (refused while another run of it holds the lease) and executed by
+    :func:`learnsync.sync.execute.execute_run`. Raises :class:`GuardError` after the run when
+    the 20 % archive guard refused to archive, :class:`~learnsync.errors.OperationsFailed` when
+    bulk operations failed as a whole (the rest of the run is done and reported)."""
+    from learnsync.sync.execute import execute_run
+
     progress = progress or NoProgress()
-    own_clients = clients is None
-    clients = clients or open_clients(config)
-    store = None if dry_run and not store_exists(config.store_url) else open_store(config)
-    report = ContentReport(dry_run=dry_run)
-    try:
-        if store is None or (dry_run and ticket is None):
+    with pipeline_resources(config, clients, dry_run=dry_run) as (store, opened):
+        if store is None or dry_run:
+            report = ContentReport(dry_run=dry_run)
             guard = _run(
-                config, store, clients, report, None, force=force, progress=progress, clock=clock
+                config, store, opened, report, None, force=force, progress=progress, clock=clock
             )
-        else:
-            opened = store
-            with recorded_run(
-                opened,
-                lambda: integration_record_id(config, opened),
-                "content",
-                what="content synchronization",
-                ticket=ticket,
-                progress=progress,
-                report=report.to_record,
-            ) as run:
-                guard = _run(
-                    config,
-                    opened,
-                    clients,
-                    report,
-                    run.run_id,
-                    force=force,
-                    progress=run.progress,
-                    clock=clock,
-                )
-                run.items_failed(bool(report.failed), failed_operations(report, "courses"))
-    finally:
-        if own_clients:
-            clients.close()
-        if store is not None:
-            store.close()
+            if guard is not None:
+                raise GuardError(guard, report=report)
+            return report
+        live = store
+        with leased_run(
+            live,
+            lambda: integration_record_id(config, live),
+            "content",
+            what="content synchronization",
+            progress=progress,
+            params={"force": True} if force else None,
+        ) as (ticket, checked):
+            done = execute_run(
+                ticket, config, store=live, clients=opened, progress=checked, clock=clock
+            )
+        assert isinstance(done, ContentReport)
+        return done
+
+
+def execute_content(
+    config: Config,
+    ticket: RunTicket,
+    *,
+    store: Store,
+    clients: Clients,
+    progress: Progress,
+    clock: Clock,
+    force: bool = False,
+) -> ContentReport:
+    """Execute the started content run ``ticket`` with what it is given (it opens nothing) and
+    record its end into its row; the exceptions of :func:`run_content_sync`."""
+    report = ContentReport()
+    with recorded_run(store, ticket, report=report.to_record) as run:
+        guard = _run(
+            config,
+            store,
+            clients,
+            report,
+            ticket.run_id,
+            force=force,
+            progress=progress,
+            clock=clock,
+        )
+        run.items_failed(bool(report.failed), failed_operations(report, "courses"))
     if guard is not None:
         raise GuardError(guard, report=report)
     raise_failed_operations(report, "courses")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -86,6 +87,30 @@ class Clients:
     def close(self) -> None:
         self.coursera.close()
         self.threesixty.close()
+
+
+@contextmanager
+def pipeline_resources(
+    config: Config, clients: Clients | None, *, dry_run: bool
+) -> Iterator[tuple[Store | None, Clients]]:
+    """The store and the clients of a command-line run, closed at the end (``clients`` given:
+    the caller's, left open). A dry run on a SQLite store that does not exist yet gets none:
+    it must not create it."""
+    own = clients is None
+    opened = clients or open_clients(config)
+    try:
+        store = None if dry_run and not store_exists(config.store_url) else open_store(config)
+    except BaseException:
+        if own:
+            opened.close()
+        raise
+    try:
+        yield store, opened
+    finally:
+        if own:
+            opened.close()
+        if store is not None:
+            store.close()
 
 
 def open_clients(config: Config) -> Clients:

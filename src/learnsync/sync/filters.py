@@ -13,12 +13,19 @@ from learnsync.filter.rules import Filters
 from learnsync.load.content import archive_courses, unarchive_courses
 from learnsync.mapping.content import map_content
 from learnsync.model.progress import NoProgress, Progress
+from learnsync.store.clock import utc_now
 from learnsync.store.repository import ContentItemState, Store
-from learnsync.sync.context import Clients, open_clients, open_store, store_exists
+from learnsync.sync.context import (
+    Clients,
+    open_clients,
+    open_store,
+    pipeline_resources,
+    store_exists,
+)
 from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
-from learnsync.sync.runner import RunTicket, integration_record_id, recorded_run
+from learnsync.sync.runner import RunTicket, integration_record_id, leased_run, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 
@@ -90,43 +97,59 @@ def set_filters(
     dry_run: bool,
     clients: Clients | None = None,
     progress: Progress | None = None,
-    ticket: RunTicket | None = None,
 ) -> ContentReport:
-    """Save the filters; archive non-matching content at once; restore content that matches again.
+    """``learnsync filters set``: save the filters; archive non-matching content at once;
+    restore content that matches again.
 
-    With ``dry_run`` nothing is saved or written: the report is the preview. With ``ticket`` (a
-    run the caller started) the outcome is recorded into that run; without, a save that is not
-    a dry run is a new run on the integration's lease (``sync.runner``).
+    With ``dry_run`` nothing is saved or written: the report is the preview. Otherwise the save
+    is a run, submitted and started on the integration's lease (refused while another run of it
+    holds the lease) and executed by :func:`learnsync.sync.execute.execute_run`.
     """
-    report = ContentReport(dry_run=dry_run)
+    from learnsync.sync.execute import execute_run
+
     progress = progress or NoProgress()
-    own = clients is None
-    clients = clients or open_clients(config)
-    store = None if dry_run and not store_exists(config.store_url) else open_store(config)
     change = _Change(languages, content_types, clear)
-    try:
-        if store is None or (dry_run and ticket is None):
-            _save(config, store, clients, report, None, change, progress)
+    with pipeline_resources(config, clients, dry_run=dry_run) as (store, opened):
+        if store is None or dry_run:
+            report = ContentReport(dry_run=dry_run)
+            _save(config, store, opened, report, None, change, progress)
             return report
-        opened = store
-        with recorded_run(
-            opened,
-            lambda: integration_record_id(config, opened),
+        live = store
+        params = {"languages": languages, "content_types": content_types, "clear": clear}
+        with leased_run(
+            live,
+            lambda: integration_record_id(config, live),
             "filters",
             what="filter save",
-            ticket=ticket,
             progress=progress,
-            report=report.to_record,
-        ) as run:
-            _save(config, opened, clients, report, run.run_id, change, run.progress)
-            run.items_failed(bool(report.failed), failed_operations(report, "courses"))
-        raise_failed_operations(report, "courses")
-        return report
-    finally:
-        if own:
-            clients.close()
-        if store is not None:
-            store.close()
+            params=params,
+        ) as (ticket, checked):
+            done = execute_run(
+                ticket, config, store=live, clients=opened, progress=checked, clock=utc_now
+            )
+        assert isinstance(done, ContentReport)
+        return done
+
+
+def execute_filters(
+    config: Config,
+    ticket: RunTicket,
+    *,
+    store: Store,
+    clients: Clients,
+    progress: Progress,
+    languages: list[str],
+    content_types: list[str],
+    clear: bool,
+) -> ContentReport:
+    """Execute the started filters run ``ticket`` (it opens nothing) and record its end."""
+    report = ContentReport()
+    change = _Change(languages, content_types, clear)
+    with recorded_run(store, ticket, report=report.to_record) as run:
+        _save(config, store, clients, report, ticket.run_id, change, progress)
+        run.items_failed(bool(report.failed), failed_operations(report, "courses"))
+    raise_failed_operations(report, "courses")
+    return report
 
 
 @dataclass(frozen=True)

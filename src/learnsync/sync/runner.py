@@ -89,6 +89,7 @@ def begin_run(
     *,
     what: str,
     wait: bool,
+    params: dict[str, Any] | None = None,
     wait_seconds: float = QUEUE_WAIT,
     poll: float = QUEUE_POLL,
     clock: Callable[[], float] = time.monotonic,
@@ -102,7 +103,7 @@ def begin_run(
     to run ``what`` again once the other run has finished.
     """
     jobs = RunJobs(store.engine)
-    run_id = jobs.submit(integration_id, kind, "cli")
+    run_id = jobs.submit(integration_id, kind, "cli", params=params)
     owner = default_owner()
     budget = Budget(wait_seconds, clock=clock, sleep=sleep) if wait else None
     try:
@@ -186,11 +187,10 @@ class LeaseKeeper:
 
 @dataclass
 class ActiveRun:
-    """The run a pipeline records into: its id, the progress sink to use, and the final status
-    it earned (``partial`` when items failed), with the line that says why (``error``)."""
+    """The run a pipeline records into: its id and the final status it earned (``partial``
+    when items failed), with the line that says why (``error``)."""
 
     run_id: int
-    progress: Progress
     status: str = "succeeded"
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -202,52 +202,56 @@ class ActiveRun:
 
 
 @contextmanager
-def recorded_run(
+def leased_run(
     store: Store,
     integration_id: Callable[[], int],
     kind: str,
     *,
     what: str,
-    ticket: RunTicket | None,
     progress: Progress,
-    report: Callable[[], dict[str, Any]],
+    params: dict[str, Any] | None = None,
     wait: bool = False,
     wait_seconds: float = QUEUE_WAIT,
     poll: float = QUEUE_POLL,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[ActiveRun]:
-    """Run the body as the run ``ticket`` (the caller's) or as a new command-line run on its
-    own lease (:func:`begin_run`, :class:`LeaseKeeper`); record its end with ``report()``:
-    ``active.status`` when the body returned, ``cancelled`` on :class:`RunCancelled`, ``failed``
-    with one line on any other exception (raised again)."""
-    owned = ticket is None
-    if ticket is None:
-        ticket = begin_run(
-            store,
-            integration_id(),
-            kind,
-            what=what,
-            wait=wait,
-            wait_seconds=wait_seconds,
-            poll=poll,
-            clock=clock,
-            sleep=sleep,
-        )
-    keeper = LeaseKeeper(RunJobs(store.engine), ticket.run_id, ticket.owner, release=owned)
-    with keeper if owned else _nothing():
-        active = ActiveRun(ticket.run_id, keeper.checked(progress) if owned else progress)
-        try:
-            yield active
-        except RunCancelled as exc:
-            store.finish_run(ticket.run_id, "cancelled", report(), error=exc.message)
-            raise
-        except BaseException as exc:
-            store.finish_run(ticket.run_id, "failed", report(), error=error_line(exc))
-            raise
-        store.finish_run(ticket.run_id, active.status, report(), error=active.error)
+) -> Iterator[tuple[RunTicket, Progress]]:
+    """A command-line run: submitted and started on the integration's lease (:func:`begin_run`),
+    the lease kept alive while the block runs and given back at its end (:class:`LeaseKeeper`);
+    yields the started run and the progress sink that stops it at its next step once a cancel
+    request or the loss of the lease is seen. The block executes the run
+    (:func:`learnsync.sync.execute.execute_run`), which records its end."""
+    ticket = begin_run(
+        store,
+        integration_id(),
+        kind,
+        what=what,
+        params=params,
+        wait=wait,
+        wait_seconds=wait_seconds,
+        poll=poll,
+        clock=clock,
+        sleep=sleep,
+    )
+    keeper = LeaseKeeper(RunJobs(store.engine), ticket.run_id, ticket.owner)
+    with keeper:
+        yield ticket, keeper.checked(progress)
 
 
 @contextmanager
-def _nothing() -> Iterator[None]:
-    yield
+def recorded_run(
+    store: Store, ticket: RunTicket, *, report: Callable[[], dict[str, Any]]
+) -> Iterator[ActiveRun]:
+    """Record the end of the started run ``ticket`` with ``report()``: ``active.status`` (and
+    ``active.error``) when the body returned, ``cancelled`` on :class:`RunCancelled`, ``failed``
+    with one line on any other exception (raised again). The lease is the caller's."""
+    active = ActiveRun(ticket.run_id)
+    try:
+        yield active
+    except RunCancelled as exc:
+        store.finish_run(ticket.run_id, "cancelled", report(), error=exc.message)
+        raise
+    except BaseException as exc:
+        store.finish_run(ticket.run_id, "failed", report(), error=error_line(exc))
+        raise
+    store.finish_run(ticket.run_id, active.status, report(), error=active.error)

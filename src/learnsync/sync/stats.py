@@ -45,7 +45,7 @@ from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.model.progress import NoProgress, Progress
 from learnsync.store.jobs import RunJobs
 from learnsync.store.repository import RunItem, StatItemState, Store, SyncStateRecord
-from learnsync.sync.context import Clients, open_clients, open_store, store_exists
+from learnsync.sync.context import Clients, pipeline_resources
 from learnsync.sync.integration import IntegrationHandle, prepare_integration, store_record
 from learnsync.sync.report import StatsReport, failed_operations, raise_failed_operations
 from learnsync.sync.runner import (
@@ -53,6 +53,7 @@ from learnsync.sync.runner import (
     QUEUE_WAIT,
     RunTicket,
     integration_record_id,
+    leased_run,
     recorded_run,
 )
 from learnsync.sync.staging import Staging, ToSend
@@ -146,60 +147,91 @@ def run_stats_sync(
     full_every: timedelta = FULL_READ_EVERY,
     force_full: bool = False,
     staging_dir: str | None = None,
-    ticket: RunTicket | None = None,
 ) -> StatsReport:
-    """Run one statistics synchronization and return its report (docs/contract.md#report-json).
+    """``learnsync sync stats``: one statistics synchronization, executed inline; its report
+    (docs/contract.md#report-json).
 
-    With ``ticket`` (a run the caller started) the outcome is recorded into that run; without,
-    a run that is not a dry run is a new run on the integration's lease, which waits in the
-    queue (up to ``wait_timeout`` seconds on ``monotonic``, trying every ``poll_interval``)
-    while another run of the integration holds it (``sync.runner``)."""
+    A dry run writes nothing and records no run. Otherwise the run is submitted and started on
+    the integration's lease, waiting in the queue (up to ``wait_timeout`` seconds on
+    ``monotonic``, trying every ``poll_interval``) while another run of the integration holds
+    it, and executed by :func:`learnsync.sync.execute.execute_run`."""
+    from learnsync.sync.execute import StatsTuning, execute_run
+
     progress = progress or NoProgress()
-    own_clients = clients is None
-    clients = clients or open_clients(config)
-    store = None if dry_run and not store_exists(config.store_url) else open_store(config)
-    try:
-        run = _Run(
-            config,
-            store,
-            clients,
-            dry_run=dry_run,
-            progress=progress,
-            clock=clock,
-            full_every=full_every,
-            force_full=force_full,
-            staging_dir=staging_dir,
-        )
-        if store is None or (dry_run and ticket is None):
+    with pipeline_resources(config, clients, dry_run=dry_run) as (store, opened):
+        if store is None or dry_run:
+            run = _Run(
+                config,
+                store,
+                opened,
+                dry_run=dry_run,
+                progress=progress,
+                clock=clock,
+                full_every=full_every,
+                force_full=force_full,
+                staging_dir=staging_dir,
+            )
             return run.run(None)
-        opened = store
-        with recorded_run(
-            opened,
-            lambda: integration_record_id(config, opened),
+        live = store
+        with leased_run(
+            live,
+            lambda: integration_record_id(config, live),
             "stats",
             what="statistics synchronization",
-            ticket=ticket,
             progress=progress,
-            report=run.stored,
             wait=True,
             wait_seconds=wait_timeout,
             poll=poll_interval,
             clock=monotonic,
             sleep=sleep,
-        ) as active:
-            run.progress = active.progress
-            run.run(active.run_id)
-            if run.import_error is not None:  # 360Learning refused to go on: the run stopped
-                raise LearnsyncError(run.import_error)
-            why = failed_operations(run.report, "statistics")
-            active.items_failed(bool(run.report.failed), why)
-        raise_failed_operations(run.report, "statistics")
-        return run.report
-    finally:
-        if own_clients:
-            clients.close()
-        if store is not None:
-            store.close()
+        ) as (ticket, checked):
+            tuning = StatsTuning(full_every, force_full, staging_dir)
+            done = execute_run(
+                ticket,
+                config,
+                store=live,
+                clients=opened,
+                progress=checked,
+                clock=clock,
+                tuning=tuning,
+            )
+        assert isinstance(done, StatsReport)
+        return done
+
+
+def execute_stats(
+    config: Config,
+    ticket: RunTicket,
+    *,
+    store: Store,
+    clients: Clients,
+    progress: Progress,
+    clock: Clock,
+    full_every: timedelta = FULL_READ_EVERY,
+    force_full: bool = False,
+    staging_dir: str | None = None,
+) -> StatsReport:
+    """Execute the started statistics run ``ticket`` (it opens nothing but its staging file)
+    and record its end into its row."""
+    run = _Run(
+        config,
+        store,
+        clients,
+        dry_run=False,
+        progress=progress,
+        clock=clock,
+        full_every=full_every,
+        force_full=force_full,
+        staging_dir=staging_dir,
+    )
+    with recorded_run(store, ticket, report=run.stored) as active:
+        run.run(ticket.run_id)
+        if run.import_error is not None:  # 360Learning refused to go on: the run stopped
+            raise LearnsyncError(run.import_error)
+        why = failed_operations(run.report, "statistics")
+        active.items_failed(bool(run.report.failed), why)
+    raise_failed_operations(run.report, "statistics")
+    return run.report
 
 
 class _Run:
