@@ -1,16 +1,16 @@
 """A pipeline run as a job on the integration's lease (docs/architecture.md#runs-as-jobs).
 
 Every run that writes is a row of ``runs`` created before anything can fail, and holds its
-integration's lease (:mod:`learnsync.store.jobs`) while it writes. Who started it decides who
-owns the lease:
+integration's lease (:mod:`learnsync.store.jobs`) while it writes. Who started it owns the
+lease; :func:`learnsync.sync.execute.execute_run` executes it and records its end into the row
+(:func:`recorded_run`):
 
-- the service's executor starts the run and passes a :class:`RunTicket`: the pipeline records
-  its outcome into that run and leaves the lease to the executor;
-- the command line passes none: the pipeline opens the run itself (:func:`begin_run`), keeps
-  the lease alive while it works (:class:`LeaseKeeper`) and gives it back at the end.
+- the service's executor claims a queued run and passes the started run (:class:`RunTicket`);
+- the command line submits and starts its own (:func:`leased_run`: :func:`begin_run`, then
+  :class:`LeaseKeeper` keeps the lease alive and gives it back at the end).
 
-A content run and a filter save are refused while another run of the integration holds the
-lease; a statistics run waits in the queue instead (:data:`QUEUE_WAIT`, retried every
+A command-line content run and filter save are refused while another run of the integration
+holds the lease; a statistics run waits in the queue instead (:data:`QUEUE_WAIT`, retried every
 :data:`QUEUE_POLL`). The run ends ``succeeded``, ``partial`` (items failed), ``failed`` (an
 exception, one line) or ``cancelled`` (:class:`~learnsync.errors.RunCancelled`).
 """
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from learnsync.config import Config
@@ -193,7 +193,6 @@ class ActiveRun:
     run_id: int
     status: str = "succeeded"
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def items_failed(self, failed: bool, why: str | None = None) -> None:
         if failed:
