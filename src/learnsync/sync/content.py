@@ -32,7 +32,7 @@ from learnsync.sync.context import Clients, pipeline_resources
 from learnsync.sync.integration import IntegrationHandle, prepare_integration
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
-from learnsync.sync.runner import RunTicket, integration_record_id, leased_run, recorded_run
+from learnsync.sync.runner import RunTicket, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 Clock = Callable[[], datetime]
@@ -58,7 +58,7 @@ def run_content_sync(
     :func:`learnsync.sync.execute.execute_run`. Raises :class:`GuardError` after the run when
     the 20 % archive guard refused to archive, :class:`~learnsync.errors.OperationsFailed` when
     bulk operations failed as a whole (the rest of the run is done and reported)."""
-    from learnsync.sync.execute import execute_run
+    from learnsync.sync.execute import execute_inline
 
     progress = progress or NoProgress()
     with pipeline_resources(config, clients, dry_run=dry_run) as (store, opened):
@@ -70,18 +70,16 @@ def run_content_sync(
             if guard is not None:
                 raise GuardError(guard, report=report)
             return report
-        live = store
-        with leased_run(
-            live,
-            lambda: integration_record_id(config, live),
+        done = execute_inline(
+            config,
             "content",
-            what="content synchronization",
+            store=store,
+            clients=opened,
             progress=progress,
+            clock=clock,
+            what="content synchronization",
             params={"force": True} if force else None,
-        ) as (ticket, checked):
-            done = execute_run(
-                ticket, config, store=live, clients=opened, progress=checked, clock=clock
-            )
+        )
         assert isinstance(done, ContentReport)
         return done
 

@@ -12,9 +12,11 @@ the row; it opens nothing itself and leaves the lease to the caller.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from learnsync.config import Config
 from learnsync.diff.stats import FULL_READ_EVERY
@@ -25,7 +27,13 @@ from learnsync.sync.content import execute_content
 from learnsync.sync.context import Clients
 from learnsync.sync.filters import execute_filters
 from learnsync.sync.report import ContentReport, StatsReport
-from learnsync.sync.runner import RunTicket
+from learnsync.sync.runner import (
+    QUEUE_POLL,
+    QUEUE_WAIT,
+    RunTicket,
+    integration_record_id,
+    leased_run,
+)
 from learnsync.sync.stats import execute_stats
 
 Clock = Callable[[], datetime]
@@ -89,3 +97,47 @@ def execute_run(
         force_full=tuning.force_full,
         staging_dir=tuning.staging_dir,
     )
+
+
+def execute_inline(
+    config: Config,
+    kind: str,
+    *,
+    store: Store,
+    clients: Clients,
+    progress: Progress,
+    clock: Clock,
+    what: str,
+    params: dict[str, Any] | None = None,
+    wait: bool = False,
+    wait_seconds: float = QUEUE_WAIT,
+    poll: float = QUEUE_POLL,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    tuning: StatsTuning | None = None,
+) -> ContentReport | StatsReport:
+    """A command-line run of ``kind``: submitted and started on the integration's lease
+    (:func:`~learnsync.sync.runner.leased_run`; ``wait``: in the queue while the integration is
+    busy, else refused), then executed here by :func:`execute_run`."""
+    with leased_run(
+        store,
+        lambda: integration_record_id(config, store),
+        kind,
+        what=what,
+        progress=progress,
+        params=params,
+        wait=wait,
+        wait_seconds=wait_seconds,
+        poll=poll,
+        clock=monotonic,
+        sleep=sleep,
+    ) as (ticket, checked):
+        return execute_run(
+            ticket,
+            config,
+            store=store,
+            clients=clients,
+            progress=checked,
+            clock=clock,
+            tuning=tuning,
+        )

@@ -25,7 +25,7 @@ from learnsync.sync.context import (
 from learnsync.sync.integration import prepare_integration, store_record
 from learnsync.sync.ledger import ContentLedger, recording
 from learnsync.sync.report import ContentReport, failed_operations, raise_failed_operations
-from learnsync.sync.runner import RunTicket, integration_record_id, leased_run, recorded_run
+from learnsync.sync.runner import RunTicket, recorded_run
 from learnsync.sync.writeahead import WriteAhead, course_items, reconcile_interrupted
 
 
@@ -105,7 +105,7 @@ def set_filters(
     is a run, submitted and started on the integration's lease (refused while another run of it
     holds the lease) and executed by :func:`learnsync.sync.execute.execute_run`.
     """
-    from learnsync.sync.execute import execute_run
+    from learnsync.sync.execute import execute_inline
 
     progress = progress or NoProgress()
     change = _Change(languages, content_types, clear)
@@ -114,19 +114,16 @@ def set_filters(
             report = ContentReport(dry_run=dry_run)
             _save(config, store, opened, report, None, change, progress)
             return report
-        live = store
-        params = {"languages": languages, "content_types": content_types, "clear": clear}
-        with leased_run(
-            live,
-            lambda: integration_record_id(config, live),
+        done = execute_inline(
+            config,
             "filters",
-            what="filter save",
+            store=store,
+            clients=opened,
             progress=progress,
-            params=params,
-        ) as (ticket, checked):
-            done = execute_run(
-                ticket, config, store=live, clients=opened, progress=checked, clock=utc_now
-            )
+            clock=utc_now,
+            what="filter save",
+            params={"languages": languages, "content_types": content_types, "clear": clear},
+        )
         assert isinstance(done, ContentReport)
         return done
 

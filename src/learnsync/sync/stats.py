@@ -52,8 +52,6 @@ from learnsync.sync.runner import (
     QUEUE_POLL,
     QUEUE_WAIT,
     RunTicket,
-    integration_record_id,
-    leased_run,
     recorded_run,
 )
 from learnsync.sync.staging import Staging, ToSend
@@ -155,7 +153,7 @@ def run_stats_sync(
     the integration's lease, waiting in the queue (up to ``wait_timeout`` seconds on
     ``monotonic``, trying every ``poll_interval``) while another run of the integration holds
     it, and executed by :func:`learnsync.sync.execute.execute_run`."""
-    from learnsync.sync.execute import StatsTuning, execute_run
+    from learnsync.sync.execute import StatsTuning, execute_inline
 
     progress = progress or NoProgress()
     with pipeline_resources(config, clients, dry_run=dry_run) as (store, opened):
@@ -172,29 +170,21 @@ def run_stats_sync(
                 staging_dir=staging_dir,
             )
             return run.run(None)
-        live = store
-        with leased_run(
-            live,
-            lambda: integration_record_id(config, live),
+        done = execute_inline(
+            config,
             "stats",
-            what="statistics synchronization",
+            store=store,
+            clients=opened,
             progress=progress,
+            clock=clock,
+            what="statistics synchronization",
             wait=True,
             wait_seconds=wait_timeout,
             poll=poll_interval,
-            clock=monotonic,
+            monotonic=monotonic,
             sleep=sleep,
-        ) as (ticket, checked):
-            tuning = StatsTuning(full_every, force_full, staging_dir)
-            done = execute_run(
-                ticket,
-                config,
-                store=live,
-                clients=opened,
-                progress=checked,
-                clock=clock,
-                tuning=tuning,
-            )
+            tuning=StatsTuning(full_every, force_full, staging_dir),
+        )
         assert isinstance(done, StatsReport)
         return done
 
