@@ -111,12 +111,15 @@ class Executor:
         size: int = DEFAULT_POOL_SIZE,
         owner: str | None = None,
         poll: float = 2.0,
+        on_end: Callable[[int], None] | None = None,
     ) -> None:
+        """``on_end(run_id)``: called once a run this pool executed has ended."""
         if size < 1:
             raise ValueError("the executor needs at least one worker")
         self.jobs, self.body, self.size = jobs, body, size
         self.owner = owner or default_owner()
         self.poll = poll
+        self.on_end = on_end
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="run")
         self._busy = threading.Semaphore(size)
         self._wake = threading.Event()
@@ -175,6 +178,8 @@ class Executor:
 
     def _done(self, future: Future[None]) -> None:
         with self._mutex:
-            self._running.pop(future, None)
+            run_id = self._running.pop(future, None)
+        if self.on_end is not None and run_id is not None:
+            self.on_end(run_id)
         self._busy.release()
         self._wake.set()

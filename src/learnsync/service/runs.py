@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -94,7 +95,10 @@ class RunManager:
         self.size = size
         self.jobs = RunJobs(store.engine, clock=clock)
         self._executor: Executor | None = None
-        self._submitted: list[int] = []
+        # the runs this manager submitted that have not ended yet (for wait): an ended run leaves
+        # it, so a service that runs for months keeps no list of them
+        self._submitted: set[int] = set()
+        self._submitted_lock = threading.Lock()
 
     @property
     def executor(self) -> Executor:
@@ -102,7 +106,9 @@ class RunManager:
         an earlier process are executed too)."""
         if self._executor is None:
             size = self.size if self.size is not None else run_workers_from_env()
-            self._executor = Executor(self.jobs, self.body, size=size, owner=self.owner)
+            self._executor = Executor(
+                self.jobs, self.body, size=size, owner=self.owner, on_end=self._ended
+            )
             self._executor.start()
         return self._executor
 
@@ -121,7 +127,8 @@ class RunManager:
             raise ValueError(f"unknown run kind {kind!r}")
         self.integrations.get(integration_id)  # LookupError for an unknown integration
         run_id = self.jobs.submit(integration_id, kind, trigger, params=params)
-        self._submitted.append(run_id)
+        with self._submitted_lock:
+            self._submitted.add(run_id)
         log.info("run queued", extra={"integration": integration_id, "run": run_id, "kind": kind})
         self.executor.wake()
         return run_id
@@ -131,7 +138,13 @@ class RunManager:
         progress step) or its final status (it had ended)."""
         status = self.jobs.cancel(run_id)
         log.info("run cancel: %s", status, extra={"run": run_id})
+        if status == "cancelled":
+            self._ended(run_id)
         return status
+
+    def _ended(self, run_id: int) -> None:
+        with self._submitted_lock:
+            self._submitted.discard(run_id)
 
     def get(self, run_id: int) -> JobRecord | None:
         return self.jobs.get(run_id)
@@ -192,10 +205,13 @@ class RunManager:
     def wait(self, timeout: float = 60.0) -> None:
         """Wait until the runs this manager submitted have ended (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        for run_id in list(self._submitted):
+        with self._submitted_lock:
+            waiting = sorted(self._submitted)
+        for run_id in waiting:
             while time.monotonic() < deadline:
                 job = self.jobs.get(run_id)
                 if job is None or job.status in FINAL:
+                    self._ended(run_id)
                     break
                 time.sleep(0.05)
 
