@@ -82,3 +82,11 @@ def store(url: str, clock: Clock) -> Iterator[Store]:
     """A fresh store at ``url`` whose clock is ``clock``."""
     with Store.open(url, clock=clock) as opened:
         yield opened
+
+
+@pytest.fixture(autouse=True)
+def loopback_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulators listen on loopback over http: the tests' services allow it, as an operator
+    would in ``LEARNSYNC_ALLOWED_HOSTS`` (docs/security.md). The endpoint policy's own tests
+    build their policy explicitly."""
+    monkeypatch.setenv("LEARNSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost")

@@ -36,9 +36,14 @@ def _store_url(given: str | None) -> str:
 
 def _service(store: str | None, *, sandbox: bool = False):  # type: ignore[no-untyped-def]
     from learnsync.service.core import Service
+    from learnsync.service.endpoints import EndpointPolicy
     from learnsync.service.secrets import secret_box_from_env
 
-    return Service(_store_url(store), secret_box_from_env(sandbox=sandbox))
+    return Service(
+        _store_url(store),
+        secret_box_from_env(sandbox=sandbox),
+        endpoints=EndpointPolicy.from_env(sandbox=sandbox),
+    )
 
 
 @admin_app.command("create-user")
@@ -98,7 +103,9 @@ def import_integration(
     try:
         existing = next((i for i in service.repo.list_integrations() if i.label == name), None)
         new_id = service.integrations.save(
-            input_from_config(settings, name), existing.id if existing else None
+            input_from_config(settings, name),
+            existing.id if existing else None,
+            trusted=True,  # the operator's own config file, as for a --config run
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

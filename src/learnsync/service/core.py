@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from learnsync.service.auth import Auth
+from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.integrations import Integrations
 from learnsync.service.runs import Pipeline, RunManager
 from learnsync.service.secrets import SecretBox
@@ -30,14 +31,17 @@ class Service:
         pipelines: dict[str, Pipeline] | None = None,
         owner: str | None = None,
         workers: int | None = None,
+        endpoints: EndpointPolicy | None = None,
     ) -> None:
+        """``endpoints``: where integrations' secrets may go (default: the environment's
+        ``LEARNSYNC_ALLOWED_HOSTS``; ``serve --sandbox`` allows loopback)."""
         self.store_url = store_url
         self.clock = clock
         # the runs' store too (execute_run): runs older than the retention are pruned as each
         # run finishes, as on the command line
         self.store = Store.open(store_url, clock=clock, retention=retention_from_env())
         self.repo = ServiceRepository.of_store(self.store, clock)
-        self.integrations = Integrations(self.repo, box, store_url)
+        self.integrations = Integrations(self.repo, box, store_url, endpoints)
         self.auth = Auth(self.repo)
         # runs are submitted to the queue and executed on a bounded pool (workers: default
         # LEARNSYNC_RUN_WORKERS), started on the first submit or by ``serve``

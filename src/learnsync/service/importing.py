@@ -15,6 +15,7 @@ from learnsync.config import parse_config
 from learnsync.errors import ConfigError
 from learnsync.service.core import Service
 from learnsync.service.integrations import input_from_config
+from learnsync.service.setup import verify_credentials
 
 MAX_BYTES = 64 * 1024
 
@@ -36,6 +37,8 @@ def import_integration(service: Service, data: bytes, label: str) -> tuple[int, 
     config = parse_config(raw, source="the uploaded file", env={})
     existing = next((i for i in service.repo.list_integrations() if i.label == label), None)
     new_id = service.integrations.save(
-        input_from_config(config, label), existing.id if existing else None
+        input_from_config(config, label),
+        existing.id if existing else None,
+        verify=verify_credentials,  # an update's changed credentials are checked first
     )
     return new_id, existing is not None

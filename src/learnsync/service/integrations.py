@@ -10,7 +10,7 @@ edit never changes which store row, filters, runs and item states it has.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from learnsync.config import (
 )
 from learnsync.errors import ConfigError
 from learnsync.model.integration import IntegrationSchema
+from learnsync.service.endpoints import EndpointPolicy, secrets_message, secrets_needed
 from learnsync.service.secrets import SecretBox
 from learnsync.store.service_repository import (
     SETTING_COLUMNS,
@@ -146,13 +147,44 @@ def validate_input(data: IntegrationInput, stored: Mapping[str, str], store_url:
     )
 
 
+# the settings that, with the secrets, make an integration's credentials
+CREDENTIAL_SETTINGS = (
+    "coursera_client_id",
+    "coursera_auth",
+    "coursera_token_url",
+    "coursera_api_base",
+    "threesixty_client_id",
+    "threesixty_base_url",
+)
+
+
+def _credentials_edited(
+    before: Mapping[str, Any], after: Mapping[str, Any], data: IntegrationInput
+) -> frozenset[str]:
+    """The APIs (``coursera``, ``threesixty``) whose credentials this edit changes."""
+    changed = set(data.secrets()) | {
+        k
+        for k in CREDENTIAL_SETTINGS
+        if str(before.get(k) or "").strip().rstrip("/")
+        != str(after.get(k) or "").strip().rstrip("/")
+    }
+    return frozenset(field.partition("_")[0] for field in changed)
+
+
 class Integrations:
     """Create, update, read integrations; the only place that decrypts their secrets."""
 
-    def __init__(self, repo: ServiceRepository, box: SecretBox, store_url: str) -> None:
+    def __init__(
+        self,
+        repo: ServiceRepository,
+        box: SecretBox,
+        store_url: str,
+        policy: EndpointPolicy | None = None,
+    ) -> None:
         self.repo = repo
         self.box = box
         self.store_url = store_url
+        self.policy = policy if policy is not None else EndpointPolicy.from_env()
 
     def clear_secrets(self, integration_id: int) -> dict[str, str]:
         encrypted = self.repo.get_encrypted_secrets(integration_id)
@@ -162,12 +194,48 @@ class Integrations:
             if (token := encrypted.get(column))
         }
 
-    def save(self, data: IntegrationInput, integration_id: int | None = None) -> int:
-        """Validate and store; returns the integration id. Raises ConfigError / ValueError."""
+    def save(
+        self,
+        data: IntegrationInput,
+        integration_id: int | None = None,
+        *,
+        trusted: bool = False,
+        verify: Callable[[Config, frozenset[str]], str | None] | None = None,
+    ) -> int:
+        """Validate and store; returns the integration id. Raises ConfigError / ValueError.
+
+        The endpoints must pass the service's :class:`EndpointPolicy` (``trusted``: the
+        operator's own config file, ``learnsync integrations import``), and an endpoint that
+        changed needs the secrets that go there entered again. ``verify(config, apis)`` (the
+        web form, the API) checks changed credentials before they replace the stored ones: its
+        reason refuses the save and the old secrets stay. A credential edit marks the
+        integration not verified (setup ``new``) until *Setup integration* passes again."""
         if not data.label.strip():
             raise ConfigError("the integration needs a name")
-        stored = self.clear_secrets(integration_id) if integration_id is not None else {}
+        settings_in = data.settings()
+        if not trusted:
+            self.policy.check_all(settings_in)
+        stored: dict[str, str] = {}
+        before: dict[str, Any] = {}
+        if integration_id is not None:
+            old = self.get(integration_id)
+            before = {k: getattr(old, k) for k in SETTING_COLUMNS}
+            missing = secrets_needed(before, settings_in, data.secrets())
+            if missing:
+                raise ConfigError(secrets_message(settings_in, before, missing))
+            stored = self.clear_secrets(integration_id)
         config = validate_input(data, stored, self.store_url)
+        edited = (
+            _credentials_edited(before, settings_in, data)
+            if integration_id is not None
+            else frozenset()
+        )
+        if edited and verify is not None:
+            refused = verify(config, edited)
+            if refused:
+                raise ConfigError(
+                    f"the changed credentials were not saved — {refused} (the stored ones are kept)"
+                )
         # store what was validated (defaults for blanks, URLs without a trailing "/"), so
         # what the pages read without decrypting is what the runs use
         settings = input_from_config(config, data.label.strip()).settings()
@@ -176,6 +244,10 @@ class Integrations:
             # the key is set once, here: a later rename keeps it (and the id)
             return self.repo.create_integration(settings, encrypted, key=config.integration_key)
         self.repo.update_integration(integration_id, settings, encrypted)
+        if edited:
+            self.repo.set_setup_result(
+                integration_id, "new", "credentials changed: run Setup integration to check them"
+            )
         return integration_id
 
     def get(self, integration_id: int) -> IntegrationSettings:

@@ -37,6 +37,18 @@ def form_words(message: str) -> str:
     return message
 
 
+REASON_LIMIT = 240  # characters of a check's reason on the page
+
+
+def short_reason(message: str, limit: int = REASON_LIMIT) -> str:
+    """What the settings page shows of a failed check: one line of printable text, at most
+    ``limit`` characters — an upstream's answer is never echoed beyond a short reason (the
+    page must not be a window on what a server said)."""
+    printable = "".join(c if c.isprintable() else " " for c in message)
+    text = " ".join(printable.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass
 class Check:
     name: str
@@ -70,7 +82,7 @@ def _run(result: SetupResult, name: str, step: Callable[[], Any], *, blocked: bo
     try:
         step()
     except LearnsyncError as exc:
-        result.checks.append(Check(name, "failed", form_words(exc.message)))
+        result.checks.append(Check(name, "failed", short_reason(form_words(exc.message))))
         return False
     result.checks.append(Check(name, "ok"))
     return True
@@ -166,3 +178,28 @@ def setup_integration(
         if own:
             clients.close()
     return result
+
+
+def verify_credentials(
+    config: Config, apis: frozenset[str], *, clients: Clients | None = None
+) -> str | None:
+    """Whether the APIs ``apis`` (``coursera``, ``threesixty``) accept the credentials of
+    ``config`` (an access token minted from each): ``None``, or the short reason of the first
+    refusal. Used before changed credentials replace the stored ones."""
+    own = clients is None
+    clients = clients or open_clients(config)
+    try:
+        for api, name, mint in (
+            ("coursera", "Coursera", clients.coursera.auth.token),
+            ("threesixty", "360Learning", clients.threesixty.auth.token),
+        ):
+            if api not in apis:
+                continue
+            try:
+                mint()
+            except LearnsyncError as exc:
+                return f"{name} refused them: {short_reason(form_words(exc.message))}"
+        return None
+    finally:
+        if own:
+            clients.close()

@@ -24,7 +24,7 @@ from learnsync.service.auth import SESSION_LIFETIME
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
-from learnsync.service.setup import form_words, setup_integration
+from learnsync.service.setup import form_words, setup_integration, verify_credentials
 from learnsync.store.service_repository import IntegrationSettings
 from learnsync.web import charts, metrics, views
 from learnsync.web.security import (
@@ -162,7 +162,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
     ) -> Response:
         item = integration_or_404(integration_id)
         try:
-            service.integrations.save(form, integration_id)
+            # changed credentials are checked before they replace the stored ones
+            service.integrations.save(form, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
             return page(request, "settings.html", 400, item=item, form=form, error=_msg(exc))
         if action != "setup":
@@ -388,7 +389,7 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         id, filters, runs and item states, also when renamed."""
         integration_or_404(integration_id)
         try:
-            service.integrations.save(body, integration_id)
+            service.integrations.save(body, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
             raise HTTPException(400, _msg(exc)) from None
         return views.summary(service, integration_or_404(integration_id))
