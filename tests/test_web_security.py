@@ -86,6 +86,32 @@ def test_every_route_refuses_anonymous(client: TestClient) -> None:
         assert client.get(path).status_code in (303, 401), path
 
 
+@pytest.mark.parametrize(
+    "host", ["x/login?", "x/login#", "x/healthz?a=", "x/metrics/..?", "/login", "x:1/login?"]
+)
+def test_a_forged_host_header_opens_no_route(client: TestClient, host: str) -> None:
+    """Access is decided on the ASGI scope's path, never on a URL rebuilt from the ``Host``
+    header (starlette before 1.0.1 rebuilt ``request.url.path`` from it): with a forged Host,
+    every route still refuses an anonymous read or write."""
+    checked = 0
+    for route in client.app.routes:
+        path = getattr(route, "path", "")
+        if path in PUBLIC_PATHS or not path:
+            continue
+        for method in (getattr(route, "methods", None) or {"GET"}) - {"HEAD"}:
+            answer = client.request(method, _concrete(path), headers={"Host": host})
+            checked += 1
+            assert answer.status_code in (303, 401, 400), (host, method, path, answer.status_code)
+            if answer.status_code == 303:
+                assert answer.headers["location"] == "/login"
+    assert checked >= 15
+    # the login form's CSRF check too: a forged Host does not make a write look like /login
+    answer = client.post(
+        "/api/integrations/1/sync/content", headers={"Host": "x/login?", "X-CSRF-Token": "t"}
+    )
+    assert answer.status_code == 401
+
+
 def test_public_paths_carry_no_secret_or_name(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     metrics = client.get("/metrics").text
@@ -189,3 +215,20 @@ def test_secrets_never_in_a_response_or_a_log(
         for body in bodies:
             assert secret not in body
         assert secret not in logs
+
+
+def test_the_decision_reads_the_scope_path_not_the_host() -> None:
+    from starlette.requests import Request
+
+    from learnsync.web.security import scope_path
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/integrations",
+        "query_string": b"",
+        "headers": [(b"host", b"x/login?")],
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+    }
+    assert scope_path(Request(scope)) == "/api/integrations"

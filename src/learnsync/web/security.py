@@ -17,6 +17,12 @@ PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def scope_path(request: Request) -> str:
+    """The path the router dispatches on: the ASGI scope's, never one rebuilt from the ``Host``
+    header (``request.url``), which a client controls."""
+    return str(request.scope.get("path", ""))
+
+
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
 
@@ -32,8 +38,9 @@ class SessionMiddleware(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         session = self.auth.session(request.cookies.get(SESSION_COOKIE))
         request.state.session = session
-        if session is None and request.url.path not in PUBLIC_PATHS:
-            wants_page = request.method == "GET" and not request.url.path.startswith("/api/")
+        path = scope_path(request)
+        if session is None and path not in PUBLIC_PATHS:
+            wants_page = request.method == "GET" and not path.startswith("/api/")
             if wants_page:
                 return RedirectResponse("/login", status_code=303)
             return JSONResponse({"detail": "sign in first"}, status_code=401)
@@ -56,7 +63,7 @@ async def csrf_guard(request: Request) -> None:
         form = await request.form()
         value = form.get("csrf_token")
         given = value if isinstance(value, str) else None
-    if request.url.path == "/login":
+    if scope_path(request) == "/login":
         expected = request.cookies.get(LOGIN_CSRF_COOKIE)
         if not expected or not given or not hmac.compare_digest(expected, given):
             await request.close()
