@@ -549,7 +549,7 @@ def test_results_are_aligned_to_the_batch() -> None:
 def test_location_on_another_host_is_refused() -> None:
     server = Fake360()
     server.submit_script = [httpx.Response(202, headers={"Location": "https://evil.test/op/1"})]
-    with pytest.raises(ApiError, match="another host"):
+    with pytest.raises(ApiError, match="another origin"):
         client_for(server).submit("import_stats", "i", [{"x": 1}])
 
 

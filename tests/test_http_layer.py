@@ -14,6 +14,7 @@ import pytest
 from learnsync.errors import ApiError
 from learnsync.http import HttpSession, RateLimiter, RetryPolicy, TokenBucket, retry_after
 from learnsync.http.tokens import TokenCache
+from learnsync.http.urls import same_origin
 
 
 class FakeTime:
@@ -306,3 +307,54 @@ def test_token_cache_renews_before_expiry(body: Any, renewed_after: float) -> No
     cache.put("tok", body)
     cache.clear()
     assert cache.get() is None
+
+
+# -- where a token may go ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://app.test/api/v2/x", True),
+        ("HTTPS://App.Test:443/api", True),  # the default port, spelled out
+        ("http://app.test/api", False),  # same host, plain HTTP: the reported hole
+        ("https://app.test:8443/api", False),
+        ("https://app.test.evil/api", False),
+        ("https://evil.test/api", False),
+        ("https://app.test:notaport/api", False),
+        ("/api/v2/x", False),  # relative: resolve it first
+        ("ftp://app.test/x", False),
+    ],
+)
+def test_same_origin_compares_scheme_host_and_port(url: str, expected: bool) -> None:
+    assert same_origin(url, "https://app.test") is expected
+
+
+def test_the_default_transport_is_bound_by_the_deadline() -> None:
+    """The deadline reaches into httpx's pool (learnsync.http.deadline.bind): an httpx upgrade
+    that moves it fails here, not silently."""
+    session = HttpSession(api="x")
+    try:
+        assert session.bounded
+    finally:
+        session.close()
+    given = HttpSession(api="x", transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    try:
+        assert not given.bounded
+    finally:
+        given.close()
+
+
+def test_a_read_timeout_before_the_deadline_is_still_retried() -> None:
+    fake = FakeTime()
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("idle", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    session = _session(handler, fake)
+    assert session.send("GET", "https://h/x", kind="x").json() == {"ok": True}
+    assert len(calls) == 2

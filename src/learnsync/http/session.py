@@ -6,14 +6,27 @@ way everywhere, and ``request_count`` counts what really went over the wire (ret
 requests included) — the benchmarks read it.
 
 Status codes are *returned*, not raised: what a 401 or a 403 means differs per API, so each client
-maps answers to :mod:`learnsync.errors`. Only a transport failure that outlived the retries is
-raised here, as :class:`~learnsync.errors.ApiError` with status 0.
+maps answers to :mod:`learnsync.errors`. Raised here, as :class:`~learnsync.errors.ApiError` with
+status 0 (no usable answer), are a transport failure that outlived the retries and, never
+retried, an answer refused by the limits on upstreams (docs/clients.md#limits-on-upstreams):
+
+- ``MAX_BODY_BYTES``: an answer is streamed and refused once it passes 32 MiB (decoded; a
+  ``Content-Length`` above it is refused before the body is read);
+- ``REQUEST_DEADLINE``: one attempt — connect, send, the answer's headers and its whole body —
+  ends within 300 s (:mod:`learnsync.http.deadline`), however slowly the server drips it;
+- ``MAX_JSON_DEPTH``, ``MAX_JSON_CONTAINERS``: a JSON answer nesting deeper than 64 levels or
+  holding more than 1,000,000 arrays and objects is refused before it is decoded;
+- a body that is not the ``Content-Encoding`` it claims (``httpx.DecodingError``).
+
+Bodies that are not valid UTF-8 are decoded with U+FFFD in place of the bad bytes
+(:func:`decode_body`): one bad row does not cost its page.
 """
 
 from __future__ import annotations
 
 import json as _json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -23,6 +36,7 @@ import httpx
 
 from learnsync import fastjson
 from learnsync.errors import ApiError
+from learnsync.http import deadline as _deadline
 from learnsync.http.ratelimit import RateLimiter
 from learnsync.http.retry import RetryPolicy
 from learnsync.http.waiting import Budget
@@ -31,7 +45,15 @@ log = logging.getLogger("learnsync.http")
 
 REDACTED = "[redacted]"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=15.0, read=60.0, write=60.0, pool=30.0)
+# the limits on upstreams (docs/clients.md#limits-on-upstreams). Real answers: ~1 MB for 1,000
+# report rows or catalog items, 3–8 MB for 10,000 bulk results (they echo the items sent: the
+# 360Learning client allows them twice the submit's size more); less than 10 levels of nesting.
+MAX_BODY_BYTES = 32 * 1024 * 1024  # one answer, decoded: worst-case JSON is ~400 MB of objects
+REQUEST_DEADLINE = 300.0  # seconds for one attempt, the whole answer included
+MAX_JSON_DEPTH = 64  # nested arrays and objects; far below Python's recursion limit (1,000)
+MAX_JSON_CONTAINERS = 1_000_000  # arrays and objects of one answer (10,000 results: ~50,000)
 _MAX_BODY_TEXT = 2000
+_JSON_START = re.compile(rb"[ \t\r\n]*[\[{]")
 
 
 class HttpSession:
@@ -48,8 +70,14 @@ class HttpSession:
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         user_agent: str = "learnsync",
+        deadline: float = REQUEST_DEADLINE,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        if deadline <= 0 or max_body_bytes < 1:
+            raise ValueError("deadline and max_body_bytes must be positive")
         self.api = api
+        self.deadline = deadline
+        self.max_body_bytes = max_body_bytes
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self.sleep = sleep
@@ -60,6 +88,8 @@ class HttpSession:
         self._client = httpx.Client(
             transport=transport, timeout=timeout, headers={"User-Agent": user_agent}
         )
+        # httpx's own transports (no transport given): every socket operation ends by the deadline
+        self.bounded = transport is None and _deadline.bind(self._client)
 
     # -- secrets -------------------------------------------------------------------------------
 
@@ -116,13 +146,19 @@ class HttpSession:
         data: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
         budget: Budget | None = None,
+        deadline: float | None = None,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
-        """Send with retries; return the last response (any status) or raise ApiError (status 0).
+        """Send with retries; return the last response (any status), read in full, or raise
+        ApiError (status 0).
 
-        ``kind`` names the route for the counters (e.g. ``contents``, ``bulk_submit``);
-        ``idempotent`` defaults from the method (see :mod:`learnsync.http.retry`). The retries
-        wait at most ``policy.max_total_wait`` in all, and never past ``budget`` (an outer wait
-        this request is part of: its waits are charged to it).
+        ``kind`` names the route for the counters and the messages (e.g. ``contents``,
+        ``bulk_submit``); ``idempotent`` defaults from the method (see
+        :mod:`learnsync.http.retry`). The retries wait at most ``policy.max_total_wait`` in
+        all, and never past ``budget`` (an outer wait this request is part of: its waits are
+        charged to it). Each attempt ends within ``deadline`` seconds and reads at most
+        ``max_body_bytes`` (the session's, by default); an answer past the deadline or the limits
+        is not retried.
         """
         method = method.upper()
         policy = retry or self.retry
@@ -140,7 +176,7 @@ class HttpSession:
             data=data,
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
-        # the retries' own budget is waiting time only (a slow answer is bounded by its timeout)
+        # the retries' own budget is waiting time only (a slow answer is bounded by its deadline)
         waits = (budget.child if budget is not None else self._budget)(
             policy.max_total_wait, wall=False
         )
@@ -152,7 +188,9 @@ class HttpSession:
             self.request_count += 1
             self.request_counts[(method, kind)] += 1
             try:
-                response = self._client.send(request)
+                response = self._attempt(
+                    request, kind, deadline or self.deadline, max_body_bytes or self.max_body_bytes
+                )
             except httpx.TransportError as exc:
                 if (
                     not policy.should_retry(attempt=attempt, idempotent=safe, error=exc)
@@ -170,7 +208,6 @@ class HttpSession:
                 )
                 waits.sleep(wait)
                 continue
-            response.read()
             if (
                 not policy.should_retry(attempt=attempt, idempotent=safe, response=response)
                 or waits.expired
@@ -185,8 +222,95 @@ class HttpSession:
                 attempt,
                 wait,
             )
-            response.close()
             waits.sleep(wait)
+
+    def _attempt(
+        self, request: httpx.Request, kind: str, seconds: float, limit: int
+    ) -> httpx.Response:
+        """One attempt, within ``seconds``: the answer streamed in, at most ``limit`` bytes,
+        then closed (its ``content`` is read)."""
+        with _deadline.deadline(seconds) as due:
+            try:
+                response = self._client.send(request, stream=True)
+                try:
+                    self._read(response, kind, due, limit)
+                finally:
+                    response.close()
+            except httpx.TimeoutException:
+                if due.explains_timeout():
+                    raise self._too_slow(request, kind, due) from None
+                raise
+            except httpx.DecodingError as exc:  # e.g. a gzip body that is not gzip
+                raise ApiError(
+                    self.scrub(
+                        f"{self.api} {kind}: the answer to {request.method} {request.url.path} "
+                        f"could not be decoded ({exc}). Run again later; if it persists, report "
+                        f"it to {self.api}"
+                    ),
+                    status=0,
+                    code="answerUndecodable",
+                    api=self.api,
+                ) from None
+        return response
+
+    def _read(
+        self, response: httpx.Response, kind: str, due: _deadline.Deadline, limit: int
+    ) -> None:
+        """Read the body (decoded), refusing it past ``limit`` bytes or past the deadline
+        (checked between chunks too: for a transport whose sockets are not bound), then check
+        the shape of a JSON body before anything decodes it."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            why = f"announces {_size(int(declared))}, more than {_size(limit)}, the limit of one"
+            raise self._refused(response, kind, "answerTooLarge", why + " answer; not read")
+        chunks: list[bytes] = []
+        for chunk in response.iter_bytes():
+            due.received += len(chunk)
+            if due.received > limit:
+                why = f"is larger than {_size(limit)}, the limit of one answer; not read further"
+                raise self._refused(response, kind, "answerTooLarge", why)
+            chunks.append(chunk)
+            if due.passed():
+                raise self._too_slow(response.request, kind, due)
+        content = response._content = b"".join(chunks)
+        if not _JSON_START.match(content):
+            return
+        depth, containers = fastjson.shape(content, MAX_JSON_DEPTH)
+        if depth is not None and depth > MAX_JSON_DEPTH:
+            why = f"nests arrays and objects deeper than {MAX_JSON_DEPTH} levels, the limit"
+            raise self._refused(response, kind, "answerTooDeep", why + "; not decoded")
+        if containers > MAX_JSON_CONTAINERS:
+            why = (
+                f"holds {containers:,} arrays and objects, more than {MAX_JSON_CONTAINERS:,}, "
+                "the limit of one answer; not decoded"
+            )
+            raise self._refused(response, kind, "answerTooComplex", why)
+
+    def _refused(self, response: httpx.Response, kind: str, code: str, why: str) -> ApiError:
+        request = response.request
+        return ApiError(
+            self.scrub(
+                f"{self.api} {kind}: the answer to {request.method} {request.url.path} "
+                f"(HTTP {response.status_code}) {why}. Run again later; if it persists, "
+                f"report it to {self.api}"
+            ),
+            status=0,
+            code=code,
+            api=self.api,
+        )
+
+    def _too_slow(self, request: httpx.Request, kind: str, due: _deadline.Deadline) -> ApiError:
+        return ApiError(
+            self.scrub(
+                f"{self.api} {kind}: {request.method} {request.url.path} did not complete "
+                f"within its deadline of {due.seconds:g} s (connect, send and the whole answer; "
+                f"{_size(due.received)} of the answer received); the server is too slow or "
+                "stalling. Run again later"
+            ),
+            status=0,
+            code="deadlineExceeded",
+            api=self.api,
+        )
 
     def _budget(self, seconds: float, *, wall: bool = True) -> Budget:
         return Budget(seconds, clock=self.clock, sleep=self.sleep, wall=wall)
@@ -211,13 +335,23 @@ class HttpSession:
 
 
 def decode_body(response: httpx.Response) -> Any:
-    """The JSON body, or the text (shortened), or None when empty."""
-    if not response.content:
+    """The JSON body, or the text (shortened), or None when empty. Bytes that are not UTF-8
+    become U+FFFD (in the JSON's strings too): the rest of the body is still read."""
+    content = response.content
+    if not content:
         return None
     try:
-        return response.json()
+        return fastjson.loads(content, replace_invalid_utf8=True)
     except ValueError:
-        return response.text[:_MAX_BODY_TEXT]
+        return content[: 4 * _MAX_BODY_TEXT].decode("utf-8", errors="replace")[:_MAX_BODY_TEXT]
+
+
+def _size(count: int) -> str:
+    """``count`` bytes for a message: ``32 MiB``, ``1.5 KiB``, ``12 bytes``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.4g} {unit}"
+    return f"{count} bytes"
 
 
 def error_code(body: Any) -> str | None:

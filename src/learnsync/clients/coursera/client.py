@@ -9,6 +9,11 @@ and one retry, then ``AuthError``; 403 → ``AuthError`` (wrong org id, or the a
 404 on the organisation's routes → ``ConfigError`` (an unknown ``org_id`` — or ``program_id`` — is
 fixed in the config file, exit 2); 400 on a program-filtered route → ``ConfigError`` (a program
 slug given where an id is expected); anything else after the retries → ``ApiError``.
+
+Limits on what Coursera sends (docs/clients.md#limits-on-upstreams): each answer and each attempt
+as :mod:`learnsync.http.session` bounds them (32 MiB, 300 s — 600 s for ``enrollmentReports``),
+at most ``MAX_PAGE_ELEMENTS`` elements a page and ``max_pages`` pages a read
+(:mod:`~learnsync.clients.coursera.paging`), both ``PagingError``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from urllib.parse import quote
 
 import httpx
 
-from learnsync import fastjson
 from learnsync.clients.coursera.auth import CourseraAuth, CourseraCredentials
-from learnsync.clients.coursera.paging import OffsetPaginator
-from learnsync.errors import ApiError, AuthError, ConfigError
+from learnsync.clients.coursera.paging import MAX_PAGES, OffsetPaginator
+from learnsync.errors import ApiError, AuthError, ConfigError, PagingError
 from learnsync.http import (
     DEFAULT_TIMEOUT,
+    MAX_BODY_BYTES,
+    REQUEST_DEADLINE,
     HttpSession,
     RateLimiter,
     RetryPolicy,
@@ -47,6 +53,9 @@ API = "Coursera"
 # enrollmentReports pages are slow to build on Coursera's side (≥ 60 s advised:
 # docs/api-notes.md#coursera-enrollmentreports)
 REPORTS_TIMEOUT = httpx.Timeout(connect=15.0, read=180.0, write=60.0, pool=30.0)
+REPORTS_DEADLINE = 600.0  # one attempt at a report page: its 180 s of building, then the transfer
+# a page learnsync asks for holds at most 1,000 elements (limit=1000); five times that is refused
+MAX_PAGE_ELEMENTS = 5_000
 
 # Coursera publishes no rate limit (docs/api-notes.md#coursera-rate-limits); 50 requests/s keeps
 # a polite ceiling while a million-row report (1,000 pages) is never held back by it: the pages
@@ -58,12 +67,9 @@ R = TypeVar("R")
 
 
 def _decode_ok(response: httpx.Response) -> Any:
-    """A 200 answer's JSON body (``decode_body``'s result; a report page is ~1 MB: fast decoder)."""
-    if response.content:
-        try:
-            return fastjson.loads(response.content)
-        except ValueError:  # not JSON: decode_body says what it is
-            pass
+    """A 200 answer's JSON body (``decode_body``'s result; a report page is ~1 MB: fast decoder).
+    A row with bytes that are not UTF-8 keeps its other fields, U+FFFD in place of the bad bytes
+    (the extract step decides about the string); the other rows of the page are untouched."""
     return decode_body(response)
 
 
@@ -88,8 +94,13 @@ class CourseraClient(SessionClient):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        deadline: float = REQUEST_DEADLINE,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_pages: int = MAX_PAGES,
     ) -> None:
         self.settings = settings
+        self.max_pages = max_pages
+        self.reports_deadline = max(REPORTS_DEADLINE, deadline)
         self.session = HttpSession(
             api=API,
             transport=transport,
@@ -98,6 +109,8 @@ class CourseraClient(SessionClient):
             sleep=sleep,
             clock=clock,
             timeout=DEFAULT_TIMEOUT,
+            deadline=deadline,
+            max_body_bytes=max_body_bytes,
         )
         self.auth = CourseraAuth(settings, self.session, clock=clock)
         self._org_base = (
@@ -185,6 +198,7 @@ class CourseraClient(SessionClient):
             on_page,
             program_id,
             timeout=REPORTS_TIMEOUT,
+            deadline=self.reports_deadline,
             fetch_ahead=fetch_ahead,
         )
 
@@ -201,15 +215,21 @@ class CourseraClient(SessionClient):
         *,
         kind: str | None = None,
         timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
         fetch_ahead: bool = False,
     ) -> Iterator[R]:
         kind = kind or path
-        pager = OffsetPaginator(page_size, route=kind)
+        pager = OffsetPaginator(page_size, route=kind, max_pages=self.max_pages)
         url = f"{self._org_base}/{path}"
 
         def fetch(paging: dict[str, str]) -> Any:
             return self._get(
-                url, {**params, **paging}, kind=kind, program_id=program_id, timeout=timeout
+                url,
+                {**params, **paging},
+                kind=kind,
+                program_id=program_id,
+                timeout=timeout,
+                deadline=deadline,
             )
 
         if fetch_ahead:
@@ -217,14 +237,7 @@ class CourseraClient(SessionClient):
             return
         while True:
             body = fetch(pager.params())
-            if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
-                raise ApiError(
-                    f"Coursera {kind}: the answer is not an envelope with an 'elements' list",
-                    status=200,
-                    body=self.session.scrub(body if isinstance(body, dict) else None),
-                    api=API,
-                )
-            elements = body["elements"]
+            elements = self._elements(body, kind, pager)
             for position, element in enumerate(elements):
                 if not isinstance(element, dict):
                     log.warning(
@@ -260,7 +273,7 @@ class CourseraClient(SessionClient):
                 while ahead is not None:
                     body = ahead.result()
                     ahead = None
-                    elements = self._elements(body, kind)
+                    elements = self._elements(body, kind, pager)
                     start = pager.start
                     more = pager.update(body.get("paging"), len(elements))
                     if more:
@@ -284,7 +297,8 @@ class CourseraClient(SessionClient):
                     with contextlib.suppress(Exception):  # the caller stopped early
                         ahead.result()
 
-    def _elements(self, body: Any, kind: str) -> list[Any]:
+    def _elements(self, body: Any, kind: str, pager: OffsetPaginator) -> list[Any]:
+        """The page's ``elements`` (refused when not a list, or longer than a page can be)."""
         if not isinstance(body, dict) or not isinstance(body.get("elements"), list):
             raise ApiError(
                 f"Coursera {kind}: the answer is not an envelope with an 'elements' list",
@@ -293,6 +307,15 @@ class CourseraClient(SessionClient):
                 api=API,
             )
         elements: list[Any] = body["elements"]
+        if len(elements) > MAX_PAGE_ELEMENTS:
+            raise PagingError(
+                f"Coursera {kind}: the page at start {pager.start} holds {len(elements):,} "
+                f"elements, more than {MAX_PAGE_ELEMENTS:,}, the limit of one page (learnsync "
+                f"asked for {pager.page_size:,}); refusing it",
+                status=200,
+                code="pageTooLarge",
+                api=API,
+            )
         return elements
 
     def _get(
@@ -303,23 +326,35 @@ class CourseraClient(SessionClient):
         kind: str,
         program_id: str | None = None,
         timeout: httpx.Timeout | None = None,
+        deadline: float | None = None,
     ) -> Any:
-        response = self._send(url, params, kind, timeout)
+        response = self._send(url, params, kind, timeout, deadline)
         if response.status_code == 401:
             # re-mint the token once and retry once
             # (docs/api-notes.md#coursera-authentication-errors)
             self.auth.invalidate()
-            response = self._send(url, params, kind, timeout)
+            response = self._send(url, params, kind, timeout, deadline)
         if response.status_code == 200:
             return _decode_ok(response)
         raise self._error(response, kind, program_id)
 
     def _send(
-        self, url: str, params: dict[str, str], kind: str, timeout: httpx.Timeout | None
+        self,
+        url: str,
+        params: dict[str, str],
+        kind: str,
+        timeout: httpx.Timeout | None,
+        deadline: float | None = None,
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.auth.token()}", "Accept": "application/json"}
         return self.session.send(
-            "GET", url, kind=kind, headers=headers, params=params, timeout=timeout
+            "GET",
+            url,
+            kind=kind,
+            headers=headers,
+            params=params,
+            timeout=timeout,
+            deadline=deadline,
         )
 
     def _error(self, response: httpx.Response, kind: str, program_id: str | None) -> Exception:

@@ -13,6 +13,9 @@ Rules, and why:
 - When ``next`` is absent but fewer rows than ``paging.total`` were read, the fetch ends with a
   logged warning: ``total`` is an estimate that moves while the data changes between pages, and
   the cursor is the authority on where the data ends.
+- A read stops with ``PagingError`` when a page still announces a ``next`` after ``max_pages``
+  pages (``MAX_PAGES``, 10,000: ten million rows at the 1,000 a page learnsync asks for): a
+  cursor that advances forever would otherwise never end the run.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from learnsync.errors import PagingError
 log = logging.getLogger("learnsync.coursera")
 
 API = "Coursera"
+MAX_PAGES = 10_000  # pages of one read (docs/clients.md#limits-on-upstreams)
 
 
 def _as_offset(value: Any) -> int | None:
@@ -43,13 +47,19 @@ def _as_offset(value: Any) -> int | None:
 class OffsetPaginator:
     """Tracks ``start`` across pages of one listing; ``update`` says whether to fetch another."""
 
-    def __init__(self, page_size: int = 1000, *, route: str = "") -> None:
+    def __init__(
+        self, page_size: int = 1000, *, route: str = "", max_pages: int = MAX_PAGES
+    ) -> None:
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
         self.page_size = page_size
         self.route = route
+        self.max_pages = max_pages
         self.start = 0
         self.fetched = 0
+        self.pages = 0
         self.total: int | None = None
 
     def params(self) -> dict[str, str]:
@@ -61,6 +71,7 @@ class OffsetPaginator:
     def update(self, paging: Any, count: int) -> bool:
         """Record a page of ``count`` elements with envelope ``paging``; True if another follows."""
         self.fetched += count
+        self.pages += 1
         paging = paging if isinstance(paging, dict) else {}
         total = _as_offset(paging.get("total"))
         if total is not None:
@@ -88,6 +99,13 @@ class OffsetPaginator:
         if count == 0:
             raise self._fail(
                 f"an empty page at start {self.start} still announced paging.next {nxt}", paging
+            )
+        if self.pages >= self.max_pages:
+            raise self._fail(
+                f"page {self.pages:,} ({self.fetched:,} rows) still announced paging.next {nxt}; "
+                f"{self.max_pages:,} pages is the limit of one read — a paging cursor that never "
+                "ends? Stopping",
+                paging,
             )
         self.start = nxt
         return True

@@ -15,7 +15,9 @@ to it:
   (1 s), doubling up to ``slot_wait_max`` (30 s), a ``Retry-After`` replacing the pause, for
   ``concurrency_patience`` seconds (600) in all from the first refusal; then it gives up.
 - Polling an operation (``wait``): ``poll_initial`` ×1.5 up to ``poll_max``, for
-  ``wait_timeout`` seconds in all; the last poll is at the deadline.
+  ``wait_timeout`` seconds in all (``OPERATION_WAIT``, 900 s); the last poll is at the deadline.
+  An operation still unfinished then stops the pipeline (:class:`BulkStopped`): the run fails
+  with one line and the next run sends the items again.
 - An operation that ends in ``error`` (or a submit that got no answer, or was refused for its own
   content) raises :class:`BatchFailed` for that batch alone: ``resume`` goes on with the batches
   in flight and the rest. When 360Learning refuses more work (503 through the retries, the slot
@@ -24,7 +26,9 @@ to it:
   budget) it raises it at once.
 - Results are aligned with the batch: ``results[i]`` is the outcome of ``batch[i]`` (matched by
   position when the echoed inputs agree, else by the echoed input; an item without a result gets
-  ``ok=False``).
+  ``ok=False``). More results than the largest request has items (``MAX_RESULTS``) are refused.
+- An operation URL (the submit's ``Location``) must have the origin of ``base_url`` — scheme,
+  host and port: an ``http://`` one for an ``https://`` platform is refused before any request.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from learnsync.clients.threesixty.errors import API
 from learnsync.errors import ApiError, AuthError
 from learnsync.http.retry import retry_after
 from learnsync.http.session import decode_body, error_code
+from learnsync.http.urls import same_origin
 from learnsync.http.waiting import Budget
 from learnsync.model.bulk import BatchFailed, BulkResult, BulkStopped
 
@@ -62,6 +67,10 @@ BULK_KINDS: dict[str, tuple[str, str, int]] = {
 }
 CONCURRENCY_LIMIT = "bulkOperationsConcurrencyLimitReached"
 MAX_IN_FLIGHT = 3
+# the polling budget of one operation (docs/waiting.md): past it, the run stops and the next
+# run sends the items again — an operation that never ends no longer holds the run for an hour
+OPERATION_WAIT = 900.0
+MAX_RESULTS = max(limit for _, _, limit in BULK_KINDS.values())  # one per item sent
 # the statuses of an operation that has ended (the `bulk.operation.ended` webhook lists the same)
 ENDED_STATUSES = ("completed", "error")
 
@@ -85,7 +94,7 @@ def _loads(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return fastjson.loads(content)
+        return fastjson.loads(content, replace_invalid_utf8=True)
     except ValueError:
         return None
 
@@ -137,6 +146,7 @@ class _Flight:
     in_flight: deque[tuple[list[dict[str, Any]], str]] = field(default_factory=deque)
     current: list[dict[str, Any]] | None = None  # taken from the source, not yet accepted
     stop: BulkStopped | None = None  # refused: finish what is in flight, then raise this
+    sent: dict[str, int] = field(default_factory=dict)  # operation URL → bytes of its submit
 
 
 class BulkMixin:
@@ -149,6 +159,7 @@ class BulkMixin:
     concurrency_patience: float
     slot_wait_initial: float
     slot_wait_max: float
+    max_body_bytes: int
     retry: RetryPolicy
     sleep: Callable[[float], None]
     clock: Callable[[], float]
@@ -165,6 +176,7 @@ class BulkMixin:
         retry: RetryPolicy | None = None,
         ok: tuple[int, ...] = (200,),
         budget: Budget | None = None,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
         raise NotImplementedError
 
@@ -231,11 +243,14 @@ class BulkMixin:
 
     def _operation_url(self, location: str) -> str:
         url = urljoin(self.base_url + "/", location)
-        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
-            # our bearer token goes only to the configured host
+        if not same_origin(url, self.base_url):
+            # our bearer token goes only to the configured origin: scheme, host and port
+            parts = urlsplit(url)
             raise ApiError(
-                f"360Learning pointed to an operation on another host ({urlsplit(url).netloc}); "
+                f"360Learning pointed to a bulk operation on another origin "
+                f"({parts.scheme}://{parts.netloc}, not the one of [threesixty] base_url); "
                 "refusing to send the token there",
+                code="foreignOrigin",
                 api=API,
             )
         return url
@@ -271,14 +286,30 @@ class BulkMixin:
             budget.sleep(delay)
             delay = min(delay * 1.5, self.poll_max)
 
-    def results(self, operation_url: str) -> list[BulkResult]:
-        """The per-item results. Decoded directly (a 10,000-item answer is ~3 MB): what leaves
+    def results(self, operation_url: str, *, sent_bytes: int = 0) -> list[BulkResult]:
+        """The per-item results. Decoded directly (a 10,000-item answer is ~3–8 MB): what leaves
         this method from it is resource ids and error messages, and each error message is
-        scrubbed of secrets; the echoed inputs are our own payloads."""
-        response = self._request("GET", operation_url.rstrip("/") + "/results", kind="bulk_results")
+        scrubbed of secrets; the echoed inputs are our own payloads.
+
+        They echo the items sent, so the answer may be larger than the session's limit of one
+        answer by twice ``sent_bytes`` (the size of the submit's body), no more."""
+        limit = self.max_body_bytes + 2 * max(0, sent_bytes)
+        response = self._request(
+            "GET",
+            operation_url.rstrip("/") + "/results",
+            kind="bulk_results",
+            max_body_bytes=limit,
+        )
         body = _loads(response.content)
         if not isinstance(body, list):
             raise ApiError("360Learning returned bulk results that are not a list", api=API)
+        if len(body) > MAX_RESULTS:
+            raise ApiError(
+                f"360Learning returned {len(body):,} bulk results for one operation, more than "
+                f"{MAX_RESULTS:,}, the most items a request carries; refusing them",
+                code="tooManyResults",
+                api=API,
+            )
         results = [_result(entry) for entry in body]
         session = getattr(self, "session", None)
         if session is None:
@@ -367,6 +398,7 @@ class BulkMixin:
                     )
                     if response.status_code != 429:
                         url = self._location(kind, response)
+                        state.sent[url] = len(response.request.content)
                         break
                 except AuthError:
                     raise
@@ -447,6 +479,7 @@ class BulkMixin:
     ) -> BulkStopped:
         unknown = [b for b, _ in state.in_flight]
         state.in_flight.clear()
+        state.sent.clear()
         if state.current is not None and not any(b is state.current for b in not_sent):
             not_sent = [*not_sent, state.current]  # taken from the source, never accepted
         state.current = None
@@ -478,13 +511,17 @@ class BulkMixin:
         batch, url = in_flight[0]
         try:
             operation = self.wait(url)
-            results = None if operation.get("status") == "error" else self.results(url)
+            if operation.get("status") == "error":
+                results = None
+            else:
+                results = self.results(url, sent_bytes=state.sent.get(url, 0))
         except AuthError:
             raise
         except ApiError as exc:
             # polling failed or ran out of its budget: this batch's outcome is unknown
             raise self._stopped(exc, state, not_sent=[]) from None
         in_flight.popleft()
+        state.sent.pop(url, None)
         if results is None:
             message = operation.get("errorMessage") or "no errorMessage given"
             raise BatchFailed(

@@ -1,10 +1,17 @@
 """The 360Learning API v2 client (the target): integrations, bulk writes, course archiving and
 the reads of the setup check (group, author).
 
-Every request carries ``360-api-version: v2.0``, ``Accept: application/json`` and the bearer token.
+Every request carries ``360-api-version: v2.0``, ``Accept: application/json`` and the bearer token,
+and goes only to the origin of ``base_url`` (scheme, host and port): a URL 360Learning hands out
+(a ``Link`` to the next page, a bulk ``Location``) elsewhere is refused before any request.
 Error mapping: 401 → one re-authentication and one retry, then ``AuthError``; 403 → ``AuthError``
 naming the missing scope; 503 ``bulkAPIDisabled`` (after the policy's retries) and any other
 refusal → ``ApiError`` with status, code and body.
+
+Limits on what 360Learning sends (docs/clients.md#limits-on-upstreams): each answer and each
+attempt as :mod:`learnsync.http.session` bounds them (32 MiB, 300 s); a listing page holds at
+most ``MAX_PAGE_ITEMS`` items and a listing at most ``max_pages`` pages (``PagingError``); bulk
+results and operation polling: :mod:`~learnsync.clients.threesixty.bulk`.
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 
 from learnsync.clients.threesixty.auth import ThreeSixtyAuth, ThreeSixtyCredentials
-from learnsync.clients.threesixty.bulk import BulkMixin
+from learnsync.clients.threesixty.bulk import OPERATION_WAIT, BulkMixin
 from learnsync.clients.threesixty.errors import API, display_path, missing_scope
 from learnsync.errors import ApiError, AuthError, ConfigError, PagingError
 from learnsync.http import (
     DEFAULT_TIMEOUT,
+    MAX_BODY_BYTES,
+    REQUEST_DEADLINE,
     HttpSession,
     RateLimiter,
     RetryPolicy,
@@ -41,6 +50,9 @@ INTEGRATION_DEFAULTS: dict[str, Any] = {
     "defaultProgress": 0,
     "noGroupPropagation": False,
 }
+# listings page by 100 (integrations) or 500 (courses); more than twice the larger is refused
+MAX_PAGE_ITEMS = 1_000
+MAX_PAGES = 1_000  # pages of one listing: 500,000 courses
 
 
 class ThreeSixtyClient(SessionClient, BulkMixin):
@@ -54,15 +66,22 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         clock: Callable[[], float] = time.time,
         poll_initial: float = 0.2,
         poll_max: float = 5.0,
-        wait_timeout: float = 3600.0,
+        wait_timeout: float = OPERATION_WAIT,
         concurrency_patience: float = 600.0,
         slot_wait_initial: float = 1.0,
         slot_wait_max: float = 30.0,
         reads_per_second: float = 50.0,
         writes_per_second: float = 10.0,
+        deadline: float = REQUEST_DEADLINE,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_pages: int = MAX_PAGES,
     ) -> None:
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
+        self.max_pages = max_pages
+        self.max_body_bytes = max_body_bytes
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
         self.clock = clock
@@ -85,6 +104,8 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
             sleep=sleep,
             clock=clock,
             timeout=DEFAULT_TIMEOUT,
+            deadline=deadline,
+            max_body_bytes=max_body_bytes,
         )
         self.auth = ThreeSixtyAuth(settings, self.session, clock=clock)
 
@@ -207,12 +228,22 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         retry: RetryPolicy | None = None,
         ok: tuple[int, ...] = (200,),
         budget: Budget | None = None,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
         url = self._url(url)
-        response = self._send(method, url, kind, params, json, idempotent, retry, budget)
+        if not same_origin(url, self.base_url):  # every request passes here: the token stays home
+            raise ApiError(
+                f"refusing to send {method} {display_path(urlsplit(url).path)} ({kind}) to "
+                f"{_origin(url)}: only the origin of [threesixty] base_url "
+                f"({_origin(self.base_url)}) gets the 360Learning token",
+                code="foreignOrigin",
+                api=API,
+            )
+        args = (method, url, kind, params, json, idempotent, retry, budget, max_body_bytes)
+        response = self._send(*args)
         if response.status_code == 401:
             self.auth.invalidate()
-            response = self._send(method, url, kind, params, json, idempotent, retry, budget)
+            response = self._send(*args)
         if response.status_code in ok:
             return response
         raise self._error(method, url, response)
@@ -227,6 +258,7 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         idempotent: bool | None,
         retry: RetryPolicy | None,
         budget: Budget | None = None,
+        max_body_bytes: int | None = None,
     ) -> httpx.Response:
         headers = {
             "Authorization": f"Bearer {self.auth.token()}",
@@ -243,6 +275,7 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
             params=params,
             json=json,
             budget=budget,
+            max_body_bytes=max_body_bytes,
         )
 
     def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
@@ -288,8 +321,10 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         url: str | None = self._url(path)
         query: dict[str, Any] | None = params
         seen: set[str] = set()
+        pages = 0
         while url is not None:
             response = self._request("GET", url, kind=kind, params=query)
+            pages += 1
             body = self._json(response)
             if not isinstance(body, list):
                 raise ApiError(
@@ -298,10 +333,26 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
                     status=response.status_code,
                     api=API,
                 )
+            if len(body) > MAX_PAGE_ITEMS:
+                raise PagingError(
+                    f"360Learning {kind}: page {pages} holds {len(body):,} items, more than "
+                    f"{MAX_PAGE_ITEMS:,}, the limit of one page; refusing it",
+                    status=response.status_code,
+                    code="pageTooLarge",
+                    api=API,
+                )
             yield from body
             nxt = response.links.get("next", {}).get("url")
             if not nxt:
                 return
+            if pages >= self.max_pages:
+                raise PagingError(
+                    f"360Learning {kind}: page {pages:,} still links a next page; "
+                    f"{self.max_pages:,} pages is the limit of one listing — a paging cursor "
+                    "that never ends? Stopping",
+                    code="paging",
+                    api=API,
+                )
             # the next URL keeps the filters; resolve a relative one against this page's URL
             url = urljoin(str(response.url), nxt)
             query = None
@@ -318,6 +369,11 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
                     api=API,
                 )
             seen.add(url)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def default_warnings(integration: dict[str, Any]) -> list[str]:
