@@ -162,7 +162,7 @@ def test_a_mistyped_secret_is_refused_and_the_working_one_kept(
 
 
 def test_a_verified_credential_edit_marks_the_integration_not_verified(flow) -> None:  # type: ignore[no-untyped-def]
-    service, client, csrf, stack = flow
+    service, client, csrf, _stack = flow
     assert client.post("/integrations/1", data=_form(service, csrf)).status_code == 200
     assert service.integrations.get(1).setup_status == "ok"
     secret = service.integrations.clear_secrets(1)["threesixty_client_secret"]
