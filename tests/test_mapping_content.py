@@ -338,6 +338,8 @@ def test_difficulty_level(level: Any, expected: str | None) -> None:
         ([{"name": "Yale", "logoUrl": "https://x/y.png"}], [{"name": "Yale", "logoUrl": "https://x/y.png"}]),
         ([{"name": " Yale ", "logoUrl": None}], [{"name": "Yale"}]),
         ([{"name": "Yale", "logoUrl": "  "}], [{"name": "Yale"}]),
+        ([{"name": "Yale", "logoUrl": "javascript:alert(1)"}], [{"name": "Yale"}]),  # http(s) only
+        ([{"name": "Yale", "logoUrl": " https://x/y.png "}], [{"name": "Yale", "logoUrl": "https://x/y.png"}]),
         ([{"name": "Yale"}, {"name": "  "}, {"logoUrl": "https://x"}, {"name": "IBM"}],
          [{"name": "Yale"}, {"name": "IBM"}]),
         ([{"name": ""}], [{"name": "Coursera"}]),

@@ -240,6 +240,8 @@ def test_progress(completed: Any, overall: Any, expected: int) -> None:
         (None, 1),
         (..., 1),
         (5e301, 1),  # the milliseconds overflow a float: unusable, like a missing value
+        (1e16, 1),  # over 2^53 - 1 ms (and a 64-bit integer): unusable too
+        (2.5e6, 9_000_000_000_000),  # ~285 years: still exact
         (1e6, 3_600_000_000_000),
     ],
 )

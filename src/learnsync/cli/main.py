@@ -18,6 +18,7 @@ from learnsync.cli.output import (
     check_report_path,
     error_line,
     item_failures,
+    shown,
     warning_line,
     write_report,
 )
@@ -212,17 +213,18 @@ def filters_show(config: ConfigOpt, debug: DebugOpt = False) -> None:
 
     view = show_filters(_config(config))
     f = view.filters
-    print("languages:     " + (", ".join(sorted(f.languages)) or "(all)"))
-    print("content types: " + (", ".join(sorted(f.content_types)) or "(all)"))
+    # the catalog's codes and types are Coursera's text: shown escaped
+    print("languages:     " + shown(", ".join(sorted(f.languages)) or "(all)"))
+    print("content types: " + shown(", ".join(sorted(f.content_types)) or "(all)"))
     source = "last synchronization" if view.catalog_source == "store" else "Coursera, read now"
     print(f"\nlanguages in the catalog ({source}):")
     for code, count in sorted(view.languages.items(), key=lambda kv: (-kv[1], kv[0])):
         mark = "*" if code in f.languages else " "
-        print(f" {mark} {code:<10} {count:>7}  {_language_name(code)}")
+        print(f" {mark} {shown(code):<10} {count:>7}  {shown(_language_name(code))}")
     print("\ncontent types in the catalog:")
     for kind, count in sorted(view.content_types.items(), key=lambda kv: (-kv[1], kv[0])):
         mark = "*" if kind in f.content_types else " "
-        print(f" {mark} {kind:<24} {count:>7}")
+        print(f" {mark} {shown(kind):<24} {count:>7}")
 
 
 def _language_name(code: str) -> str:
@@ -303,9 +305,9 @@ def report_unmatched_learners(
         print(_nothing_unmatched(settings))
         return
     print(f"{len(rows)} learners whose statistics could not be delivered:")
-    for row in rows:
-        courses = ", ".join(row.courses[:3]) + (" …" if len(row.courses) > 3 else "")
-        print(f"  {row.learner}  ({len(row.courses)} courses: {courses})  {row.reason}")
+    for row in rows:  # learners and course ids are Coursera's text: shown escaped
+        courses = shown(", ".join(row.courses[:3])) + (" …" if len(row.courses) > 3 else "")
+        print(f"  {shown(row.learner)}  ({len(row.courses)} courses: {courses})  {row.reason}")
 
 
 def _nothing_unmatched(settings: Config) -> str:

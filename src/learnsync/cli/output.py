@@ -1,4 +1,10 @@
-"""How the command line talks: one clear stderr line per failure, progress bars on a terminal."""
+"""How the command line talks: one clear stderr line per failure, progress bars on a terminal.
+
+Every line that can carry upstream text (Coursera titles, ids, codes; 360Learning's errors) goes
+through :func:`shown`, which makes control characters, escape sequences and bidi controls visible
+escapes (docs/security.md#untrusted-text): a value can neither drive the terminal nor break the
+one-line-per-failure rule of docs/contract.md#stderr.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,22 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from learnsync.errors import ConfigError
+from learnsync.model.untrusted import terminal_text
 
 MAX_ITEM_LINES = 50
 
 
+def shown(text: object) -> str:
+    """Text for the terminal (:func:`~learnsync.model.untrusted.terminal_text`)."""
+    return terminal_text(text)
+
+
 def error_line(message: str) -> None:
-    print(f"learnsync: error: {message}", file=sys.stderr)
+    print(f"learnsync: error: {shown(message)}", file=sys.stderr)
 
 
 def warning_line(message: str) -> None:
-    print(f"learnsync: warning: {message}", file=sys.stderr)
+    print(f"learnsync: warning: {shown(message)}", file=sys.stderr)
 
 
 def item_failures(failed: list[dict[str, str]]) -> None:
@@ -29,7 +41,7 @@ def item_failures(failed: list[dict[str, str]]) -> None:
         who = entry.get("externalId", "")
         if entry.get("learner"):
             who += f" / {entry['learner']}"
-        print(f"learnsync: failed: {who}: {entry.get('error', '')}", file=sys.stderr)
+        print(f"learnsync: failed: {shown(who)}: {shown(entry.get('error', ''))}", file=sys.stderr)
     if len(failed) > MAX_ITEM_LINES:
         print(
             f"learnsync: failed: … and {len(failed) - MAX_ITEM_LINES} more (see --report-json)",

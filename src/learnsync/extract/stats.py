@@ -7,8 +7,13 @@ Two things make a million rows affordable:
   ``True``, numeric strings → numbers, wrong types → ``None``) but without pydantic, which costs
   ~35 µs a row (35 s per million). The client builds these instead of its pydantic rows
   (``CourseraClient.iter_enrollment_reports(row_factory=LightRow)``).
-- :func:`prefetched`: a thread reads (and JSON-decodes) the next pages while the pipeline maps
+- :class:`Prefetch`: a thread reads (and JSON-decodes) the next pages while the pipeline maps
   the current one; a bounded queue of page-sized chunks keeps memory flat.
+
+The rows' strings are cleaned and their numbers range-checked by those converters
+(docs/security.md#untrusted-text); an element of a page that is not a JSON object becomes an
+empty ``LightRow`` (skipped ``missing_content_id``), never silently lost
+(:mod:`learnsync.extract.elements`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from learnsync.extract.elements import with_non_objects
 from learnsync.model import coursera as models
 from learnsync.model.ports import CourseraSource, OnPage
 
@@ -70,15 +76,20 @@ def iter_enrollment_rows(
 ) -> Iterator[LightRow]:
     """Every row of the organization's (or ``program_id``'s) report, Specialization rows included,
     as :class:`LightRow`s (the client's public ``row_factory`` option: same paging, auth,
-    retries and errors as its pydantic rows), the next page fetched while this one is mapped."""
-    return client.iter_enrollment_reports(
-        program_id=program_id,
-        include_s12n=True,
-        last_activity_after=last_activity_after,
-        page_size=page_size,
-        on_page=on_page,
-        row_factory=LightRow,
-        fetch_ahead=True,
+    retries and errors as its pydantic rows), the next page fetched while this one is mapped;
+    then an empty ``LightRow`` per element that was not a JSON object."""
+    return with_non_objects(
+        lambda page: client.iter_enrollment_reports(
+            program_id=program_id,
+            include_s12n=True,
+            last_activity_after=last_activity_after,
+            page_size=page_size,
+            on_page=page,
+            row_factory=LightRow,
+            fetch_ahead=True,
+        ),
+        lambda: LightRow({}),
+        on_page,
     )
 
 

@@ -10,6 +10,10 @@ table's fields are ever sent (never ``translations``, ``mobileLaunchUrl``, ``aut
 
 Pure and fast: no I/O, no clock, no pydantic re-validation (the client already built the tolerant
 ``Content`` rows); the content pipeline maps and diffs tens of thousands of items per second.
+
+The rows' text is already clean (:mod:`learnsync.model.untrusted`: no control character, no lone
+surrogate); the rules here apply the length limits (docs/mapping.md#limits): identifiers and codes
+that do not fit count as missing, texts are truncated, URLs too long are not URLs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ from typing import Any
 from learnsync.mapping.content_types import to_threesixty_content_type
 from learnsync.mapping.languages import to_threesixty_language
 from learnsync.model.coursera import Content
+from learnsync.model.untrusted import (
+    MAX_CODE_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_SOURCE_NAME_LENGTH,
+    MAX_SOURCES,
+    MAX_SUBJECT_LENGTH,
+    MAX_SUBJECTS,
+    MAX_URL_LENGTH,
+    truncate,
+)
 
 MISSING_ID = "missing_id"
 MISSING_NAME = "missing_name"
@@ -73,20 +89,39 @@ def _text(value: Any) -> str | None:
 _HTTP_URL = re.compile(r"https?://[^\s/?#:@][^\s/?#]*(?:[/?#]\S*)?", re.IGNORECASE)
 
 
-def http_url(value: Any) -> str | None:
-    """The trimmed URL when it is an absolute http(s) URL with a host and no blanks; else None."""
+def _limited(value: Any, limit: int) -> str | None:
+    """Trimmed text (:func:`_text`), cut to ``limit`` characters ending with ``…``."""
     text = _text(value)
-    if text is None or _HTTP_URL.fullmatch(text) is None:
+    return None if text is None else truncate(text, limit)
+
+
+def code(value: str | None) -> str | None:
+    """A Coursera ``languageCode`` / ``contentType`` as received, or ``None`` when it is longer
+    than 64 characters (no real code is; the store keeps it as received, 64 at most)."""
+    if value is None or len(value) > MAX_CODE_LENGTH:
+        return None
+    return value
+
+
+def http_url(value: Any) -> str | None:
+    """The trimmed URL when it is an absolute http(s) URL with a host and no blanks, of 2,048
+    characters at most; else None (``javascript:``, ``data:``, relative or over-long URLs)."""
+    text = _text(value)
+    if text is None or len(text) > MAX_URL_LENGTH or _HTTP_URL.fullmatch(text) is None:
         return None
     return text
 
 
 def number(value: Any) -> float | None:
-    """A finite number from a JSON number or a numeric string (``"3600"``); ``None`` otherwise."""
+    """A finite number from a JSON number or a numeric string (``"3600"``); ``None`` otherwise
+    (an integer too large for a float included)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:
+            return None
     elif isinstance(value, str):
         try:
             result = float(value.strip())
@@ -99,28 +134,31 @@ def number(value: Any) -> float | None:
 
 def course_key(content_type: str | None, content_id: str | None) -> str | None:
     """``"{contentType}~{contentId}"``, the key content and statistics share; ``None`` if a part is
-    missing. A ``contentId`` that already carries its ``"{contentType}~"`` prefix is not prefixed
+    missing, or the type is longer than 64 characters, or the key longer than 255 (the store's
+    key). A ``contentId`` that already carries its ``"{contentType}~"`` prefix is not prefixed
     twice (prefixed vs bare ids caused duplicate rows in other connectors:
     docs/api-notes.md#coursera-pain-points)."""
     kind = _text(content_type)
     ident = _text(content_id)
-    if kind is None or ident is None:
+    if kind is None or ident is None or len(kind) > MAX_CODE_LENGTH:
         return None
     if ident.startswith(kind + "~"):
         ident = ident[len(kind) + 1 :] or None
         if ident is None:
             return None
-    return f"{kind}~{ident}"
+    key = f"{kind}~{ident}"
+    return key if len(key) <= MAX_ID_LENGTH else None
 
 
 def _effective_type(content: Content) -> str | None:
-    """``contentType`` as received; when absent, the type prefix of ``id`` (``Course~x``)."""
-    kind = _text(content.content_type)
+    """``contentType`` as received; when absent (or over 64 characters), the type prefix of
+    ``id`` (``Course~x``)."""
+    kind = _text(code(content.content_type))
     if kind is not None:
         return content.content_type
     raw_id = _text(content.id)
     if raw_id is not None and "~" in raw_id:
-        return _text(raw_id.partition("~")[0])
+        return code(_text(raw_id.partition("~")[0]))
     return None
 
 
@@ -149,13 +187,14 @@ class _Context:
 
 
 def _name(ctx: _Context) -> str | None:
-    # name (required): trimmed; missing or blank → missing_name
-    return _text(ctx.content.name)
+    # name (required): trimmed, cut to 500 characters; missing or blank → missing_name
+    return _limited(ctx.content.name, MAX_NAME_LENGTH)
 
 
 def _description(ctx: _Context) -> str | None:
-    # description: trimmed; omitted when missing or blank (360Learning rejects "")
-    return _text(ctx.content.description)
+    # description: trimmed, cut to 10,000 characters; omitted when missing or blank (360Learning
+    # rejects "")
+    return _limited(ctx.content.description, MAX_DESCRIPTION_LENGTH)
 
 
 def _image_url(ctx: _Context) -> str | None:
@@ -173,8 +212,9 @@ def _duration(ctx: _Context) -> int | None:
 
 
 def _default_lang(ctx: _Context) -> str | None:
-    # defaultLang (required) ← languageCode: rules (1) (2) (3); no match → unsupported_language
-    return to_threesixty_language(ctx.content.language_code)
+    # defaultLang (required) ← languageCode: rules (1) (2) (3); no match (or a code over 64
+    # characters) → unsupported_language
+    return to_threesixty_language(code(ctx.content.language_code))
 
 
 def _launch_url(ctx: _Context) -> str | None:
@@ -203,18 +243,21 @@ def _skill_names(definition: Mapping[str, Any]) -> list[Any]:
 
 
 def _subjects(ctx: _Context) -> list[str]:
-    # subjects (required array) ← definition.skills[].skillName: trimmed, blanks dropped,
-    # de-duplicated case-insensitively keeping the first spelling, order kept; [] when none
+    # subjects (required array) ← definition.skills[].skillName: trimmed, cut to 255 characters,
+    # blanks dropped, de-duplicated case-insensitively keeping the first spelling, order kept, the
+    # first 100; [] when none
     subjects: list[str] = []
     seen: set[str] = set()
     for raw in _skill_names(ctx.definition):
-        name = _text(raw)
+        name = _limited(raw, MAX_SUBJECT_LENGTH)
         if name is None:
             continue
         key = name.casefold()
         if key not in seen:
             seen.add(key)
             subjects.append(name)
+            if len(subjects) == MAX_SUBJECTS:
+                break
     return subjects
 
 
@@ -229,14 +272,17 @@ def _difficulty_level(ctx: _Context) -> str | None:
 
 def _sources(ctx: _Context) -> list[dict[str, str]]:
     # sources (required array) ← partners[]: {name, logoUrl} per partner with a non-blank name
-    # (logoUrl omitted when missing or blank); none → [{"name": "Coursera"}]
+    # (cut to 255 characters), the first 20; logoUrl omitted when missing or not http(s), as
+    # imageUrl; none → [{"name": "Coursera"}]
     sources: list[dict[str, str]] = []
     for partner in ctx.content.partners:
-        name = _text(partner.name)
+        name = _limited(partner.name, MAX_SOURCE_NAME_LENGTH)
         if name is None:
             continue
-        logo = _text(partner.logo_url)
+        logo = http_url(partner.logo_url)
         sources.append({"name": name, "logoUrl": logo} if logo is not None else {"name": name})
+        if len(sources) == MAX_SOURCES:
+            break
     return sources or [dict(source) for source in DEFAULT_SOURCES]
 
 
@@ -282,10 +328,11 @@ def map_content(
 ) -> MappedCourse | SkippedCourse:
     """Map one catalog element, or say why it is skipped (the first reason that applies)."""
     content_type = _effective_type(content)
+    language_code = code(content.language_code)
     external_id = content_external_id(content)
     if external_id is None:
         return SkippedCourse(
-            "", MISSING_ID, content.language_code, content_type, _text(content.name)
+            "", MISSING_ID, language_code, content_type, _limited(content.name, MAX_NAME_LENGTH)
         )
     definition = content.extra_metadata.definition
     ctx = _Context(content, definition, program_id, content_types, content_type)
@@ -297,12 +344,10 @@ def map_content(
                 return SkippedCourse(
                     external_id,
                     row.skip_reason,
-                    content.language_code,
+                    language_code,
                     content_type,
-                    payload.get("name") or _text(content.name),
+                    payload.get("name") or _limited(content.name, MAX_NAME_LENGTH),
                 )
             continue
         payload[row.field] = value
-    return MappedCourse(
-        external_id, payload, content.language_code, content_type, tuple(ctx.warnings)
-    )
+    return MappedCourse(external_id, payload, language_code, content_type, tuple(ctx.warnings))

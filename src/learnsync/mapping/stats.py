@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, final
 
-from learnsync.mapping.content import course_key
+from learnsync.mapping.content import code, course_key
 from learnsync.model.coursera import EnrollmentFields
+from learnsync.model.untrusted import MAX_EMAIL_LENGTH, MAX_SAFE_INTEGER, truncate
 
 COURSE_NOT_SYNCHRONIZED = "course_not_synchronized"
 NO_LEARNER_EMAIL = "no_learner_email"
@@ -55,7 +56,8 @@ class SkippedStat:
     """A row that is never sent, with its reason."""
 
     external_id: str
-    learner: str  # for no_learner_email: the row's externalId as received, "" when absent
+    learner: str  # for no_learner_email: the row's externalId as received (320 characters at
+    # most), "" when absent
     reason: str  # course_not_synchronized | no_learner_email | missing_content_id
 
 
@@ -69,9 +71,10 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 
 def is_email(value: str) -> bool:
     """A pragmatic e-mail check: exactly one ``@``, a non-empty local part, a domain with a dot
-    between non-empty labels, and no whitespace. (Deliverability is 360Learning's business: an
-    address it does not know comes back as a per-item error.)"""
-    return _EMAIL.fullmatch(value) is not None
+    between non-empty labels, no whitespace, 320 characters at most (the store's learner).
+    (Deliverability is 360Learning's business: an address it does not know comes back as a
+    per-item error.)"""
+    return len(value) <= MAX_EMAIL_LENGTH and _EMAIL.fullmatch(value) is not None
 
 
 def round_half_up(value: float) -> int:
@@ -100,14 +103,15 @@ def valid_ms(value: int | None) -> int | None:
 
 def course_external_id(row: EnrollmentFields) -> str | None:
     # courseIdentifier ← contentType, contentId: "{contentType}~{contentId}", content's key.
-    # When a part is missing it is taken from the row's id "{externalId}~{contentType}~{contentId}".
+    # When a part is missing it is taken from the row's id "{externalId}~{contentType}~{contentId}"
+    # (a contentType over 64 characters counts as missing, as in the content mapping).
     key = course_key(row.content_type, row.content_id)
     if key is not None or not row.id:
         return key
     parts = row.id.rsplit("~", 2)
     if len(parts) != 3:
         return None
-    return course_key(row.content_type or parts[1], row.content_id or parts[2])
+    return course_key(code(row.content_type) or parts[1], row.content_id or parts[2])
 
 
 def learner_email(row: EnrollmentFields) -> str | None:
@@ -133,13 +137,14 @@ def progress(row: EnrollmentFields) -> int:
 
 def time_spent(row: EnrollmentFields) -> int:
     # timeSpent (ms) ← approxTotalCourseHrs × 3,600,000 rounded half up; missing, zero,
-    # negative or below 1 → 1 (360Learning requires ≥ 1); so large that the milliseconds overflow
-    # a float (over 1e302 hours) → 1 as well, like any other unusable number
+    # negative or below 1 → 1 (360Learning requires ≥ 1); so large that the milliseconds are not
+    # an exact JSON integer (over 2^53 − 1 ms, ~2.5 million hours) → 1 as well, like any other
+    # unusable number
     hours = row.approx_total_course_hrs
     if hours is None or hours <= 0:
         return 1
     ms = hours * MS_PER_HOUR
-    if not math.isfinite(ms):
+    if not ms <= MAX_SAFE_INTEGER:  # NaN and infinity included
         return 1
     return max(round_half_up(ms), 1)
 
@@ -192,11 +197,12 @@ def skipped(
     """The skip of a row that cannot be sent, by precedence: ``missing_content_id``, then
     ``course_not_synchronized`` (which wins over ``no_learner_email`` when both apply), then
     ``no_learner_email``. Called only when one applies."""
+    received = truncate(row.external_id, MAX_EMAIL_LENGTH) if row.external_id else ""
     if external_id is None:
-        return SkippedStat("", learner or row.external_id or "", MISSING_CONTENT_ID)
+        return SkippedStat("", learner or received, MISSING_CONTENT_ID)
     if external_id not in synchronized:
-        return SkippedStat(external_id, learner or row.external_id or "", COURSE_NOT_SYNCHRONIZED)
-    return SkippedStat(external_id, row.external_id or "", NO_LEARNER_EMAIL)
+        return SkippedStat(external_id, learner or received, COURSE_NOT_SYNCHRONIZED)
+    return SkippedStat(external_id, received, NO_LEARNER_EMAIL)
 
 
 # --- one row, mapped ------------------------------------------------------------------------------

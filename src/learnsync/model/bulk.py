@@ -13,17 +13,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from learnsync.errors import ApiError, BulkOperationError
+from learnsync.model.untrusted import (
+    MAX_ERROR_LENGTH,
+    MAX_REMOTE_ID_LENGTH,
+    clean_line,
+    truncate,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class BulkResult:
-    """The outcome of one item of a bulk request (``input``: the item as 360Learning echoed it)."""
+    """The outcome of one item of a bulk request (``input``: the item as 360Learning echoed it).
+
+    360Learning's text is untrusted (docs/security.md#untrusted-text): ``error`` is cleaned
+    (control characters removed, lone surrogates replaced) and cut to 1,000 characters;
+    ``resource_id`` is cleaned and, blank or longer than 64 characters (360Learning's ids have
+    24), ``None``."""
 
     input: dict[str, Any]
     ok: bool
     resource_id: str | None = None
     error: str | None = None
     operation_failed: bool = False  # not rejected alone: its whole operation ended in error
+
+    def __post_init__(self) -> None:
+        if self.error is not None:
+            error = truncate(clean_line(str(self.error)), MAX_ERROR_LENGTH)
+            object.__setattr__(self, "error", error)
+        if self.resource_id is not None:
+            rid = clean_line(str(self.resource_id)).strip()
+            ok = 0 < len(rid) <= MAX_REMOTE_ID_LENGTH
+            object.__setattr__(self, "resource_id", rid if ok else None)
 
 
 class BatchFailed(BulkOperationError):

@@ -5,6 +5,12 @@ Unknown fields are ignored, every field is optional, and a field of the wrong JS
 string, ``"true"`` becomes ``True``) instead of failing the row. Deciding whether a row is usable
 is the mapping's job, which reports a reason; the client never drops a row.
 
+The converters are also where Coursera's text enters learnsync, so they apply the untrusted-text
+rules (:mod:`learnsync.model.untrusted`, docs/security.md#untrusted-text): every string cleaned
+(control characters removed, lone surrogates replaced; ``description`` keeps its line feeds and
+tabs), the raw ``extraMetadata.definition`` cleaned throughout, and a number that no float or
+64-bit integer holds is invalid (``None``). No converter raises, whatever the JSON value.
+
 The converters (``loose_str`` …) are public: :class:`learnsync.extract.stats.LightRow` applies the
 very same ones without pydantic. :class:`EnrollmentFields` is what the statistics mapping reads of
 a row, met by :class:`EnrollmentRow` and by ``LightRow``.
@@ -17,10 +23,14 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from learnsync.model.untrusted import INT64_MAX, INT64_MIN, clean_json, clean_line, clean_text
+
 
 def loose_str(value: Any) -> str | None:
+    """A one-line string (:func:`~learnsync.model.untrusted.clean_line`); a JSON number becomes
+    its text; anything else ``None``."""
     if isinstance(value, str):
-        return value
+        return value if value.isprintable() else clean_line(value)  # the common case inline
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int):
@@ -30,11 +40,23 @@ def loose_str(value: Any) -> str | None:
     return None
 
 
+def loose_text(value: Any) -> str | None:
+    """A multi-line text (:func:`~learnsync.model.untrusted.clean_text`: line feeds and tabs
+    kept); anything but a string ``None``."""
+    return clean_text(value) if isinstance(value, str) else None
+
+
 def loose_number(value: Any) -> float | None:
+    """A finite float from a JSON number or a numeric string; ``None`` otherwise — an integer too
+    large for a float (``1e400`` written out) included."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
     if isinstance(value, str):
         try:
             number = float(value.strip())
@@ -45,8 +67,13 @@ def loose_number(value: Any) -> float | None:
 
 
 def loose_int(value: Any) -> int | None:
+    """As :func:`loose_number`, truncated to an integer; ``None`` outside the signed 64-bit
+    range (no timestamp or count fits there)."""
     number = loose_number(value)
-    return None if number is None else int(number)
+    if number is None:
+        return None
+    integer = int(number)
+    return integer if INT64_MIN <= integer <= INT64_MAX else None  # untrusted.bounded_int, inline
 
 
 def loose_bool(value: Any) -> bool | None:
@@ -65,11 +92,20 @@ def _loose_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _clean_dict(value: Any) -> dict[str, Any]:
+    """A raw JSON object kept as it is, its strings cleaned (``extraMetadata.definition``)."""
+    if not isinstance(value, dict):
+        return {}
+    cleaned: dict[str, Any] = clean_json(value)
+    return cleaned
+
+
 LooseStr = Annotated[str | None, BeforeValidator(loose_str)]
+LooseText = Annotated[str | None, BeforeValidator(loose_text)]
 LooseFloat = Annotated[float | None, BeforeValidator(loose_number)]
 LooseInt = Annotated[int | None, BeforeValidator(loose_int)]
 LooseBool = Annotated[bool | None, BeforeValidator(loose_bool)]
-LooseDict = Annotated[dict[str, Any], BeforeValidator(_loose_dict)]
+LooseDict = Annotated[dict[str, Any], BeforeValidator(_clean_dict)]
 
 
 class _Row(BaseModel):
@@ -106,7 +142,7 @@ class Content(_Row):
     content_id: LooseStr = Field(default=None, alias="contentId")
     content_type: LooseStr = Field(default=None, alias="contentType")
     name: LooseStr = None
-    description: LooseStr = None
+    description: LooseText = None
     slug: LooseStr = None
     language_code: LooseStr = Field(default=None, alias="languageCode")
     difficulty_level: LooseStr = Field(default=None, alias="difficultyLevel")

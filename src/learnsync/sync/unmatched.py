@@ -25,6 +25,7 @@ from pathlib import Path
 
 from learnsync.config import Config
 from learnsync.mapping.stats import NO_LEARNER_EMAIL
+from learnsync.model.untrusted import csv_cell
 from learnsync.sync.context import open_store, store_exists
 from learnsync.sync.integration import store_record
 
@@ -75,12 +76,23 @@ def unmatched_learners(config: Config) -> list[UnmatchedLearner]:
 
 
 def write_csv(rows: Iterable[UnmatchedLearner], path: str | Path) -> int:
-    """Write ``learner,reason,course_count,courses`` (courses ``;``-separated); return the count."""
+    """Write ``learner,reason,course_count,courses`` (courses ``;``-separated); return the count.
+
+    The learner and course cells are Coursera's text: neutralized against formula injection
+    (a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    ``'``: :func:`~learnsync.model.untrusted.csv_cell`, docs/security.md#untrusted-text)."""
     count = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["learner", "reason", "course_count", "courses"])
         for row in rows:
-            writer.writerow([row.learner, row.reason, len(row.courses), ";".join(row.courses)])
+            writer.writerow(
+                [
+                    csv_cell(row.learner),
+                    row.reason,
+                    len(row.courses),
+                    csv_cell(";".join(row.courses)),
+                ]
+            )
             count += 1
     return count
