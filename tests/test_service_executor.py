@@ -173,6 +173,10 @@ def test_a_stopping_executor_waits_then_cancels_the_runs_still_going(store: Stor
             LearnsyncError("360Learning refused\nthe credentials"),
             "360Learning refused the credentials",
         ),
+        (  # an upstream's answer quoted in the error: no terminal escape reaches the row
+            LearnsyncError("360Learning said: \x1b[31mno\x00 \u202eway"),
+            "360Learning said: [31mno way",
+        ),
     ],
 )
 def test_a_body_that_raises_fails_its_run_with_one_line_and_frees_the_integration(

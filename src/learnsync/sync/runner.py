@@ -49,8 +49,9 @@ class RunTicket:
 
 
 def one_line(message: str, limit: int = 500) -> str:
-    """A message as one line (a run row's error), at most ``limit`` characters long."""
-    text = " ".join(message.split())
+    """A message as one line of printable text (a run row's error: it may quote an upstream's
+    answer), at most ``limit`` characters long."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in message).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
