@@ -1,7 +1,9 @@
 """The FastAPI application: pages (Jinja2), the JSON API, /healthz and /metrics.
 
 A runner only: every action calls the service layer or a pipeline (DESIGN: no sync logic here).
-Secrets are write-only: no template or API answer ever receives one.
+Secrets are write-only: no template or API answer ever receives one. Around the routes, outermost
+first: the security headers, the body limits (:mod:`learnsync.web.limits`), the session check;
+every ``{..._id}`` is ``{..._id:id}`` (1 to 18 digits: a longer id is a 404).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -27,27 +28,51 @@ from learnsync.service.integrations import IntegrationInput
 from learnsync.service.setup import form_words, setup_integration, verify_credentials
 from learnsync.store.service_repository import IntegrationSettings
 from learnsync.web import charts, metrics, views
+from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    SecurityHeadersMiddleware,
     SessionMiddleware,
     csrf_guard,
+    metrics_allowed,
+    metrics_token_from_env,
     new_login_csrf,
+    security_headers,
 )
 
 HERE = Path(__file__).parent
 
 
-def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
+def create_app(
+    service: Service, *, secure_cookies: bool = False, metrics_token: str | None = None
+) -> FastAPI:
+    """``secure_cookies``: served over HTTPS (``Secure`` cookies, Strict-Transport-Security).
+    ``metrics_token``: the bearer token ``/metrics`` needs (default: ``LEARNSYNC_METRICS_TOKEN``;
+    neither: anonymous)."""
+    headers = security_headers(hsts=secure_cookies)
+    token = metrics_token or metrics_token_from_env()
     app = FastAPI(
         title="learnsync",
         summary="Coursera for Business → 360Learning connector service",
+        # no Swagger UI or ReDoc: their pages load scripts from a CDN (and run inline ones);
+        # the document itself is served to signed-in administrators
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         dependencies=[Depends(csrf_guard)],
     )
+    # the last added runs first: headers on every answer, then the body limits, then sessions
     app.add_middleware(SessionMiddleware, auth=service.auth)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, headers=headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # sent by Starlette's outermost middleware, past SecurityHeadersMiddleware: the headers
+        # are set here; the exception goes on to the server's log (JSON, learnsync serve)
+        return PlainTextResponse("Internal Server Error", status_code=500, headers=dict(headers))
+
+    app.add_exception_handler(Exception, server_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     app.state.service = service
@@ -79,7 +104,13 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics_endpoint() -> PlainTextResponse:
+    def metrics_endpoint(request: Request) -> PlainTextResponse:
+        if not metrics_allowed(request, token):
+            return PlainTextResponse(
+                "a bearer token is needed\n",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         return PlainTextResponse(
             metrics.render(service), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -121,10 +152,6 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title="learnsync API")
-
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
         return RedirectResponse("/integrations", status_code=303)
@@ -148,15 +175,15 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             return page(request, "settings.html", 400, item=None, form=form, error=_msg(exc))
         return RedirectResponse(f"/integrations/{new_id}", status_code=303)
 
-    @app.get("/integrations/{integration_id}", include_in_schema=False)
-    def settings_page(request: Request, integration_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}", include_in_schema=False)
+    def settings_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         return page(request, "settings.html", item=item, form=views.input_of(item))
 
-    @app.post("/integrations/{integration_id}", include_in_schema=False)
+    @app.post("/integrations/{integration_id:id}", include_in_schema=False)
     def save_settings(
         request: Request,
-        integration_id: int,
+        integration_id: RowId,
         action: str = Form("save"),
         form: IntegrationInput = Depends(views.form_input),
     ) -> Response:
@@ -188,20 +215,20 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             setup=result,
         )
 
-    @app.get("/integrations/{integration_id}/languages", include_in_schema=False)
-    def languages_page(request: Request, integration_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/languages", include_in_schema=False)
+    def languages_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         view = views.filters_view(service, integration_id)
         return page(request, "languages.html", item=item, view=view)
 
-    @app.get("/integrations/{integration_id}/content-types", include_in_schema=False)
-    def content_types_page(request: Request, integration_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/content-types", include_in_schema=False)
+    def content_types_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         view = views.filters_view(service, integration_id)
         return page(request, "content_types.html", item=item, view=view)
 
-    @app.post("/integrations/{integration_id}/filters", include_in_schema=False)
-    async def save_filters(request: Request, integration_id: int) -> Response:
+    @app.post("/integrations/{integration_id:id}/filters", include_in_schema=False)
+    async def save_filters(request: Request, integration_id: RowId) -> Response:
         """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save the filters and
         submit the ``filters`` run that archives and restores — the run's page shows it."""
         item = integration_or_404(integration_id)
@@ -227,24 +254,24 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             saved=False,
         )
 
-    @app.get("/integrations/{integration_id}/runs", include_in_schema=False)
-    def runs_page(request: Request, integration_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/runs", include_in_schema=False)
+    def runs_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         runs = views.runs_of(service, integration_id)
         current = service.runs.current(integration_id)
         live = views.run_json(service, current.id) if current else None
         return page(request, "runs.html", item=item, runs=runs, live=live)
 
-    @app.get("/integrations/{integration_id}/runs/{run_id}", include_in_schema=False)
-    def run_page(request: Request, integration_id: int, run_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/runs/{run_id:id}", include_in_schema=False)
+    def run_page(request: Request, integration_id: RowId, run_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         run = views.run_of(service, integration_id, run_id)
         if run is None:
             raise HTTPException(404, "no such run")
         return page(request, "run.html", item=item, run=run)
 
-    @app.post("/integrations/{integration_id}/sync/{kind}", include_in_schema=False)
-    def sync_now(integration_id: int, kind: str) -> RedirectResponse:
+    @app.post("/integrations/{integration_id:id}/sync/{kind}", include_in_schema=False)
+    def sync_now(integration_id: RowId, kind: str) -> RedirectResponse:
         """Submit a run (queued behind any run of the integration); its progress is shown."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
@@ -258,21 +285,21 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             raise HTTPException(404, "no such run")
         return run
 
-    @app.post("/runs/{run_id}/cancel", include_in_schema=False)
-    def cancel_run(run_id: int) -> RedirectResponse:
+    @app.post("/runs/{run_id:id}/cancel", include_in_schema=False)
+    def cancel_run(run_id: RowId) -> RedirectResponse:
         """Cancel a run: a queued one at once, a running one at its next progress step."""
         run = run_or_404(run_id)
         service.runs.cancel(run_id)
         return RedirectResponse(f"/integrations/{run['integration_id']}/runs/{run_id}", 303)
 
-    @app.get("/integrations/{integration_id}/schedules", include_in_schema=False)
-    def schedules_page(request: Request, integration_id: int, saved: str = "") -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/schedules", include_in_schema=False)
+    def schedules_page(request: Request, integration_id: RowId, saved: str = "") -> HTMLResponse:
         item = integration_or_404(integration_id)
         rows = views.schedules_of(service, integration_id)
         return page(request, "schedules.html", item=item, rows=rows, saved=saved)
 
-    @app.post("/integrations/{integration_id}/schedules", include_in_schema=False)
-    async def save_schedules(request: Request, integration_id: int) -> Response:
+    @app.post("/integrations/{integration_id:id}/schedules", include_in_schema=False)
+    async def save_schedules(request: Request, integration_id: RowId) -> Response:
         item = integration_or_404(integration_id)
         form = await request.form()
         try:
@@ -290,10 +317,10 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             return page(request, "schedules.html", 400, item=item, rows=rows, error=exc.message)
         return RedirectResponse(f"/integrations/{integration_id}/schedules?saved=1", 303)
 
-    @app.get("/integrations/{integration_id}/catalog", include_in_schema=False)
+    @app.get("/integrations/{integration_id:id}/catalog", include_in_schema=False)
     def catalog_page(
         request: Request,
-        integration_id: int,
+        integration_id: RowId,
         q: str = "",
         language: str = "",
         content_type: str = "",
@@ -318,8 +345,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             page=page_number,
         )
 
-    @app.get("/integrations/{integration_id}/statistics", include_in_schema=False)
-    def statistics_page(request: Request, integration_id: int) -> HTMLResponse:
+    @app.get("/integrations/{integration_id:id}/statistics", include_in_schema=False)
+    def statistics_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         stats = _statistics(integration_id)
         return page(
@@ -370,8 +397,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         """Every integration with its health, last runs and next run times (no secret)."""
         return [views.summary(service, s) for s in service.repo.list_integrations()]
 
-    @app.get("/api/integrations/{integration_id}", tags=["integrations"])
-    def api_integration(integration_id: int) -> dict[str, Any]:
+    @app.get("/api/integrations/{integration_id:id}", tags=["integrations"])
+    def api_integration(integration_id: RowId) -> dict[str, Any]:
         return views.summary(service, integration_or_404(integration_id))
 
     @app.post("/api/integrations", tags=["integrations"], status_code=201)
@@ -383,8 +410,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             raise HTTPException(400, _msg(exc)) from None
         return views.summary(service, integration_or_404(new_id))
 
-    @app.put("/api/integrations/{integration_id}", tags=["integrations"])
-    def api_update_integration(integration_id: int, body: IntegrationInput) -> dict[str, Any]:
+    @app.put("/api/integrations/{integration_id:id}", tags=["integrations"])
+    def api_update_integration(integration_id: RowId, body: IntegrationInput) -> dict[str, Any]:
         """Replace the settings (blank secrets keep the stored ones). The integration keeps its
         id, filters, runs and item states, also when renamed."""
         integration_or_404(integration_id)
@@ -394,13 +421,13 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             raise HTTPException(400, _msg(exc)) from None
         return views.summary(service, integration_or_404(integration_id))
 
-    @app.get("/api/integrations/{integration_id}/runs", tags=["runs"])
-    def api_runs(integration_id: int) -> list[dict[str, Any]]:
+    @app.get("/api/integrations/{integration_id:id}/runs", tags=["runs"])
+    def api_runs(integration_id: RowId) -> list[dict[str, Any]]:
         integration_or_404(integration_id)
         return views.runs_of(service, integration_id)
 
-    @app.get("/api/integrations/{integration_id}/progress", tags=["runs"])
-    def api_progress(integration_id: int) -> dict[str, Any]:
+    @app.get("/api/integrations/{integration_id:id}/progress", tags=["runs"])
+    def api_progress(integration_id: RowId) -> dict[str, Any]:
         """The run going now (else the oldest queued one, else the newest), read from its row:
         status, stage, done/total, heartbeat_at; ``{"status": "idle"}`` before any run."""
         integration_or_404(integration_id)
@@ -408,22 +435,22 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         live = views.run_json(service, current.id) if current else None
         return live or {"status": "idle"}
 
-    @app.get("/api/runs/{run_id}", tags=["runs"])
-    def api_run(run_id: int) -> dict[str, Any]:
+    @app.get("/api/runs/{run_id:id}", tags=["runs"])
+    def api_run(run_id: RowId) -> dict[str, Any]:
         """One run: queued, running (stage, done/total, heartbeat_at), succeeded, partial,
         failed (``error``: one line) or cancelled."""
         return run_or_404(run_id)
 
-    @app.post("/api/runs/{run_id}/cancel", tags=["runs"], status_code=202)
-    def api_cancel(run_id: int) -> JSONResponse:
+    @app.post("/api/runs/{run_id:id}/cancel", tags=["runs"], status_code=202)
+    def api_cancel(run_id: RowId) -> JSONResponse:
         """Cancel a run: ``cancelled`` at once when queued; a running one stops at its next
         progress step (``cancel_requested``, shown ``cancelling…``)."""
         run_or_404(run_id)
         service.runs.cancel(run_id)
         return JSONResponse(run_or_404(run_id), status_code=202)
 
-    @app.post("/api/integrations/{integration_id}/sync/{kind}", tags=["runs"], status_code=202)
-    def api_sync(integration_id: int, kind: str) -> JSONResponse:
+    @app.post("/api/integrations/{integration_id:id}/sync/{kind}", tags=["runs"], status_code=202)
+    def api_sync(integration_id: RowId, kind: str) -> JSONResponse:
         """Submit a content or statistics run: ``queued`` (behind any run of the integration)."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
@@ -431,13 +458,13 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
         run_id = service.runs.start(integration_id, kind)
         return JSONResponse(run_or_404(run_id), status_code=202)
 
-    @app.get("/api/integrations/{integration_id}/schedules", tags=["schedules"])
-    def api_schedules(integration_id: int) -> list[dict[str, Any]]:
+    @app.get("/api/integrations/{integration_id:id}/schedules", tags=["schedules"])
+    def api_schedules(integration_id: RowId) -> list[dict[str, Any]]:
         integration_or_404(integration_id)
         return views.schedules_of(service, integration_id)
 
-    @app.put("/api/integrations/{integration_id}/schedules/{kind}", tags=["schedules"])
-    def api_set_schedule(integration_id: int, kind: str, body: ScheduleBody) -> dict[str, Any]:
+    @app.put("/api/integrations/{integration_id:id}/schedules/{kind}", tags=["schedules"])
+    def api_set_schedule(integration_id: RowId, kind: str, body: ScheduleBody) -> dict[str, Any]:
         """Change a daily schedule (``time_of_day`` HH:MM in ``timezone``, e.g. Europe/Paris)."""
         integration_or_404(integration_id)
         try:
@@ -448,9 +475,9 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             raise HTTPException(422, exc.message) from None
         return next(s for s in views.schedules_of(service, integration_id) if s["kind"] == kind)
 
-    @app.get("/api/integrations/{integration_id}/catalog", tags=["catalog"])
+    @app.get("/api/integrations/{integration_id:id}/catalog", tags=["catalog"])
     def api_catalog(
-        integration_id: int,
+        integration_id: RowId,
         q: str = "",
         language: str = "",
         content_type: str = "",
@@ -463,8 +490,8 @@ def create_app(service: Service, *, secure_cookies: bool = False) -> FastAPI:
             _catalog(integration_or_404(integration_id), criteria, page_number)
         )
 
-    @app.get("/api/integrations/{integration_id}/statistics", tags=["statistics"])
-    def api_statistics(integration_id: int) -> dict[str, Any]:
+    @app.get("/api/integrations/{integration_id:id}/statistics", tags=["statistics"])
+    def api_statistics(integration_id: RowId) -> dict[str, Any]:
         """Completions and active learners per day (30 days), top courses, unmatched learners."""
         data = dataclasses.asdict(_statistics(integration_id))
         data["days"] = [d.isoformat() for d in data["days"]]
