@@ -168,7 +168,10 @@ def serve(
         web = create_app(
             service, secure_cookies=not sandbox and host not in ("127.0.0.1", "localhost")
         )
-        server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning"))
+        # log_config=None: uvicorn's own loggers (uvicorn.error: tracebacks, invalid requests)
+        # propagate to the JSON handler configured above, never print plain text
+        config = uvicorn.Config(web, host=host, port=port, log_level="warning", log_config=None)
+        server = uvicorn.Server(config)
         server.run(sockets=[listener])
 
 
