@@ -84,9 +84,12 @@ def store(url: str, clock: Clock) -> Iterator[Store]:
         yield opened
 
 
-@pytest.fixture(autouse=True)
-def loopback_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def loopback_endpoints() -> Iterator[None]:
     """The simulators listen on loopback over http: the tests' services allow it, as an operator
-    would in ``LEARNSYNC_ALLOWED_HOSTS`` (docs/security.md). The endpoint policy's own tests
-    build their policy explicitly."""
-    monkeypatch.setenv("LEARNSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost")
+    would in ``LEARNSYNC_ALLOWED_HOSTS`` (docs/security.md) — for the whole session, module-scoped
+    fixtures and ``serve`` subprocesses included. The endpoint policy's own tests build their
+    policy explicitly."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEARNSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost")
+        yield
