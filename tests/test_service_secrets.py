@@ -82,6 +82,7 @@ def test_key_file(tmp_path: Path) -> None:
     key = Fernet.generate_key()
     file = tmp_path / "key"
     file.write_bytes(key + b"\n")
+    file.chmod(0o600)  # a key file other users may read is refused (test_security_secrets.py)
     box = secret_box_from_env({KEY_FILE_ENV: str(file)})
     assert SecretBox(key).decrypt(box.encrypt("v")) == "v"
 
@@ -89,6 +90,7 @@ def test_key_file(tmp_path: Path) -> None:
 def test_key_file_that_is_not_text_is_refused_without_quoting_it(tmp_path: Path) -> None:
     file = tmp_path / "key"
     file.write_bytes(b"\xffsecret-ish\xfe" * 3)
+    file.chmod(0o600)
     with pytest.raises(ConfigError, match="not a valid Fernet key") as caught:
         secret_box_from_env({KEY_FILE_ENV: str(file)})
     assert "secret-ish" not in caught.value.message and "xff" not in caught.value.message

@@ -137,12 +137,41 @@ def read_app_settings(path: Path) -> Config:
 
 _SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
 _TOKEN_LINE = re.compile(r"^\s*refresh_token\s*=")
+_TOML_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string (quoted; ``"``, ``\\`` and every control character
+    escaped, as the TOML 1.0 spec requires)."""
+    out = []
+    for ch in value:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def write_token_to_file(path: Path, token: str) -> None:
-    """Replace (or add) ``refresh_token`` in ``[coursera]``; keep every other line as it is."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    value = f'refresh_token = "{token}"\n'
+    """Replace (or add) ``refresh_token`` in ``[coursera]``; keep every other line as it is.
+
+    The new file is written to a temporary file created private (0600) next to it, checked
+    (it must parse as TOML, with this token and every other value unchanged) and renamed over
+    the old one. The result keeps the old file's owner and group permissions, never access for
+    other users: the file holds secrets."""
+    original = path.read_text(encoding="utf-8")
+    lines = original.splitlines(keepends=True)
+    value = f"refresh_token = {toml_string(token)}\n"
     section = None
     header_at: int | None = None
     for n, line in enumerate(lines):
@@ -156,15 +185,48 @@ def write_token_to_file(path: Path, token: str) -> None:
             lines[n] = value
             break
     else:
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
         if header_at is None:
             lines += ["\n", "[coursera]\n", value]
         else:
             lines.insert(header_at + 1, value)
+    text = "".join(lines)
+    _check_rewrite(path, original, text, token)
+    mode = (path.stat().st_mode & 0o770) if path.exists() else 0o600
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    temp.write_text("".join(lines), encoding="utf-8")
-    if path.exists():
-        os.chmod(temp, path.stat().st_mode & 0o777)
-    os.replace(temp, path)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temp, mode | 0o600)
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _check_rewrite(path: Path, before: str, after: str, token: str) -> None:
+    """The rewritten file must say what the old one said, with this refresh token."""
+    try:
+        old, new = tomllib.loads(before), tomllib.loads(after)
+    except tomllib.TOMLDecodeError:
+        old, new = {}, {}
+    old_coursera, new_coursera = old.setdefault("coursera", {}), new.get("coursera")
+    if (
+        isinstance(new_coursera, dict)
+        and isinstance(old_coursera, dict)
+        and new_coursera.get("refresh_token") == token
+    ):
+        old_coursera["refresh_token"] = token
+        if old == new:
+            return
+    raise ConfigError(
+        f"cannot update [coursera] refresh_token in {path} automatically (its refresh_token "
+        "line is not a one-line value): remove that line and run the command again"
+    )
 
 
 def authorize(

@@ -1,4 +1,5 @@
-"""``learnsync serve``, ``learnsync admin create-user``, ``learnsync integrations import``."""
+"""``learnsync serve``, ``learnsync admin …`` (administrators, sessions, the secret key),
+``learnsync integrations import``."""
 
 from __future__ import annotations
 
@@ -8,18 +9,25 @@ import os
 import secrets
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from learnsync.cli.main import DebugOpt, app, guarded
 from learnsync.errors import ConfigError, LearnsyncError
 
+if TYPE_CHECKING:
+    from learnsync.service.auth import Auth
+
 STORE_ENV = "LEARNSYNC_STORE_URL"
 admin_app = typer.Typer(no_args_is_help=True, help="Administrators of the web app.")
+sessions_app = typer.Typer(no_args_is_help=True, help="Administrators' sessions.")
 integrations_app = typer.Typer(no_args_is_help=True, help="Integrations of the service.")
 app.add_typer(admin_app, name="admin")
+admin_app.add_typer(sessions_app, name="sessions")
 app.add_typer(integrations_app, name="integrations")
 
 StoreOpt = Annotated[
@@ -34,54 +42,225 @@ def _store_url(given: str | None) -> str:
     return given or os.environ.get(STORE_ENV) or "sqlite:///learnsync.db"
 
 
+def _private_store(url: str) -> str:
+    """A new SQLite store is created 0600; one other users may read is warned about."""
+    from learnsync.cli.output import warning_line
+    from learnsync.service.secrets import private_store
+
+    warning = private_store(url)
+    if warning:
+        warning_line(warning)
+    return url
+
+
 def _service(store: str | None, *, sandbox: bool = False):  # type: ignore[no-untyped-def]
     from learnsync.service.core import Service
     from learnsync.service.endpoints import EndpointPolicy
     from learnsync.service.secrets import secret_box_from_env
 
+    box = secret_box_from_env(sandbox=sandbox)
     return Service(
-        _store_url(store),
-        secret_box_from_env(sandbox=sandbox),
+        _private_store(_store_url(store)),
+        box,
         endpoints=EndpointPolicy.from_env(sandbox=sandbox),
+    )
+
+
+@contextmanager
+def _accounts(store: str | None) -> Iterator[Auth]:
+    """The administrators of the store (no secret key needed: no secret is read)."""
+    from learnsync.service.auth import Auth
+    from learnsync.store import Store
+    from learnsync.store.service_repository import ServiceRepository
+
+    with Store.open(_private_store(_store_url(store))) as opened:
+        yield Auth(ServiceRepository.of_store(opened))
+
+
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+]
+UsernameArg = Annotated[str, typer.Argument(help="The administrator's user name.")]
+
+
+def _read_password(password_stdin: bool) -> str:
+    """One line of stdin (``--password-stdin``), else asked twice on the terminal."""
+    import sys
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "no terminal to ask the password on: give it as one line on standard input "
+            "with --password-stdin"
+        )
+    try:
+        password = getpass.getpass("password: ")
+        again = getpass.getpass("again: ")
+    except EOFError:
+        raise ConfigError("no password given: run the command again") from None
+    if again != password:
+        raise ConfigError("the two passwords differ: run the command again")
+    return password
+
+
+def _no_such_admin(exc: LookupError) -> ConfigError:
+    return ConfigError(
+        f"{exc.args[0]}: check the name and --store (learnsync admin create-user creates one)"
     )
 
 
 @admin_app.command("create-user")
 @guarded
 def create_user(
-    username: Annotated[str, typer.Argument(help="The administrator's user name.")],
+    username: UsernameArg,
     store: StoreOpt = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Create an administrator of the web app (the password is asked, never an argument)."""
-    import sys
+    from learnsync.service.audit import cli_actor
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif not sys.stdin.isatty():
-        raise ConfigError(
-            "no terminal to ask the password on: give it as one line on standard input "
-            "with --password-stdin"
-        )
-    else:
-        try:
-            password = getpass.getpass("password: ")
-            again = getpass.getpass("again: ")
-        except EOFError:
-            raise ConfigError("no password given: run the command again") from None
-        if again != password:
-            raise ConfigError("the two passwords differ: run the command again")
+    password = _read_password(password_stdin)
     service = _service(store)
     try:
-        service.auth.create_user(username, password)
+        service.auth.create_user(username, password, actor=cli_actor())
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     finally:
         service.close()
     print(f"administrator {username!r} created")
+
+
+@admin_app.command("set-password")
+@guarded
+def set_password(
+    username: UsernameArg,
+    store: StoreOpt = None,
+    password_stdin: PasswordStdinOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Give an administrator a new password (asked, never an argument); their sessions end."""
+    from learnsync.service.audit import cli_actor
+
+    password = _read_password(password_stdin)
+    with _accounts(store) as auth:
+        try:
+            ended = auth.set_password(username, password, actor=cli_actor())
+        except LookupError as exc:
+            raise _no_such_admin(exc) from None
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    print(f"password of administrator {username.strip()!r} changed ({ended} session(s) ended)")
+
+
+def _set_disabled(username: str, store: str | None, disabled: bool) -> int:
+    from learnsync.service.audit import cli_actor
+
+    with _accounts(store) as auth:
+        try:
+            return auth.set_disabled(username, disabled, actor=cli_actor())
+        except LookupError as exc:
+            raise _no_such_admin(exc) from None
+
+
+@admin_app.command("disable")
+@guarded
+def disable_user(username: UsernameArg, store: StoreOpt = None, debug: DebugOpt = False) -> None:
+    """Disable an administrator: they cannot sign in, and their sessions end at once."""
+    ended = _set_disabled(username, store, True)
+    print(f"administrator {username.strip()!r} disabled ({ended} session(s) ended)")
+
+
+@admin_app.command("enable")
+@guarded
+def enable_user(username: UsernameArg, store: StoreOpt = None, debug: DebugOpt = False) -> None:
+    """Let a disabled administrator sign in again."""
+    _set_disabled(username, store, False)
+    print(f"administrator {username.strip()!r} enabled")
+
+
+@sessions_app.command("revoke")
+@guarded
+def revoke_sessions(
+    username: Annotated[
+        str | None, typer.Argument(help="The administrator whose sessions end.")
+    ] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="End every session.")] = False,
+    store: StoreOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """End an administrator's sessions (or everyone's with --all): they sign in again."""
+    from learnsync.service.audit import cli_actor
+
+    if (username is None) == (not all_users):
+        raise ConfigError("give either a USERNAME or --all (not both)")
+    with _accounts(store) as auth:
+        try:
+            ended = auth.revoke_sessions(username, actor=cli_actor())
+        except LookupError as exc:
+            raise _no_such_admin(exc) from None
+    whose = f"of administrator {username.strip()!r} " if username is not None else ""
+    print(f"{ended} session(s) {whose}ended")
+
+
+@admin_app.command("rotate-key")
+@guarded
+def rotate_key(
+    new_key_file: Annotated[
+        Path,
+        typer.Option(
+            "--new-key-file",
+            help="The new key: read from this file, or generated into it (mode 0600) when it "
+            "does not exist.",
+        ),
+    ],
+    store: StoreOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Re-encrypt every stored secret under a new key, in one transaction (stop serve first).
+
+    The current key comes from $LEARNSYNC_SECRET_KEY or $LEARNSYNC_SECRET_KEY_FILE, as for
+    serve. Afterwards point LEARNSYNC_SECRET_KEY_FILE at the new file and start serve again."""
+    from learnsync.service import secrets as keys
+    from learnsync.service.audit import AuditAction, AuditLog, cli_actor
+    from learnsync.store import Store
+    from learnsync.store.service_repository import ServiceRepository
+
+    current = keys.load_key()
+    if current is None:
+        raise ConfigError(
+            f"no current secret key: set {keys.KEY_ENV} or {keys.KEY_FILE_ENV} to the key the "
+            "secrets are stored with"
+        )
+    old = keys.SecretBox(current)
+    created = not new_key_file.exists()
+    new_key = (
+        keys.write_key_file(new_key_file)
+        if created
+        else keys.read_key_file(new_key_file, "--new-key-file")
+    )
+    new = keys.SecretBox(new_key)
+    if new_key == current:
+        raise ConfigError(
+            f"{new_key_file} holds the current key: give a new file (it is generated) or "
+            "another key"
+        )
+    with Store.open(_private_store(_store_url(store))) as opened:
+        repo = ServiceRepository.of_store(opened)
+        integrations, count = keys.rotate_key(repo, old, new)
+        AuditLog(repo).record(
+            cli_actor(),
+            AuditAction.KEY_ROTATED,
+            detail=f"{count} secret(s) of {integrations} integration(s) re-encrypted",
+        )
+    made = "a new key written to" if created else "the key in"
+    print(
+        f"{count} secret(s) of {integrations} integration(s) re-encrypted under {made} "
+        f"{new_key_file}; now set {keys.KEY_FILE_ENV}={new_key_file} (and unset "
+        f"{keys.KEY_ENV}) for serve and every learnsync command, start serve again, and destroy "
+        "the old key once no backup of the store made before now is kept"
+    )
 
 
 @integrations_app.command("import")

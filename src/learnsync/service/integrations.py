@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from pydantic import Field
+
 from learnsync.config import (
     COURSERA_API_BASE,
     COURSERA_TOKEN_URL,
@@ -44,12 +46,12 @@ class IntegrationInput(IntegrationSchema):
     """What an administrator enters (UI form, API body or config file): the settings' schema
     plus the secrets. Empty secrets mean "keep the stored one" — secret fields are write-only."""
 
-    coursera_client_secret: str = ""
-    coursera_refresh_token: str = ""
+    coursera_client_secret: str = Field(default="", repr=False)
+    coursera_refresh_token: str = Field(default="", repr=False)
     coursera_api_base: str = COURSERA_API_BASE
     coursera_token_url: str = COURSERA_TOKEN_URL
     threesixty_base_url: str = THREESIXTY_BASE_URL
-    threesixty_client_secret: str = ""
+    threesixty_client_secret: str = Field(default="", repr=False)
     integration_name: str = DEFAULT_INTEGRATION_NAME
 
     def settings(self) -> dict[str, Any]:

@@ -3,17 +3,26 @@
 The key comes from ``LEARNSYNC_SECRET_KEY`` (a Fernet key: 32 url-safe base64-encoded bytes) or
 from the file named by ``LEARNSYNC_SECRET_KEY_FILE``. Without a key the service refuses to start,
 except in sandbox mode, which generates a throw-away key.
+
+Files: a key file any other user may access is refused (as PostgreSQL does for its TLS key: mode
+0600 or stricter, or 0640 when root owns it); a new key file and a new SQLite store are created
+0600; an existing SQLite store that other users may read gets a warning (:func:`private_store`).
+:func:`rotate_key` re-encrypts every stored secret under a new key in one transaction.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from learnsync.errors import ConfigError
+from learnsync.store.service_repository import ServiceRepository
 
 KEY_ENV = "LEARNSYNC_SECRET_KEY"
 KEY_FILE_ENV = "LEARNSYNC_SECRET_KEY_FILE"
@@ -56,6 +65,115 @@ class SecretBox:
             ) from None
 
 
+def _too_open(st: os.stat_result) -> bool:
+    """Other users may access the file: any group or other permission, except group read of
+    a file root owns (a key provisioned ``root:service 0640``)."""
+    mode = stat.S_IMODE(st.st_mode)
+    allowed_group = 0o040 if st.st_uid == 0 else 0
+    return bool(mode & 0o077 & ~allowed_group)
+
+
+def check_private(path: Path, what: str) -> None:
+    """Refuse (:class:`ConfigError`) a file other users may read or write."""
+    if os.name != "posix":
+        return
+    try:
+        st = path.stat()
+    except OSError:
+        return  # reading it says what is wrong
+    if _too_open(st):
+        raise ConfigError(
+            f"{what} {path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):04o}): "
+            f"make it private with `chmod 600 {path}`"
+        )
+
+
+def write_key_file(path: Path) -> bytes:
+    """A new Fernet key in a new file, created 0600 (never over an existing file)."""
+    key = Fernet.generate_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the key file {path}: {exc.strerror or exc}") from None
+    try:
+        os.write(fd, key + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key
+
+
+def read_key_file(path: Path, env_name: str = KEY_FILE_ENV) -> bytes:
+    """The key in ``path``, which must be private (:func:`check_private`)."""
+    check_private(path, "the secret key file")
+    try:
+        content = path.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the secret key file {path} ({exc.strerror or exc}): check {env_name}"
+        ) from None
+    if not content:
+        raise ConfigError(f"the secret key file {path} is empty")
+    return content
+
+
+def rotate_key(repo: ServiceRepository, old: SecretBox, new: SecretBox) -> tuple[int, int]:
+    """Re-encrypt every stored secret under ``new``, in one transaction: a secret neither key
+    decrypts stops it with nothing changed. A secret already under ``new`` (a rotation that was
+    interrupted after its commit) is re-encrypted too, so running it again is safe. Returns
+    (integrations, secrets) re-encrypted."""
+    both = MultiFernet([new._fernet, old._fernet])
+
+    def reencrypt(token: str) -> str:
+        try:
+            return both.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeEncodeError):
+            raise ConfigError(
+                "a stored secret can be decrypted neither with the current key nor with the new "
+                "one: nothing was changed; give the key the secrets were saved with in "
+                f"{KEY_ENV} or {KEY_FILE_ENV}"
+            ) from None
+
+    return repo.reencrypt_secrets(reencrypt)
+
+
+def private_store(url: str) -> str | None:
+    """Before a service opens a SQLite store: a missing file is created empty with mode 0600
+    (SQLite gives its ``-wal`` and ``-shm`` files the same mode); for an existing one that
+    other users may read, the warning to show. None for other databases."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # opening the store says what is wrong
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or parsed.query.get("mode") == "memory":
+        return None  # a URI filename: SQLite's own options decide
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None  # opening the store says what is wrong
+    else:
+        os.close(fd)
+        return None
+    if os.name != "posix":
+        return None
+    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    loose = [p for p in files if _too_open(p.stat())]
+    if not loose:
+        return None
+    mode = stat.S_IMODE(loose[0].stat().st_mode)
+    return (
+        f"the store {path} is accessible to other users (mode {mode:04o}): it holds the encrypted "
+        "secrets, the password hashes and the learners' data; make it private with "
+        f"`chmod 600 {' '.join(str(p) for p in loose)}`"
+    )
+
+
 def load_key(env: Mapping[str, str] | None = None) -> bytes | None:
     """The key from the environment or the key file; ``None`` when neither is set."""
     env = os.environ if env is None else env
@@ -67,15 +185,7 @@ def load_key(env: Mapping[str, str] | None = None) -> bytes | None:
     file = env.get(KEY_FILE_ENV, "").strip()
     if not file:
         return None
-    try:
-        content = Path(file).read_bytes().strip()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the secret key file {file} ({exc.strerror or exc}): check {KEY_FILE_ENV}"
-        ) from None
-    if not content:
-        raise ConfigError(f"the secret key file {file} is empty")
-    return content
+    return read_key_file(Path(file))
 
 
 def secret_box_from_env(

@@ -8,16 +8,16 @@ caller's job (:mod:`learnsync.service.secrets`), so this module never sees a sec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, RowMapping, delete, insert, or_, select, update
+from sqlalchemy import Engine, RowMapping, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from learnsync.model.integration import SETTING_FIELDS
-from learnsync.store import db
+from learnsync.store import bulk, db
 from learnsync.store.clock import Clock, utc_now
 from learnsync.store.models import Integration
 from learnsync.store.repository import Store
@@ -25,6 +25,8 @@ from learnsync.store.service_models import (
     SETUP_STATUSES,
     AdminSession,
     AdminUser,
+    AuditEntry,
+    LoginThrottle,
     Schedule,
 )
 
@@ -45,15 +47,55 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 class AdminUserRecord:
     id: int
     username: str
-    password_hash: str
+    password_hash: str = field(repr=False)
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
     user_id: int
     username: str
-    csrf_token: str
-    expires_at: datetime
+    csrf_token: str = field(repr=False)
+    expires_at: datetime  # the absolute end
+    last_seen_at: datetime | None = None  # the idle timeout counts from here
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """``free`` attempts since the last success pass; from the ``free``-th on, each attempt
+    locks the key for ``base`` doubled per attempt beyond it, at most ``cap``."""
+
+    free: int
+    base: timedelta
+    cap: timedelta
+
+    def lock_after(self, attempts: int) -> timedelta | None:
+        if attempts < self.free:
+            return None
+        doublings = min(attempts - self.free, 40)  # 2**40 s is far beyond any cap
+        delay: timedelta = self.base * (1 << doublings)
+        return min(self.cap, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """What :meth:`ServiceRepository.begin_login_attempt` decided. ``retry_after``: the attempt
+    is refused (a key is locked) for that long; else it was counted, and ``locked`` holds the
+    keys this attempt locked (key → (attempts, lock)), which a failure makes a lockout."""
+
+    retry_after: timedelta | None
+    locked: dict[str, tuple[int, timedelta]]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    integration_id: int | None
+    client: str | None
+    detail: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +175,11 @@ class ServiceRepository:
         table = AdminUser.__table__
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(table.c.id, table.c.username, table.c.password_hash).where(
+                select(table.c.id, table.c.username, table.c.password_hash, table.c.disabled).where(
                     table.c.username == username
                 )
             ).one_or_none()
-        return AdminUserRecord(*row) if row is not None else None
+        return AdminUserRecord(row[0], row[1], row[2], bool(row[3])) if row is not None else None
 
     def count_users(self) -> int:
         table = AdminUser.__table__
@@ -150,6 +192,24 @@ class ServiceRepository:
             conn.execute(
                 update(table).where(table.c.id == user_id).values(last_login_at=self.now())
             )
+
+    def set_password_hash(
+        self, user_id: int, password_hash: str, *, replacing: str | None = None
+    ) -> bool:
+        """Store a new hash; with ``replacing``, only if the stored one is still that (a rehash
+        at sign-in never undoes a password change made meanwhile). False when nothing changed."""
+        table = AdminUser.__table__
+        where = [table.c.id == user_id]
+        if replacing is not None:
+            where.append(table.c.password_hash == replacing)
+        with self.engine.begin() as conn:
+            result = conn.execute(update(table).where(*where).values(password_hash=password_hash))
+        return result.rowcount == 1
+
+    def set_disabled(self, user_id: int, disabled: bool) -> None:
+        table = AdminUser.__table__
+        with self.engine.begin() as conn:
+            conn.execute(update(table).where(table.c.id == user_id).values(disabled=disabled))
 
     # ------------------------------------------------------------------ sessions
 
@@ -167,24 +227,199 @@ class ServiceRepository:
                     csrf_token=csrf_token,
                     created_at=now,
                     expires_at=now + lifetime,
+                    last_seen_at=now,
                 )
             )
 
-    def get_session(self, token_hash: str) -> SessionRecord | None:
+    def get_session(
+        self,
+        token_hash: str,
+        idle: timedelta | None = None,
+        *,
+        touch_every: timedelta = timedelta(0),
+    ) -> SessionRecord | None:
+        """The live session: before its absolute end, seen within ``idle`` (None: no idle
+        timeout), of an administrator who is not disabled. Its ``last_seen_at`` is moved to
+        now when it is older than ``touch_every`` (fewer writes for frequent requests)."""
+        now = self.now()
         s, u = AdminSession.__table__, AdminUser.__table__
+        live = [s.c.token_hash == token_hash, s.c.expires_at > now, u.c.disabled.is_(False)]
+        if idle is not None:
+            live.append(s.c.last_seen_at > now - idle)
         stmt = (
-            select(s.c.user_id, u.c.username, s.c.csrf_token, s.c.expires_at)
+            select(s.c.user_id, u.c.username, s.c.csrf_token, s.c.expires_at, s.c.last_seen_at)
             .join(u, u.c.id == s.c.user_id)
-            .where(s.c.token_hash == token_hash, s.c.expires_at > self.now())
+            .where(*live)
         )
         with self.engine.connect() as conn:
             row = conn.execute(stmt).one_or_none()
-        return SessionRecord(*row) if row is not None else None
+        if row is None:
+            return None
+        record = SessionRecord(*row)
+        if record.last_seen_at is None or now - record.last_seen_at >= touch_every:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(s)
+                    .where(s.c.token_hash == token_hash, s.c.last_seen_at < now)
+                    .values(last_seen_at=now)
+                )
+        return record
 
     def delete_session(self, token_hash: str) -> None:
         table = AdminSession.__table__
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.token_hash == token_hash))
+
+    def delete_sessions(self, user_id: int | None = None) -> int:
+        """End every session of ``user_id`` (None: of everyone); how many were live."""
+        table = AdminSession.__table__
+        now = self.now()
+        mine = [] if user_id is None else [table.c.user_id == user_id]
+        with self.engine.begin() as conn:
+            live = conn.execute(
+                select(func.count()).select_from(table).where(*mine, table.c.expires_at > now)
+            ).scalar_one()
+            conn.execute(delete(table).where(*mine))
+        return int(live)
+
+    # ------------------------------------------------------------------ sign-in throttle
+
+    def begin_login_attempt(
+        self, rules: Mapping[str, ThrottleRule], *, forget_after: timedelta
+    ) -> LoginAttempt:
+        """Count one sign-in attempt against each key of ``rules`` — before the password is
+        checked, so concurrent attempts see each other — unless a key is locked: then nothing
+        is counted and the attempt is refused. One transaction that other processes' attempts
+        wait for (SQLite's write lock, PostgreSQL's row locks). Rows whose last attempt is older
+        than ``forget_after`` (and not locked) are forgotten first."""
+        now = self.now()
+        table = LoginThrottle.__table__
+        keys = list(rules)
+        with db.write_transaction(self.engine) as conn:
+            conn.execute(
+                delete(table).where(
+                    table.c.last_attempt_at < now - forget_after,
+                    or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
+                )
+            )
+            conn.execute(
+                bulk.dialect_insert(conn, table)
+                .values([{"key": k, "attempts": 0, "last_attempt_at": now} for k in keys])
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            rows = {
+                row.key: row
+                for row in conn.execute(
+                    select(table.c.key, table.c.attempts, table.c.locked_until)
+                    .where(table.c.key.in_(keys))
+                    .with_for_update()
+                )
+            }
+            waits = [
+                row.locked_until - now
+                for row in rows.values()
+                if row.locked_until is not None and row.locked_until > now
+            ]
+            if waits:
+                return LoginAttempt(max(waits), {})
+            locked: dict[str, tuple[int, timedelta]] = {}
+            for key, rule in rules.items():
+                attempts = int(rows[key].attempts) + 1
+                lock = rule.lock_after(attempts)
+                if lock is not None:
+                    locked[key] = (attempts, lock)
+                conn.execute(
+                    update(table)
+                    .where(table.c.key == key)
+                    .values(
+                        attempts=attempts,
+                        locked_until=now + lock if lock is not None else None,
+                        last_attempt_at=now,
+                    )
+                )
+        return LoginAttempt(None, locked)
+
+    def clear_login_attempts(self, keys: list[str]) -> None:
+        """A successful sign-in: its keys start again from zero."""
+        table = LoginThrottle.__table__
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.key.in_(keys)))
+
+    # ------------------------------------------------------------------ audit log
+
+    def add_audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        integration_id: int | None = None,
+        client: str | None = None,
+        detail: str = "",
+    ) -> int:
+        table = AuditEntry.__table__
+        with self.engine.begin() as conn:
+            return db.inserted_id(
+                conn.execute(
+                    insert(table).values(
+                        at=self.now(),
+                        actor=actor,
+                        action=action,
+                        integration_id=integration_id,
+                        client=client,
+                        detail=detail,
+                    )
+                )
+            )
+
+    def recent_audit(
+        self, limit: int, *, integration_id: int | None = None, actions: tuple[str, ...] = ()
+    ) -> list[AuditRecord]:
+        """The newest entries first (by id: the order they were written in)."""
+        table = AuditEntry.__table__
+        stmt = select(
+            table.c.id,
+            table.c.at,
+            table.c.actor,
+            table.c.action,
+            table.c.integration_id,
+            table.c.client,
+            table.c.detail,
+        )
+        where = []
+        if integration_id is not None:
+            where.append(table.c.integration_id == integration_id)
+        if actions:
+            where.append(table.c.action.in_(actions))
+        stmt = stmt.where(and_(*where)) if where else stmt
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(table.c.id.desc()).limit(limit)).all()
+        return [AuditRecord(*row) for row in rows]
+
+    # ------------------------------------------------------------------ secrets at rest
+
+    def reencrypt_secrets(self, reencrypt: Callable[[str], str]) -> tuple[int, int]:
+        """Replace every stored secret (every integration's ``*_enc`` columns) by
+        ``reencrypt(ciphertext)``, in one transaction: if it raises for any, nothing changed.
+        Returns (integrations, secrets) re-encrypted."""
+        table = Integration.__table__
+        columns = [table.c[name] for name in SECRET_COLUMNS]
+        rows_done = secrets_done = 0
+        with db.write_transaction(self.engine) as conn:
+            rows = conn.execute(
+                select(table.c.id, *columns).order_by(table.c.id).with_for_update()
+            ).all()
+            for row in rows:
+                values = {
+                    name: reencrypt(value)
+                    for name, value in zip(SECRET_COLUMNS, row[1:], strict=True)
+                    if value
+                }
+                if not values:
+                    continue
+                conn.execute(update(table).where(table.c.id == row[0]).values(**values))
+                rows_done += 1
+                secrets_done += len(values)
+        return rows_done, secrets_done
 
     # ------------------------------------------------------------------ integrations
 
