@@ -54,11 +54,15 @@ def _private_store(url: str) -> str:
 
 
 def _service(store: str | None, *, sandbox: bool = False):  # type: ignore[no-untyped-def]
+    from learnsync.cli.output import warning_line
     from learnsync.service.core import Service
     from learnsync.service.endpoints import EndpointPolicy
-    from learnsync.service.secrets import secret_box_from_env
+    from learnsync.service.secrets import key_file_warning, secret_box_from_env
 
     box = secret_box_from_env(sandbox=sandbox)
+    loose = key_file_warning()
+    if loose:
+        warning_line(loose)
     return Service(
         _private_store(_store_url(store)),
         box,
@@ -222,6 +226,7 @@ def rotate_key(
 
     The current key comes from $LEARNSYNC_SECRET_KEY or $LEARNSYNC_SECRET_KEY_FILE, as for
     serve. Afterwards point LEARNSYNC_SECRET_KEY_FILE at the new file and start serve again."""
+    from learnsync.cli.output import warning_line
     from learnsync.service import secrets as keys
     from learnsync.service.audit import AuditAction, AuditLog, cli_actor
     from learnsync.store import Store
@@ -241,6 +246,12 @@ def rotate_key(
         else keys.read_key_file(new_key_file, "--new-key-file")
     )
     new = keys.SecretBox(new_key)
+    for loose in (
+        keys.key_file_warning(),
+        keys.loose_file_warning(new_key_file, "the new key file"),
+    ):
+        if loose:
+            warning_line(loose)
     if new_key == current:
         raise ConfigError(
             f"{new_key_file} holds the current key: give a new file (it is generated) or "

@@ -73,19 +73,32 @@ def _too_open(st: os.stat_result) -> bool:
     return bool(mode & 0o077 & ~allowed_group)
 
 
-def check_private(path: Path, what: str) -> None:
-    """Refuse (:class:`ConfigError`) a file other users may read or write."""
+def loose_file_warning(path: Path, what: str) -> str | None:
+    """The warning for a file other users may read or write (``None`` when it is private).
+    Said loudly, not refused: a deployment whose key file is readable keeps working while its
+    operator fixes it (docs/security.md#secrets-at-rest)."""
     if os.name != "posix":
-        return
+        return None
     try:
         st = path.stat()
     except OSError:
-        return  # reading it says what is wrong
-    if _too_open(st):
-        raise ConfigError(
-            f"{what} {path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):04o}): "
-            f"make it private with `chmod 600 {path}`"
-        )
+        return None  # reading it says what is wrong
+    if not _too_open(st):
+        return None
+    return (
+        f"{what} {path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):04o}): "
+        f"anyone who can read it can decrypt the stored secrets; make it private with "
+        f"`chmod 600 {path}`"
+    )
+
+
+def key_file_warning(env: Mapping[str, str] | None = None) -> str | None:
+    """The warning for the environment's key file, when it is not private."""
+    env = os.environ if env is None else env
+    if env.get(KEY_ENV, "").strip():
+        return None
+    file = env.get(KEY_FILE_ENV, "").strip()
+    return loose_file_warning(Path(file), "the secret key file") if file else None
 
 
 def write_key_file(path: Path) -> bytes:
@@ -104,8 +117,8 @@ def write_key_file(path: Path) -> bytes:
 
 
 def read_key_file(path: Path, env_name: str = KEY_FILE_ENV) -> bytes:
-    """The key in ``path``, which must be private (:func:`check_private`)."""
-    check_private(path, "the secret key file")
+    """The key in ``path`` (a file other users may read is warned about by the command line:
+    :func:`key_file_warning`)."""
     try:
         content = path.read_bytes().strip()
     except OSError as exc:
