@@ -21,7 +21,8 @@ from starlette.datastructures import UploadFile
 
 from learnsync.errors import LearnsyncError
 from learnsync.service import insights
-from learnsync.service.auth import SESSION_LIFETIME
+from learnsync.service.audit import AuditAction
+from learnsync.service.auth import SESSION_LIFETIME, LoginThrottled
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
@@ -96,6 +97,18 @@ def create_app(
         except LookupError:
             raise HTTPException(404, "no such integration") from None
 
+    def client_of(request: Request) -> str | None:
+        return request.client.host if request.client else None
+
+    def audit(
+        request: Request, action: AuditAction, integration_id: int | None = None, detail: str = ""
+    ) -> None:
+        """One entry of the audit log: the signed-in administrator, from the request's address
+        (the detail names what changed, never a value)."""
+        session = request.state.session
+        actor = session.username if session is not None else "?"
+        service.auth.audit.record(actor, action, integration_id, detail, client=client_of(request))
+
     # ------------------------------------------------------------------ public
 
     @app.get("/healthz", include_in_schema=False)
@@ -127,8 +140,19 @@ def create_app(
         return response
 
     @app.post("/login", include_in_schema=False)
-    def login(username: str = Form(""), password: str = Form("")) -> RedirectResponse:
-        token = service.auth.login(username, password)
+    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+        try:  # sign-ins, failures and lockouts go to the audit log inside login()
+            token = service.auth.login(username, password, client_of(request))
+        except LoginThrottled as exc:
+            refused = page(
+                request,
+                "login.html",
+                429,
+                login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf(),
+                throttled=exc.retry_after,
+            )
+            refused.headers["Retry-After"] = str(exc.retry_after)
+            return refused
         if token is None:
             return RedirectResponse("/login?error=1", status_code=303)
         response = RedirectResponse("/integrations", status_code=303)
@@ -147,7 +171,7 @@ def create_app(
 
     @app.post("/logout", include_in_schema=False)
     def logout(request: Request) -> RedirectResponse:
-        service.auth.logout(request.cookies.get(SESSION_COOKIE))
+        service.auth.logout(request.cookies.get(SESSION_COOKIE), client=client_of(request))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
         return response
@@ -173,6 +197,7 @@ def create_app(
             new_id = service.integrations.save(form)
         except (LearnsyncError, ValueError) as exc:
             return page(request, "settings.html", 400, item=None, form=form, error=_msg(exc))
+        audit(request, AuditAction.SETTINGS_CHANGED, new_id, "integration created")
         return RedirectResponse(f"/integrations/{new_id}", status_code=303)
 
     @app.get("/integrations/{integration_id:id}", include_in_schema=False)
@@ -193,6 +218,9 @@ def create_app(
             service.integrations.save(form, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
             return page(request, "settings.html", 400, item=item, form=form, error=_msg(exc))
+        changed = views.changed_fields(item, form)
+        if changed:
+            audit(request, AuditAction.SETTINGS_CHANGED, integration_id, changed)
         if action != "setup":
             return RedirectResponse(f"/integrations/{integration_id}?saved=1", status_code=303)
         record = service.store.get_integration(integration_id)
@@ -205,6 +233,7 @@ def create_app(
         )
         if any(c.name == "Coursera credentials" and c.status == "ok" for c in result.checks):
             service.repo.mark_token_used(integration_id)
+        audit(request, AuditAction.SETUP, integration_id, "passed" if result.ok else "failed")
         item = integration_or_404(integration_id)
         return page(
             request,
@@ -238,6 +267,8 @@ def create_app(
         confirm = form.get("confirm") == "1"
         if confirm:
             run_id = views.save_filters(service, integration_id, which, values)
+            kind = "languages" if which == "languages" else "content types"
+            audit(request, AuditAction.FILTERS_CHANGED, integration_id, f"{kind} (run {run_id})")
             return RedirectResponse(f"/integrations/{integration_id}/runs/{run_id}", 303)
         try:
             report, filters = await views.preview_filters(service, integration_id, which, values)
@@ -271,12 +302,13 @@ def create_app(
         return page(request, "run.html", item=item, run=run)
 
     @app.post("/integrations/{integration_id:id}/sync/{kind}", include_in_schema=False)
-    def sync_now(integration_id: RowId, kind: str) -> RedirectResponse:
+    def sync_now(request: Request, integration_id: RowId, kind: str) -> RedirectResponse:
         """Submit a run (queued behind any run of the integration); its progress is shown."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
             raise HTTPException(404, "unknown run kind")
-        service.runs.start(integration_id, kind)
+        run_id = service.runs.start(integration_id, kind)
+        audit(request, AuditAction.SYNC_NOW, integration_id, f"{kind} (run {run_id})")
         return RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
 
     def run_or_404(run_id: int) -> dict[str, Any]:
@@ -286,10 +318,11 @@ def create_app(
         return run
 
     @app.post("/runs/{run_id:id}/cancel", include_in_schema=False)
-    def cancel_run(run_id: RowId) -> RedirectResponse:
+    def cancel_run(request: Request, run_id: RowId) -> RedirectResponse:
         """Cancel a run: a queued one at once, a running one at its next progress step."""
         run = run_or_404(run_id)
         service.runs.cancel(run_id)
+        audit(request, AuditAction.CANCEL, run["integration_id"], f"run {run_id}")
         return RedirectResponse(f"/integrations/{run['integration_id']}/runs/{run_id}", 303)
 
     @app.get("/integrations/{integration_id:id}/schedules", include_in_schema=False)
@@ -315,6 +348,7 @@ def create_app(
         except LearnsyncError as exc:
             rows = views.schedules_of(service, integration_id)
             return page(request, "schedules.html", 400, item=item, rows=rows, error=exc.message)
+        audit(request, AuditAction.SCHEDULE_CHANGED, integration_id, "content and statistics")
         return RedirectResponse(f"/integrations/{integration_id}/schedules?saved=1", 303)
 
     @app.get("/integrations/{integration_id:id}/catalog", include_in_schema=False)
@@ -373,6 +407,16 @@ def create_app(
             stats.unmatched, stats.unmatched_available = [], False
         return stats
 
+    @app.get("/audit", include_in_schema=False)
+    def audit_page(request: Request) -> HTMLResponse:
+        """Who did what, newest first (sign-ins, settings, setup, filters, schedules, runs)."""
+        return page(request, "audit.html", entries=service.auth.audit.recent(200))
+
+    @app.get("/api/audit", tags=["audit"])
+    def api_audit(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        """The newest entries of the audit log (no secret: details name what changed)."""
+        return [views.audit_json(entry) for entry in service.auth.audit.recent(limit)]
+
     @app.get("/import", include_in_schema=False)
     def import_page(request: Request) -> HTMLResponse:
         return page(request, "import.html")
@@ -388,6 +432,7 @@ def create_app(
             new_id, updated = import_integration(service, data, label)
         except (LearnsyncError, ValueError) as exc:
             return page(request, "import.html", 400, error=_msg(exc), label=label)
+        audit(request, AuditAction.IMPORT, new_id, "updated" if updated else "created")
         return RedirectResponse(f"/integrations/{new_id}?imported={int(updated) + 1}", 303)
 
     # ------------------------------------------------------------------ JSON API
@@ -402,23 +447,29 @@ def create_app(
         return views.summary(service, integration_or_404(integration_id))
 
     @app.post("/api/integrations", tags=["integrations"], status_code=201)
-    def api_create_integration(body: IntegrationInput) -> dict[str, Any]:
+    def api_create_integration(request: Request, body: IntegrationInput) -> dict[str, Any]:
         """A new integration from its settings (the settings form's fields; secrets write-only)."""
         try:
             new_id = service.integrations.save(body)
         except (LearnsyncError, ValueError) as exc:
             raise HTTPException(400, _msg(exc)) from None
+        audit(request, AuditAction.SETTINGS_CHANGED, new_id, "integration created (API)")
         return views.summary(service, integration_or_404(new_id))
 
     @app.put("/api/integrations/{integration_id:id}", tags=["integrations"])
-    def api_update_integration(integration_id: RowId, body: IntegrationInput) -> dict[str, Any]:
+    def api_update_integration(
+        request: Request, integration_id: RowId, body: IntegrationInput
+    ) -> dict[str, Any]:
         """Replace the settings (blank secrets keep the stored ones). The integration keeps its
         id, filters, runs and item states, also when renamed."""
-        integration_or_404(integration_id)
+        before = integration_or_404(integration_id)
         try:
             service.integrations.save(body, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
             raise HTTPException(400, _msg(exc)) from None
+        changed = views.changed_fields(before, body)
+        if changed:
+            audit(request, AuditAction.SETTINGS_CHANGED, integration_id, f"{changed} (API)")
         return views.summary(service, integration_or_404(integration_id))
 
     @app.get("/api/integrations/{integration_id:id}/runs", tags=["runs"])
@@ -442,20 +493,22 @@ def create_app(
         return run_or_404(run_id)
 
     @app.post("/api/runs/{run_id:id}/cancel", tags=["runs"], status_code=202)
-    def api_cancel(run_id: RowId) -> JSONResponse:
+    def api_cancel(request: Request, run_id: RowId) -> JSONResponse:
         """Cancel a run: ``cancelled`` at once when queued; a running one stops at its next
         progress step (``cancel_requested``, shown ``cancelling…``)."""
-        run_or_404(run_id)
+        run = run_or_404(run_id)
         service.runs.cancel(run_id)
+        audit(request, AuditAction.CANCEL, run["integration_id"], f"run {run_id} (API)")
         return JSONResponse(run_or_404(run_id), status_code=202)
 
     @app.post("/api/integrations/{integration_id:id}/sync/{kind}", tags=["runs"], status_code=202)
-    def api_sync(integration_id: RowId, kind: str) -> JSONResponse:
+    def api_sync(request: Request, integration_id: RowId, kind: str) -> JSONResponse:
         """Submit a content or statistics run: ``queued`` (behind any run of the integration)."""
         integration_or_404(integration_id)
         if kind not in ("content", "stats"):
             raise HTTPException(404, "unknown run kind")
         run_id = service.runs.start(integration_id, kind)
+        audit(request, AuditAction.SYNC_NOW, integration_id, f"{kind} (run {run_id}, API)")
         return JSONResponse(run_or_404(run_id), status_code=202)
 
     @app.get("/api/integrations/{integration_id:id}/schedules", tags=["schedules"])
@@ -464,7 +517,9 @@ def create_app(
         return views.schedules_of(service, integration_id)
 
     @app.put("/api/integrations/{integration_id:id}/schedules/{kind}", tags=["schedules"])
-    def api_set_schedule(integration_id: RowId, kind: str, body: ScheduleBody) -> dict[str, Any]:
+    def api_set_schedule(
+        request: Request, integration_id: RowId, kind: str, body: ScheduleBody
+    ) -> dict[str, Any]:
         """Change a daily schedule (``time_of_day`` HH:MM in ``timezone``, e.g. Europe/Paris)."""
         integration_or_404(integration_id)
         try:
@@ -473,6 +528,7 @@ def create_app(
             )
         except LearnsyncError as exc:
             raise HTTPException(422, exc.message) from None
+        audit(request, AuditAction.SCHEDULE_CHANGED, integration_id, f"{kind} (API)")
         return next(s for s in views.schedules_of(service, integration_id) if s["kind"] == kind)
 
     @app.get("/api/integrations/{integration_id:id}/catalog", tags=["catalog"])

@@ -15,7 +15,7 @@ from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, parse_overrides
 from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
 from learnsync.service.tokens import refresh_token_warning
-from learnsync.store.service_repository import IntegrationSettings
+from learnsync.store.service_repository import AuditRecord, IntegrationSettings
 
 # the run report's reasons, in the administrator's words
 FRIENDLY = {
@@ -319,3 +319,34 @@ def unmatched_of(service: Service, integration_id: int) -> list[Any]:
     from learnsync.sync.unmatched import unmatched_learners
 
     return unmatched_learners(service.integrations.config(integration_id))
+
+
+SECRET_NAMES = {
+    "coursera_client_secret": "Coursera client secret",
+    "coursera_refresh_token": "Coursera refresh token",
+    "threesixty_client_secret": "360Learning client secret",
+}
+
+
+def changed_fields(before: IntegrationSettings, data: IntegrationInput) -> str:
+    """What an audit entry says of a settings save: the names of the fields that changed and
+    of the secrets entered, never a value ("" when nothing changed)."""
+    after = data.settings()
+    names = [
+        name
+        for name, value in after.items()
+        if str(getattr(before, name, "") or "").strip() != str(value or "").strip()
+    ]
+    names += [SECRET_NAMES[s] for s in data.secrets()]
+    return ("changed: " + ", ".join(names)) if names else ""
+
+
+def audit_json(entry: AuditRecord) -> dict[str, Any]:
+    return {
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "integration_id": entry.integration_id,
+        "client": entry.client,
+        "detail": entry.detail,
+    }
