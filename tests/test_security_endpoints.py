@@ -19,7 +19,7 @@ from learnsync.errors import ConfigError
 from learnsync.sandbox.stack import Stack
 from learnsync.service.core import Service
 from learnsync.service.endpoints import EndpointPolicy, secrets_needed
-from learnsync.service.integrations import input_from_config
+from learnsync.service.integrations import IntegrationInput, input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.service.setup import short_reason
 from learnsync.web import create_app
@@ -209,3 +209,39 @@ def test_a_failed_check_shows_a_short_reason_not_the_servers_answer() -> None:
     reason = short_reason(answer)
     assert len(reason) <= 240 and "\x1b" not in reason and reason.endswith("…")
     assert short_reason("line one\nline two") == "line one line two"
+
+
+def test_a_blank_endpoint_means_the_default_and_needs_no_secret(tmp_path: Path) -> None:
+    """A blank URL is the default one: judged and compared as the runs would use it, so leaving a
+    field blank neither trips the policy nor asks for the secrets again."""
+    service = Service(f"sqlite:///{tmp_path / 'blank.db'}", SecretBox.generate(), endpoints=STRICT)
+    try:
+        data = IntegrationInput(
+            label="Coursera",
+            coursera_org_id="org",
+            coursera_client_id="c",
+            coursera_client_secret="s",
+            coursera_refresh_token="r",
+            threesixty_client_id="t",
+            threesixty_client_secret="s",
+            group_id="a" * 24,
+            author_id="b" * 24,
+        )
+        assert service.integrations.save(data) == 1  # the real APIs' defaults
+        blank = data.model_copy(
+            update={
+                "coursera_api_base": "",
+                "coursera_token_url": "",
+                "threesixty_base_url": "",
+                "coursera_client_secret": "",
+                "coursera_refresh_token": "",
+                "threesixty_client_secret": "",
+            }
+        )
+        assert service.integrations.save(blank, 1) == 1
+        assert service.integrations.get(1).threesixty_base_url == "https://app.360learning.com"
+        moved = blank.model_copy(update={"threesixty_base_url": "https://app.us.360learning.com"})
+        with pytest.raises(ConfigError, match="enter the 360Learning client secret again"):
+            service.integrations.save(moved, 1)
+    finally:
+        service.close()

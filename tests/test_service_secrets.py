@@ -190,7 +190,7 @@ def test_store_record_needs_no_secret(service: Service, tmp_path: Path) -> None:
     [
         ("group_id", "not-an-id", "group_id"),
         ("author_id", "", "author_id"),
-        ("threesixty_base_url", "ftp://x", "360Learning platform URL: give an https"),
+        ("threesixty_base_url", "ftp://x", "base_url"),
         ("label", " ", "name"),
     ],
 )

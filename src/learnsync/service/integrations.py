@@ -214,33 +214,32 @@ class Integrations:
         integration not verified (setup ``new``) until *Setup integration* passes again."""
         if not data.label.strip():
             raise ConfigError("the integration needs a name")
-        settings_in = data.settings()
-        if not trusted:
-            self.policy.check_all(settings_in)
         stored: dict[str, str] = {}
         before: dict[str, Any] = {}
         if integration_id is not None:
             old = self.get(integration_id)
             before = {k: getattr(old, k) for k in SETTING_COLUMNS}
-            missing = secrets_needed(before, settings_in, data.secrets())
-            if missing:
-                raise ConfigError(secrets_message(settings_in, before, missing))
             stored = self.clear_secrets(integration_id)
+        # parsed only (nothing is sent): the settings as the runs would use them, defaults for
+        # blanks, URLs without a trailing "/" — what the policy and the comparison judge
         config = validate_input(data, stored, self.store_url)
-        edited = (
-            _credentials_edited(before, settings_in, data)
-            if integration_id is not None
-            else frozenset()
-        )
+        settings = input_from_config(config, data.label.strip()).settings()
+        if not trusted:
+            self.policy.check_all(settings)
+        edited: frozenset[str] = frozenset()
+        if integration_id is not None:
+            missing = secrets_needed(before, settings, data.secrets())
+            if missing:
+                raise ConfigError(secrets_message(settings, before, missing))
+            edited = _credentials_edited(before, settings, data)
         if edited and verify is not None:
             refused = verify(config, edited)
             if refused:
                 raise ConfigError(
                     f"the changed credentials were not saved — {refused} (the stored ones are kept)"
                 )
-        # store what was validated (defaults for blanks, URLs without a trailing "/"), so
-        # what the pages read without decrypting is what the runs use
-        settings = input_from_config(config, data.label.strip()).settings()
+        # what was validated is stored, so what the pages read without decrypting is what the
+        # runs use
         encrypted = {SECRET_FIELDS[k]: self.box.encrypt(v) for k, v in data.secrets().items()}
         if integration_id is None:
             # the key is set once, here: a later rename keeps it (and the id)
