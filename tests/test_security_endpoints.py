@@ -19,10 +19,11 @@ from learnsync.errors import ConfigError
 from learnsync.sandbox.stack import Stack
 from learnsync.service.core import Service
 from learnsync.service.endpoints import EndpointPolicy, secrets_needed
-from learnsync.service.integrations import IntegrationInput, input_from_config
+from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.service.setup import short_reason
 from learnsync.web import create_app
+from service_support import sample_input, settings_form
 
 STRICT = EndpointPolicy()
 
@@ -135,28 +136,6 @@ def site(stack: Stack, tmp_path: Path) -> Iterator[tuple[Service, TestClient, st
     service.close()
 
 
-def _form(service: Service, csrf: str, **changes: str) -> dict[str, str]:
-    item = service.integrations.get(1)
-    fields = [
-        "label",
-        "coursera_org_id",
-        "coursera_client_id",
-        "coursera_api_base",
-        "coursera_token_url",
-        "threesixty_base_url",
-        "threesixty_client_id",
-        "group_id",
-        "author_id",
-        "integration_name",
-    ]
-    return {
-        "csrf_token": csrf,
-        "action": "setup",
-        **{f: getattr(item, f) for f in fields},
-        **changes,
-    }
-
-
 @pytest.mark.parametrize(
     ("field", "secrets"),
     [
@@ -172,7 +151,7 @@ def test_an_endpoint_change_without_the_secrets_sends_nothing(
     Setup integration. Refused before any request: the stored secrets never leave."""
     service, client, csrf = site
     before = service.integrations.get(1)
-    answer = client.post("/integrations/1", data=_form(service, csrf, **{field: hostile}))
+    answer = client.post("/integrations/1", data=settings_form(service, csrf, **{field: hostile}))
     assert answer.status_code == 400
     assert f"enter the {secrets} again" in answer.text
     assert Hostile.seen == []
@@ -216,17 +195,7 @@ def test_a_blank_endpoint_means_the_default_and_needs_no_secret(tmp_path: Path) 
     field blank neither trips the policy nor asks for the secrets again."""
     service = Service(f"sqlite:///{tmp_path / 'blank.db'}", SecretBox.generate(), endpoints=STRICT)
     try:
-        data = IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org",
-            coursera_client_id="c",
-            coursera_client_secret="s",
-            coursera_refresh_token="r",
-            threesixty_client_id="t",
-            threesixty_client_secret="s",
-            group_id="a" * 24,
-            author_id="b" * 24,
-        )
+        data = sample_input()
         assert service.integrations.save(data) == 1  # the real APIs' defaults
         blank = data.model_copy(
             update={

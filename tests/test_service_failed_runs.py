@@ -16,6 +16,7 @@ from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
+from service_support import sample_input
 
 WRONG = "wrong-secret-4f9c2e"
 
@@ -118,19 +119,7 @@ def test_a_crashing_pipeline_records_one_line_without_a_traceback(tmp_path: Path
     url = f"sqlite:///{tmp_path / 'crash.db'}"
     service = Service(url, box, pipelines={"content": boom, "stats": boom})
     try:
-        service.integrations.save(
-            IntegrationInput(
-                label="Coursera",
-                coursera_org_id="org",
-                coursera_client_id="c",
-                coursera_client_secret="s",
-                coursera_refresh_token="r",
-                threesixty_client_id="t",
-                threesixty_client_secret="t",
-                group_id="a" * 24,
-                author_id="b" * 24,
-            )
-        )
+        service.integrations.save(sample_input())
         run_id = service.runs.start(1, "content")
         service.runs.wait()
         assert service.runs.get(run_id).status == "failed"

@@ -24,20 +24,11 @@ from learnsync.service.scheduler import Scheduler
 from learnsync.service.secrets import SecretBox
 from learnsync.store.jobs import JobRecord, RunJobs
 from learnsync.web import create_app
+from service_support import sample_input
 
 
 def integration(n: int) -> IntegrationInput:
-    return IntegrationInput(
-        label=f"Coursera {n}",
-        coursera_org_id=f"org-{n}",
-        coursera_client_id="c",
-        coursera_client_secret="s",
-        coursera_refresh_token="r",
-        threesixty_client_id="t",
-        threesixty_client_secret="s",
-        group_id=f"{n:024x}",
-        author_id="b" * 24,
-    )
+    return sample_input(label=f"Coursera {n}", coursera_org_id=f"org-{n}", group_id=f"{n:024x}")
 
 
 class Pipelines:

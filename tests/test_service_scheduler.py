@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput
 from learnsync.service.scheduler import Scheduler, latest_slot, next_slot, slot_on
 from learnsync.service.secrets import SecretBox
+from service_support import sample_input
 
 
 class Clock:
@@ -69,19 +69,7 @@ def env(tmp_path: Path):  # type: ignore[no-untyped-def]
         clock=clock,
         pipelines={"content": pipeline("content"), "stats": pipeline("stats")},
     )
-    service.integrations.save(
-        IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org",
-            coursera_client_id="c",
-            coursera_client_secret="s",
-            coursera_refresh_token="r",
-            threesixty_client_id="t",
-            threesixty_client_secret="s",
-            group_id="a" * 24,
-            author_id="b" * 24,
-        )
-    )
+    service.integrations.save(sample_input())
     yield service, clock, calls, gate
     gate.set()
     service.close()

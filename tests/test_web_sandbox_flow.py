@@ -20,6 +20,7 @@ from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.store.jobs import RunJobs
 from learnsync.web import create_app
+from service_support import settings_form
 
 
 @pytest.fixture
@@ -35,28 +36,9 @@ def flow(tmp_path: Path):  # type: ignore[no-untyped-def]
         service.close()
 
 
-def _form(service: Service, csrf: str, **changes: str) -> dict[str, str]:
-    item = service.integrations.get(1)
-    form = {
-        "csrf_token": csrf,
-        "label": item.label,
-        "coursera_org_id": item.coursera_org_id,
-        "coursera_client_id": item.coursera_client_id,
-        "coursera_api_base": item.coursera_api_base,
-        "coursera_token_url": item.coursera_token_url,
-        "threesixty_base_url": item.threesixty_base_url,
-        "threesixty_client_id": item.threesixty_client_id,
-        "group_id": item.group_id,
-        "author_id": item.author_id,
-        "integration_name": item.integration_name,
-        "action": "setup",
-    }
-    return {**form, **changes}
-
-
 def test_setup_integration_succeeds(flow) -> None:  # type: ignore[no-untyped-def]
     service, client, csrf, _ = flow
-    answer = client.post("/integrations/1", data=_form(service, csrf))
+    answer = client.post("/integrations/1", data=settings_form(service, csrf))
     assert answer.status_code == 200, answer.text
     assert "Integration set up" in answer.text
     assert service.integrations.get(1).setup_status == "ok"
@@ -116,7 +98,7 @@ def test_sync_now_then_filters(flow) -> None:  # type: ignore[no-untyped-def]
 )
 def test_setup_failures_are_actionable(flow, changes, failed_check, words) -> None:  # type: ignore[no-untyped-def]
     service, client, csrf, _ = flow
-    answer = client.post("/integrations/1", data=_form(service, csrf, **changes))
+    answer = client.post("/integrations/1", data=settings_form(service, csrf, **changes))
     assert answer.status_code == 400
     row = re.search(
         rf"<tr><td>{failed_check}</td><td[^>]*>failed</td><td>([^<]*)</td>", answer.text
@@ -141,11 +123,11 @@ def test_a_mistyped_secret_is_refused_and_the_working_one_kept(
     refused before it replaces the stored secret (write-only: it could not be got back), and
     the next sync still works."""
     service, client, csrf, _ = flow
-    assert client.post("/integrations/1", data=_form(service, csrf)).status_code == 200
+    assert client.post("/integrations/1", data=settings_form(service, csrf)).status_code == 200
     before = service.integrations.clear_secrets(1)[field]
     typo = "wrong-" + before[:6]
     answer = client.post(
-        "/integrations/1", data=_form(service, csrf, action=action, **{field: typo})
+        "/integrations/1", data=settings_form(service, csrf, action=action, **{field: typo})
     )
     assert answer.status_code == 400
     error = re.search(r'<div class="error"[^>]*>([^<]*)</div>', answer.text)
@@ -163,12 +145,12 @@ def test_a_mistyped_secret_is_refused_and_the_working_one_kept(
 
 def test_a_verified_credential_edit_marks_the_integration_not_verified(flow) -> None:  # type: ignore[no-untyped-def]
     service, client, csrf, _stack = flow
-    assert client.post("/integrations/1", data=_form(service, csrf)).status_code == 200
+    assert client.post("/integrations/1", data=settings_form(service, csrf)).status_code == 200
     assert service.integrations.get(1).setup_status == "ok"
     secret = service.integrations.clear_secrets(1)["threesixty_client_secret"]
     saved = client.post(
         "/integrations/1",
-        data=_form(service, csrf, action="save", threesixty_client_secret=secret),
+        data=settings_form(service, csrf, action="save", threesixty_client_secret=secret),
     )
     assert saved.status_code == 303  # the same (working) secret entered again: checked, saved
     item = service.integrations.get(1)
@@ -224,7 +206,7 @@ def test_setup_names_a_missing_courses_read_scope(flow) -> None:  # type: ignore
     credential = stack.threesixty.add_credential(scopes)
     answer = client.post(
         "/integrations/1",
-        data=_form(
+        data=settings_form(
             service,
             csrf,
             threesixty_client_id=credential.client_id,
