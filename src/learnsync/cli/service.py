@@ -1,5 +1,5 @@
-"""``learnsync serve``, ``learnsync admin …`` (administrators, sessions, the secret key),
-``learnsync integrations import``."""
+"""``learnsync serve``, ``learnsync worker``, ``learnsync admin …`` (administrators, sessions,
+the secret key), ``learnsync integrations import``."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ def _private_store(url: str) -> str:
     return url
 
 
-def _service(store: str | None, *, sandbox: bool = False):  # type: ignore[no-untyped-def]
+def _service(store: str | None, *, sandbox: bool = False, broker: str | None = None):  # type: ignore[no-untyped-def]
+    """The service on ``store``; with ``broker`` (``LEARNSYNC_BROKER_URL``) its runs are handed
+    to the fleet (``learnsync worker``) instead of its own pool."""
     from learnsync.cli.output import warning_line
     from learnsync.service.core import Service
     from learnsync.service.endpoints import EndpointPolicy
@@ -63,11 +65,28 @@ def _service(store: str | None, *, sandbox: bool = False):  # type: ignore[no-un
     loose = key_file_warning()
     if loose:
         warning_line(loose)
+    url = _store_url(store)
+    dispatch = None
+    if broker is not None:
+        from learnsync.workers.fleet import dispatcher, make_app, queue_from_env
+
+        _shared_store(url, "serve with LEARNSYNC_BROKER_URL")
+        dispatch = dispatcher(make_app(broker, queue_from_env()))
     return Service(
-        _private_store(_store_url(store)),
+        _private_store(url),
         box,
         endpoints=EndpointPolicy.from_env(sandbox=sandbox),
+        dispatch=dispatch,
     )
+
+
+def _shared_store(url: str, who: str) -> None:
+    """A fleet shares one store between processes and hosts: SQLite is refused."""
+    if url.lower().startswith("sqlite"):
+        raise ConfigError(
+            f"{who} needs a PostgreSQL store that serve and every worker share, not a SQLite "
+            "file: give --store postgresql+psycopg://USER@HOST/DB (or LEARNSYNC_STORE_URL)"
+        )
 
 
 @contextmanager
@@ -332,9 +351,11 @@ def serve(
     from learnsync.service.scheduler import Scheduler
     from learnsync.sync.context import retention_from_env
     from learnsync.web import create_app
+    from learnsync.workers.fleet import broker_url_from_env
 
     retention_from_env()  # LEARNSYNC_RETENTION_DAYS, read by every run: a bad value stops here
     run_workers_from_env()  # LEARNSYNC_RUN_WORKERS, the executor's pool: likewise
+    broker = broker_url_from_env()  # LEARNSYNC_BROKER_URL: runs go to the fleet
     listener = _listen(host, port)  # a port in use is said before anything starts
     port = listener.getsockname()[1]
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
@@ -346,11 +367,12 @@ def serve(
             sims = stack.enter_context(running_stack(World(seed=42, catalog_size=300)))
             workdir = Path(tempfile.mkdtemp(prefix="learnsync-serve-"))
             store = store or f"sqlite:///{workdir / 'learnsync.db'}"
-        service = _service(store, sandbox=sandbox)
+        service = _service(store, sandbox=sandbox, broker=broker)
         stack.callback(service.close)
         if sandbox:
             _sandbox_setup(service, sims, workdir, host, port)
-        service.runs.start_executor()  # runs left queued by an earlier process run now
+        # runs left queued by an earlier process run now (on the pool, or handed to the fleet)
+        service.runs.start_executor()
         scheduler = Scheduler(service.repo, service.runs, clock=service.clock)
         if not no_scheduler:
             scheduler.start()
@@ -363,6 +385,67 @@ def serve(
         config = uvicorn.Config(web, host=host, port=port, log_level="warning", log_config=None)
         server = uvicorn.Server(config)
         server.run(sockets=[listener])
+
+
+@app.command("worker")
+@guarded
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency", min=1, max=64, help="Runs this worker executes at once (processes)."
+        ),
+    ] = 2,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            "--queues",
+            help="Comma-separated queues to take runs from "
+            "(default: $LEARNSYNC_BROKER_QUEUE or learnsync).",
+        ),
+    ] = None,
+    store: StoreOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Execute the runs serve hands to the fleet ($LEARNSYNC_BROKER_URL, a PostgreSQL store)."""
+    import logging
+
+    from learnsync.service.logs import configure_json_logging
+    from learnsync.service.secrets import secret_box_from_env
+    from learnsync.store import Store
+    from learnsync.sync.context import retention_from_env
+    from learnsync.workers.fleet import BROKER_ENV, broker_url_from_env, make_app, queue_from_env
+    from learnsync.workers.fleet import set_store as set_worker_store
+
+    url = _store_url(store)
+    _shared_store(url, "learnsync worker")
+    broker = broker_url_from_env()
+    if broker is None:
+        raise ConfigError(
+            f"learnsync worker needs {BROKER_ENV}, the broker serve hands runs to: set it to "
+            "redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672// for serve and every worker"
+        )
+    names = [q.strip() for q in (queues or queue_from_env()).split(",") if q.strip()]
+    if not names:
+        raise ConfigError("--queues names no queue: give one or more names, comma-separated")
+    retention_from_env()  # read by every run: a bad value stops here
+    secret_box_from_env()  # the integrations' secrets are decrypted by the runs: likewise
+    with Store.open(url):  # reachable, and migrated, before any run is taken
+        pass
+    configure_json_logging(logging.DEBUG if debug else logging.INFO)
+    set_worker_store(url)
+    fleet = make_app(broker, names[0])
+    runner = fleet.Worker(
+        concurrency=concurrency,
+        queues=names,
+        loglevel="DEBUG" if debug else "INFO",
+        without_gossip=True,
+        without_mingle=True,
+        quiet=True,
+    )
+    runner.start()
+    if runner.exitcode:
+        raise typer.Exit(runner.exitcode)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from learnsync.service.auth import Auth
 from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.integrations import Integrations
-from learnsync.service.runs import Pipeline, RunManager
+from learnsync.service.runs import Dispatch, Pipeline, RunManager
 from learnsync.service.secrets import SecretBox
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
@@ -32,9 +32,11 @@ class Service:
         owner: str | None = None,
         workers: int | None = None,
         endpoints: EndpointPolicy | None = None,
+        dispatch: Dispatch | None = None,
     ) -> None:
         """``endpoints``: where integrations' secrets may go (default: the environment's
-        ``LEARNSYNC_ALLOWED_HOSTS``; ``serve --sandbox`` allows loopback)."""
+        ``LEARNSYNC_ALLOWED_HOSTS``; ``serve --sandbox`` allows loopback). ``dispatch``: runs
+        are handed to a fleet of workers (``learnsync worker``) instead of this process's pool."""
         self.store_url = store_url
         self.clock = clock
         # the runs' store too (execute_run): runs older than the retention are pruned as each
@@ -53,6 +55,7 @@ class Service:
             owner=owner,
             clock=clock,
             size=workers,
+            dispatch=dispatch,
         )
 
     def close(self) -> None:

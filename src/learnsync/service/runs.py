@@ -11,6 +11,14 @@ report and final status into that row. Whatever fails before or around it ends t
 ``failed`` with one line (:func:`~learnsync.service.executor.execute_started`). Live progress
 is read from the row (``stage``, ``done``/``total``, ``heartbeat_at``): nothing is kept in
 memory, and a restarted service shows the same.
+
+With a ``dispatch`` (``serve`` with ``LEARNSYNC_BROKER_URL``: :mod:`learnsync.workers`), the
+manager executes nothing: :meth:`RunManager.start` submits, then hands the run's id to the
+fleet (``learnsync worker``), which starts it on the lease and runs :meth:`RunManager.body`
+there. The row and the lease stay the truth: a message that could not be sent or was lost is
+sent again by the sweep (:meth:`RunManager.start_executor`: every queued run at once, then
+every ``sweep`` seconds the ones queued that long, and leases of dead workers expired), and a
+duplicated one finds its run no longer queued.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ log = logging.getLogger("learnsync.service.runs")
 KINDS = ("content", "stats", "filters")
 FINAL = ("succeeded", "partial", "failed", "cancelled")
 WORKERS_ENV = "LEARNSYNC_RUN_WORKERS"
+
+Dispatch = Callable[[int], None]
+"""Hand a submitted run to the workers of a fleet: its id only (the row says the rest)."""
+DEFAULT_SWEEP = 300.0
 
 
 class Pipeline(Protocol):
@@ -84,7 +96,11 @@ class RunManager:
         owner: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         size: int | None = None,
+        dispatch: Dispatch | None = None,
+        sweep: float = DEFAULT_SWEEP,
     ) -> None:
+        """``dispatch``: runs are executed by a fleet of workers, not by this process's pool
+        (``sweep``: how often queued runs are handed again, seconds)."""
         self.integrations = integrations
         self.repo = repo
         self.store = store
@@ -99,6 +115,10 @@ class RunManager:
         # it, so a service that runs for months keeps no list of them
         self._submitted: set[int] = set()
         self._submitted_lock = threading.Lock()
+        self.dispatch = dispatch
+        self.sweep = sweep
+        self._sweeper: threading.Thread | None = None
+        self._stop_sweep = threading.Event()
 
     @property
     def executor(self) -> Executor:
@@ -112,8 +132,56 @@ class RunManager:
             self._executor.start()
         return self._executor
 
+    @property
+    def pool_started(self) -> bool:
+        """Whether this process's pool executes runs (never with a ``dispatch``)."""
+        return self._executor is not None
+
     def start_executor(self) -> None:
-        self.executor.wake()
+        """Execute the queue from now on: the pool (started), or with a ``dispatch`` the sweep
+        (every queued run handed to the workers at once — runs left queued by an earlier
+        process run —, then every ``sweep`` seconds the runs queued that long)."""
+        if self.dispatch is None:
+            self.executor.wake()
+            return
+        if self._sweeper is None:
+            self._sweeper = threading.Thread(target=self._sweep, name="sweep", daemon=True)
+            self._sweeper.start()
+
+    def _hand(self, run_id: int) -> None:
+        assert self.dispatch is not None
+        try:
+            self.dispatch(run_id)
+        except Exception as exc:
+            # the run stays queued: the sweep hands it again
+            log.error(
+                "could not hand the run to the workers (%s); the sweep hands it again",
+                type(exc).__name__,
+                extra={"run": run_id},
+            )
+
+    def _sweep(self) -> None:
+        older = 0.0  # the first pass hands every queued run
+        while not self._stop_sweep.is_set():
+            try:
+                self.jobs.expire()  # leases of workers that died: their runs failed
+                now = self.jobs.now()
+                for job in self.jobs.queued():
+                    queued_at = job.queued_at or job.started_at
+                    if queued_at.tzinfo is None:
+                        queued_at = queued_at.replace(tzinfo=UTC)
+                    if (now - queued_at).total_seconds() >= older:
+                        self._hand(job.id)
+                with self._submitted_lock:
+                    submitted = list(self._submitted)
+                for run_id in submitted:
+                    seen = self.jobs.get(run_id)
+                    if seen is None or seen.status in FINAL:
+                        self._ended(run_id)
+            except Exception:
+                log.exception("could not read the run queue")
+            older = self.sweep
+            self._stop_sweep.wait(self.sweep)
 
     def start(
         self,
@@ -130,7 +198,10 @@ class RunManager:
         with self._submitted_lock:
             self._submitted.add(run_id)
         log.info("run queued", extra={"integration": integration_id, "run": run_id, "kind": kind})
-        self.executor.wake()
+        if self.dispatch is not None:
+            self._hand(run_id)
+        else:
+            self.executor.wake()
         return run_id
 
     def cancel(self, run_id: int) -> str:
@@ -216,5 +287,8 @@ class RunManager:
                 time.sleep(0.05)
 
     def close(self, timeout: float = 5.0) -> None:
+        self._stop_sweep.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout)
         if self._executor is not None:
             self._executor.stop(timeout)
