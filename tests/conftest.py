@@ -93,3 +93,20 @@ def loopback_endpoints() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LEARNSYNC_ALLOWED_HOSTS", "127.0.0.1,localhost")
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """scrypt at the production cost (N=2^17: 128 MiB, ~0.3 s a hash) would make the suite's
+    hundreds of sign-ins minutes long: in-process tests hash at N=2^12. A hash records its own
+    parameters, so it verifies anywhere; subprocesses (``serve``, the CLI) use the real cost, and
+    the tests of the hashing itself ask for it (``real_password_hashing``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("learnsync.service.passwords.N", 2**12)
+        yield
+
+
+@pytest.fixture
+def real_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The production scrypt cost, for the tests of the hashing and its rehash rule."""
+    monkeypatch.setattr("learnsync.service.passwords.N", 2**17)

@@ -37,6 +37,9 @@ from learnsync.store.db import alembic_config, create_store_engine
 from learnsync.store.service_repository import ServiceRepository, ThrottleRule
 from store_support import T0, Clock
 
+# the production scrypt cost: these tests are about the hashing and its rehash rule
+pytestmark = pytest.mark.usefixtures("real_password_hashing")
+
 PASSWORD = "correct horse battery"
 RUN = (
     "from learnsync.cli import coursera, sandbox, service; "
