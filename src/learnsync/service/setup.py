@@ -15,6 +15,7 @@ from typing import Any
 from learnsync.config import Config
 from learnsync.errors import ApiError, LearnsyncError
 from learnsync.sync.context import Clients, open_clients
+from learnsync.sync.runner import one_line
 
 # config-file words → the settings page's labels
 _FORM_WORDS = {
@@ -44,9 +45,7 @@ def short_reason(message: str, limit: int = REASON_LIMIT) -> str:
     """What the settings page shows of a failed check: one line of printable text, at most
     ``limit`` characters — an upstream's answer is never echoed beyond a short reason (the
     page must not be a window on what a server said)."""
-    printable = "".join(c if c.isprintable() else " " for c in message)
-    text = " ".join(printable.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(message, limit)
 
 
 @dataclass
