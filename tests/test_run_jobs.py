@@ -264,3 +264,80 @@ def test_a_lease_of_a_process_of_this_host_that_is_gone_is_taken_at_once(
     assert failed.error is not None and failed.error.startswith(
         f"the process running it (pid {int(child.stdout)}) stopped: last heartbeat "
     )
+
+
+def test_a_fleet_run_whose_process_died_is_retried_once_then_is_a_poison_run(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    integration = _integration(store)
+    run_id = jobs.submit(integration, "content", "schedule", max_attempts=2)
+    first = jobs.start(run_id, "worker-a")
+    assert (first.attempts, first.worker) == (1, "worker-a")
+    clock.advance(LEASE_TTL)
+    assert jobs.expire() == [run_id]
+    again = jobs.get(run_id)
+    assert again is not None and again.status == "queued"  # retried: queued again
+    assert again.queued_at == clock.now and again.error is not None
+    assert again.error.startswith("attempt 1 stopped (the process running it stopped")
+    assert jobs.lease(integration) is None
+
+    second = jobs.claim_next("worker-b")
+    assert second is not None and (second.id, second.attempts, second.worker) == (
+        run_id,
+        2,
+        "worker-b",
+    )
+    clock.advance(LEASE_TTL)
+    assert jobs.expire() == [run_id]
+    poison = jobs.get(run_id)
+    assert poison is not None and poison.status == "failed"
+    assert poison.error is not None
+    assert poison.error.startswith("stopped after 2 attempts, not retried again: the process")
+    assert jobs.claim_next("worker-c") is None
+
+
+def test_a_run_with_one_attempt_fails_when_its_process_died(
+    store: Store, jobs: RunJobs, clock: Clock
+) -> None:
+    run_id = jobs.submit(_integration(store), "content", "manual")
+    jobs.start(run_id, "serve-a")
+    clock.advance(LEASE_TTL)
+    jobs.expire()
+    failed = jobs.get(run_id)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error is not None and failed.error.startswith("the process running it stopped")
+
+
+def test_a_message_for_a_run_whose_process_is_gone_starts_it_again(
+    store: Store, jobs: RunJobs
+) -> None:
+    pid = [sys.executable, "-c", "import os; print(os.getpid())"]
+    child = subprocess.run(pid, check=True, capture_output=True, text=True)
+    dead_owner = f"{socket.gethostname()}:{int(child.stdout)}:deadbeef"
+    run_id = jobs.submit(_integration(store), "stats", "schedule", max_attempts=2)
+    jobs.start(run_id, dead_owner)
+    # the killed worker's message handed to another worker: the run starts there at once
+    restarted = jobs.start(run_id, "worker-b")
+    assert (restarted.status, restarted.attempts, restarted.worker) == ("running", 2, "worker-b")
+    with pytest.raises(NotQueued):
+        jobs.start(run_id, "worker-c")  # a live run is not started twice
+
+
+@pytest.mark.parametrize(
+    ("triggers", "first"),
+    [
+        (("schedule", "schedule", "manual"), 2),
+        (("schedule", "filters", "manual"), 1),
+        (("cli", "schedule"), 0),
+        (("manual", "schedule"), 0),
+    ],
+)
+def test_runs_a_person_asked_for_pass_scheduled_ones(
+    store: Store, jobs: RunJobs, triggers: tuple[str, ...], first: int
+) -> None:
+    ids = [
+        jobs.submit(_integration(store, f"i{n}"), "content", trigger)
+        for n, trigger in enumerate(triggers)
+    ]
+    claimed = jobs.claim_next("w")
+    assert claimed is not None and claimed.id == ids[first]

@@ -156,9 +156,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         client = redis.Redis(host=REDIS[0], port=REDIS[1], db=db)
         stack.callback(client.close)
         # the queue (what a failed test left in it) and its bindings
-        stack.callback(
-            client.delete, queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-        )
+        for name in (queue, f"{queue}.priority"):
+            stack.callback(
+                client.delete, name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}"
+            )
         sims = stack.enter_context(running_stack(WORLD))
         patch = stack.enter_context(pytest.MonkeyPatch.context())
         for name in ("LEARNSYNC_BROKER_URL", "LEARNSYNC_BROKER_QUEUE", "LEARNSYNC_SECRET_KEY"):
@@ -207,9 +208,9 @@ def test_a_run_submitted_by_the_service_is_executed_by_a_worker(fleet: Fleet) ->
 def test_a_duplicated_message_executes_its_run_once(fleet: Fleet) -> None:
     integration_id = _integration(fleet, "Coursera (twice)")
     run_id = fleet.service.runs.jobs.submit(integration_id, "content", "manual")
-    send = dispatcher(make_app(fleet.broker, fleet.queue))
-    send(run_id)
-    send(run_id)
+    send = dispatcher(make_app(fleet.broker, fleet.queue), fleet.queue)
+    send(run_id, "manual")
+    send(run_id, "schedule")
 
     job = _final(fleet, run_id)
 
@@ -222,7 +223,11 @@ def test_a_duplicated_message_executes_its_run_once(fleet: Fleet) -> None:
 
 def test_the_sweep_hands_queued_runs_again(tmp_path: Path) -> None:
     handed: list[int] = []
-    service = Service(sqlite_url(tmp_path), SecretBox.generate(), dispatch=handed.append)
+    service = Service(
+        sqlite_url(tmp_path),
+        SecretBox.generate(),
+        dispatch=lambda run_id, _trigger: handed.append(run_id),
+    )
     try:
         integration_id = service.integrations.save(sample_input())
         first = service.runs.start(integration_id, "content")

@@ -71,7 +71,8 @@ def _service(store: str | None, *, sandbox: bool = False, broker: str | None = N
         from learnsync.workers.fleet import dispatcher, make_app, queue_from_env
 
         _shared_store(url, "serve with LEARNSYNC_BROKER_URL")
-        dispatch = dispatcher(make_app(broker, queue_from_env()))
+        queue = queue_from_env()
+        dispatch = dispatcher(make_app(broker, queue), queue)
     return Service(
         _private_store(url),
         box,
@@ -400,8 +401,8 @@ def worker(
         str | None,
         typer.Option(
             "--queues",
-            help="Comma-separated queues to take runs from "
-            "(default: $LEARNSYNC_BROKER_QUEUE or learnsync).",
+            help="Comma-separated queues to take runs from, the first first (default: "
+            "QUEUE.priority,QUEUE with QUEUE $LEARNSYNC_BROKER_QUEUE or learnsync).",
         ),
     ] = None,
     store: StoreOpt = None,
@@ -414,7 +415,15 @@ def worker(
     from learnsync.service.secrets import secret_box_from_env
     from learnsync.store import Store
     from learnsync.sync.context import retention_from_env
-    from learnsync.workers.fleet import BROKER_ENV, broker_url_from_env, make_app, queue_from_env
+    from learnsync.workers.fleet import (
+        BROKER_ENV,
+        Presence,
+        broker_url_from_env,
+        default_queues,
+        make_app,
+        queue_from_env,
+        worker_name,
+    )
     from learnsync.workers.fleet import set_store as set_worker_store
 
     url = _store_url(store)
@@ -425,7 +434,8 @@ def worker(
             f"learnsync worker needs {BROKER_ENV}, the broker serve hands runs to: set it to "
             "redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672// for serve and every worker"
         )
-    names = [q.strip() for q in (queues or queue_from_env()).split(",") if q.strip()]
+    given = queues.split(",") if queues is not None else default_queues(queue_from_env())
+    names = [q.strip() for q in given if q.strip()]
     if not names:
         raise ConfigError("--queues names no queue: give one or more names, comma-separated")
     retention_from_env()  # read by every run: a bad value stops here
@@ -434,8 +444,10 @@ def worker(
         pass
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
     set_worker_store(url)
-    fleet = make_app(broker, names[0])
+    fleet = make_app(broker, names[-1])
+    name = worker_name()
     runner = fleet.Worker(
+        hostname=name,
         concurrency=concurrency,
         queues=names,
         loglevel="DEBUG" if debug else "INFO",
@@ -443,7 +455,8 @@ def worker(
         without_mingle=True,
         quiet=True,
     )
-    runner.start()
+    with Presence(url, name, concurrency, names):  # counted as alive while it runs
+        runner.start()  # SIGTERM: warm shutdown, the runs going finish first
     if runner.exitcode:
         raise typer.Exit(runner.exitcode)
 

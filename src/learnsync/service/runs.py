@@ -50,9 +50,14 @@ KINDS = ("content", "stats", "filters")
 FINAL = ("succeeded", "partial", "failed", "cancelled")
 WORKERS_ENV = "LEARNSYNC_RUN_WORKERS"
 
-Dispatch = Callable[[int], None]
-"""Hand a submitted run to the workers of a fleet: its id only (the row says the rest)."""
+Dispatch = Callable[[int, str], None]
+"""Hand a submitted run to the workers of a fleet: its id (the row says the rest) and its
+trigger (which queue: a run a person asked for goes ahead of scheduled ones)."""
 DEFAULT_SWEEP = 300.0
+EXPIRE_EVERY = 15.0  # how often the sweep looks for runs of dead workers
+# a fleet's run whose worker died (its lease expired) is started once more; then it is a poison
+# run (it failed twice the same way: killed its worker) and is not retried again
+FLEET_ATTEMPTS = 2
 
 
 class Pipeline(Protocol):
@@ -98,9 +103,13 @@ class RunManager:
         size: int | None = None,
         dispatch: Dispatch | None = None,
         sweep: float = DEFAULT_SWEEP,
+        attempts: int | None = None,
     ) -> None:
         """``dispatch``: runs are executed by a fleet of workers, not by this process's pool
-        (``sweep``: how often queued runs are handed again, seconds)."""
+        (``sweep``: how often queued runs are handed again, seconds); ``attempts``: how many
+        times a submitted run may start (a run whose process died is queued again while it has
+        attempts left; default :data:`FLEET_ATTEMPTS` with a ``dispatch``, else 1 — a killed
+        ``serve`` leaves its run failed, as the CLI does)."""
         self.integrations = integrations
         self.repo = repo
         self.store = store
@@ -117,6 +126,8 @@ class RunManager:
         self._submitted_lock = threading.Lock()
         self.dispatch = dispatch
         self.sweep = sweep
+        self.expire_every = EXPIRE_EVERY
+        self.attempts = attempts if attempts is not None else (FLEET_ATTEMPTS if dispatch else 1)
         self._sweeper: threading.Thread | None = None
         self._stop_sweep = threading.Event()
 
@@ -148,10 +159,10 @@ class RunManager:
             self._sweeper = threading.Thread(target=self._sweep, name="sweep", daemon=True)
             self._sweeper.start()
 
-    def _hand(self, run_id: int) -> None:
+    def _hand(self, run_id: int, trigger: str) -> None:
         assert self.dispatch is not None
         try:
-            self.dispatch(run_id)
+            self.dispatch(run_id, trigger)
         except Exception as exc:
             # the run stays queued: the sweep hands it again
             log.error(
@@ -161,17 +172,23 @@ class RunManager:
             )
 
     def _sweep(self) -> None:
-        older = 0.0  # the first pass hands every queued run
+        """Every ``expire_every`` seconds: leases of dead workers expired, their runs queued
+        again handed at once; every ``sweep`` seconds: the runs queued that long handed again
+        (the first pass hands every queued run)."""
+        older = 0.0
+        next_full = 0.0
         while not self._stop_sweep.is_set():
+            full = time.monotonic() >= next_full
             try:
-                self.jobs.expire()  # leases of workers that died: their runs failed
+                # leases of workers that died: their runs queued again (handed now) or failed
+                expired = set(self.jobs.expire())
                 now = self.jobs.now()
-                for job in self.jobs.queued():
+                for job in self.jobs.queued() if (full or expired) else []:
                     queued_at = job.queued_at or job.started_at
                     if queued_at.tzinfo is None:
                         queued_at = queued_at.replace(tzinfo=UTC)
-                    if (now - queued_at).total_seconds() >= older:
-                        self._hand(job.id)
+                    if job.id in expired or (full and (now - queued_at).total_seconds() >= older):
+                        self._hand(job.id, job.trigger)
                 with self._submitted_lock:
                     submitted = list(self._submitted)
                 for run_id in submitted:
@@ -180,8 +197,10 @@ class RunManager:
                         self._ended(run_id)
             except Exception:
                 log.exception("could not read the run queue")
-            older = self.sweep
-            self._stop_sweep.wait(self.sweep)
+            if full:
+                older = self.sweep
+                next_full = time.monotonic() + self.sweep
+            self._stop_sweep.wait(min(self.sweep, self.expire_every))
 
     def start(
         self,
@@ -194,12 +213,14 @@ class RunManager:
         if kind not in KINDS:
             raise ValueError(f"unknown run kind {kind!r}")
         self.integrations.get(integration_id)  # LookupError for an unknown integration
-        run_id = self.jobs.submit(integration_id, kind, trigger, params=params)
+        run_id = self.jobs.submit(
+            integration_id, kind, trigger, params=params, max_attempts=self.attempts
+        )
         with self._submitted_lock:
             self._submitted.add(run_id)
         log.info("run queued", extra={"integration": integration_id, "run": run_id, "kind": kind})
         if self.dispatch is not None:
-            self._hand(run_id)
+            self._hand(run_id, trigger)
         else:
             self.executor.wake()
         return run_id

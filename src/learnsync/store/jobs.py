@@ -8,9 +8,12 @@ done/total, so any process shows live progress from the database, and tells the 
 was asked to stop. :meth:`RunJobs.release` gives the lease back once the run recorded its end.
 
 A lease whose ``expires_at`` passed belongs to a run whose process died (``kill -9``, a lost
-host): the next claimant of that integration, or :meth:`RunJobs.expire`, marks the run failed
-with that reason and frees the integration. A lease of a process of this host that no longer
-exists is expired at once (:func:`owner_gone`): a CLI run after a killed one does not wait.
+host): the next claimant of that integration, or :meth:`RunJobs.expire`, frees the integration
+and queues the run again when it has attempts left (``max_attempts``: a fleet's runs are retried
+once, from the store's state) — otherwise marks it failed with that reason (a run that killed
+its process on every attempt is a poison run: not retried again). A lease of a process of this
+host that no longer exists is expired at once (:func:`owner_gone`): a CLI run after a killed one
+does not wait.
 Dry runs write nothing, so they take no lease.
 
 Every state change is one short write transaction; on SQLite it begins with ``BEGIN
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, case, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from learnsync.store import db
@@ -43,6 +46,8 @@ from learnsync.store.models import (
 
 # how long a lease lives without a heartbeat; runs beat every third of it
 LEASE_TTL = timedelta(minutes=2)
+# runs a person waits for: ahead of scheduled ones in every queue (the executor's, the fleet's)
+PRIORITY_TRIGGERS = ("manual", "filters")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class JobRecord:
     cancel_requested: bool
     error: str | None
     params: dict[str, Any] | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    worker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,11 +172,16 @@ class RunJobs:
         *,
         dry_run: bool = False,
         params: dict[str, Any] | None = None,
+        max_attempts: int = 1,
     ) -> int:
         """Record a queued run; its id. Nothing can fail after this without a trace.
-        ``params``: what it is asked to do beyond its kind (a filters run's filters)."""
+        ``params``: what it is asked to do beyond its kind (a filters run's filters);
+        ``max_attempts``: how many times it may be started — a run whose process died is queued
+        again while it has attempts left (a fleet's runs: 2)."""
         _check(kind, RUN_KINDS, "run kind")
         _check(trigger, RUN_TRIGGERS, "run trigger")
+        if max_attempts < 1:
+            raise ValueError("a run needs at least one attempt")
         now = self.now()
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -178,6 +191,7 @@ class RunJobs:
                     dry_run=dry_run,
                     trigger=trigger,
                     params=params,
+                    max_attempts=max_attempts,
                     status="queued",
                     queued_at=now,
                     started_at=now,
@@ -198,17 +212,24 @@ class RunJobs:
             job = _get(conn, run_id)
             if job is None:
                 raise LookupError(f"no run with id {run_id}")
+            if job.status == "running" and not job.dry_run:
+                # its process may have died: expiring its lease may queue it again (a worker
+                # killed mid-run, its message handed to another worker)
+                self._expire(conn, [job.integration_id])
+                job = _get(conn, run_id)
+                assert job is not None
             if job.status != "queued":
                 raise NotQueued(f"run {run_id} is {job.status}, not queued")
             if not job.dry_run:
                 self._take_lease(conn, job, owner)
-            return self._mark_running(conn, job)
+            return self._mark_running(conn, job, owner)
 
     def claim_next(self, owner: str, *, limit: int = 100) -> JobRecord | None:
-        """Start the oldest queued run whose integration is free; ``None`` when there is none.
+        """Start the next queued run whose integration is free; ``None`` when there is none.
 
-        A run queued behind a busy integration stays queued until its lease is released or
-        expires; runs of other integrations pass it.
+        Runs a person asked for (*Sync now*, a filter save: :data:`PRIORITY_TRIGGERS`) come
+        before scheduled ones, then the oldest first. A run queued behind a busy integration
+        stays queued until its lease is released or expires; runs of other integrations pass it.
         """
         runs, leases = Run.__table__, Lease.__table__
         with db.write_transaction(self.engine) as conn:
@@ -221,7 +242,7 @@ class RunJobs:
                     runs.c.cancel_requested.is_(False),
                     runs.c.dry_run.is_(True) | runs.c.integration_id.not_in(busy),
                 )
-                .order_by(runs.c.id)
+                .order_by(priority_order(runs.c.trigger), runs.c.id)
                 .limit(limit)
             ).all()
             for row in rows:
@@ -231,7 +252,7 @@ class RunJobs:
                         self._take_lease(conn, job, owner)
                     except IntegrationBusy:
                         continue  # an earlier run of this batch took it
-                return self._mark_running(conn, job)
+                return self._mark_running(conn, job, owner)
             return None
 
     def _take_lease(self, conn: Connection, job: JobRecord, owner: str) -> None:
@@ -253,13 +274,20 @@ class RunJobs:
             lease = _lease(held)
             raise IntegrationBusy(lease, _get(conn, lease.run_id))
 
-    def _mark_running(self, conn: Connection, job: JobRecord) -> JobRecord:
+    def _mark_running(self, conn: Connection, job: JobRecord, owner: str) -> JobRecord:
         runs = Run.__table__
         now = self.now()
         conn.execute(
             update(runs)
             .where(runs.c.id == job.id)
-            .values(status="running", started_at=now, heartbeat_at=now, stage="starting")
+            .values(
+                status="running",
+                started_at=now,
+                heartbeat_at=now,
+                stage="starting",
+                attempts=runs.c.attempts + 1,
+                worker=owner,
+            )
         )
         started = _get(conn, job.id)
         assert started is not None
@@ -353,7 +381,8 @@ class RunJobs:
             return job.status
 
     def expire(self) -> list[int]:
-        """Mark failed every run whose lease expired (its process died); their ids."""
+        """Handle every run whose lease expired (its process died): queued again while it has
+        attempts left, else failed; their ids."""
         with db.write_transaction(self.engine) as conn:
             return self._expire(conn)
 
@@ -376,10 +405,26 @@ class RunJobs:
                 if lease.expires_at <= now
                 else gone_reason(lease.owner, last_sign)
             )
+            if job is not None and job.attempts < job.max_attempts:
+                values: dict[str, Any] = {
+                    "status": "queued",
+                    "error": f"attempt {job.attempts} stopped ({reason}); queued again",
+                    "queued_at": now,
+                    "stage": None,
+                    "heartbeat_at": None,
+                }
+            elif job is not None and job.max_attempts > 1:
+                values = {
+                    "status": "failed",
+                    "error": f"stopped after {job.attempts} attempts, not retried again: {reason}",
+                    "finished_at": now,
+                }
+            else:
+                values = {"status": "failed", "error": reason, "finished_at": now}
             conn.execute(
                 update(runs)
                 .where(runs.c.id == lease.run_id, runs.c.status == "running")
-                .values(status="failed", error=reason, finished_at=now)
+                .values(values)
             )
             conn.execute(
                 delete(leases).where(
@@ -414,6 +459,11 @@ class RunJobs:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def priority_order(trigger: Any) -> Any:
+    """A sort key of the queue: 0 for the runs a person asked for, 1 for the others."""
+    return case((trigger.in_(PRIORITY_TRIGGERS), 0), else_=1)
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:
@@ -463,6 +513,9 @@ def _job(row: Row[Any]) -> JobRecord:
         cancel_requested=bool(m["cancel_requested"]),
         error=m["error"],
         params=m["params"],
+        attempts=int(m["attempts"] or 0),
+        max_attempts=int(m["max_attempts"] or 1),
+        worker=m["worker"],
     )
 
 

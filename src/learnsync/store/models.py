@@ -259,6 +259,11 @@ class Run(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # what a submitted run is asked to do beyond its kind (0009): a filters run's filters
     params: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # on a fleet (0011): starts so far, starts allowed (a run whose process died is queued again
+    # while attempts < max_attempts), the lease owner that executed the last attempt
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    worker: Mapped[str | None] = mapped_column(String(128))
 
 
 class RunItem(Base):
@@ -291,6 +296,32 @@ class Lease(Base):
 
     integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey("runs.id"))
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Worker(Base):
+    """A live ``learnsync worker`` process, renewed by its heartbeat (``seen_at``)."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Role(Base):
+    """A fleet-wide role (``scheduler``) held by one process at a time: a lease like
+    :class:`Lease`, taken over by a standby once ``expires_at`` passed."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner: Mapped[str] = mapped_column(String(128))
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

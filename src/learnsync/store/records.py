@@ -134,6 +134,10 @@ class RunRecord:
     heartbeat_at: datetime | None = None
     cancel_requested: bool = False
     params: dict[str, Any] | None = None  # what it was asked to do (a filters run's filters)
+    # on a fleet: starts so far, starts allowed, the lease owner of the last attempt
+    attempts: int = 0
+    max_attempts: int = 1
+    worker: str | None = None
 
 
 @dataclass(slots=True)

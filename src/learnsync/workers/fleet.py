@@ -11,16 +11,28 @@ around :meth:`~learnsync.service.runs.RunManager.body`: the integration's Config
 failure). The row and the lease are the truth, so a lost or duplicated message can neither
 lose nor double a run. Messages are acknowledged once their task ended (``acks_late``), one at
 a time per worker process (prefetch 1), and given back when the process running them died.
+
+Two queues: ``<queue>.priority`` for the runs a person waits for (*Sync now*, a filter save:
+:data:`~learnsync.store.jobs.PRIORITY_TRIGGERS`) and ``<queue>`` for scheduled ones; a worker
+takes from the priority queue first (Redis: ``queue_order_strategy`` ``priority``). A fleet's
+runs are submitted with two attempts: a run whose worker died (its lease expired) is queued
+again once and handed to the fleet (by the next worker that asks for it, or by serve's sweep);
+a run that killed its worker twice fails as a poison run. When a run ended, its worker hands
+the integration's next queued run at once (statistics after content, without waiting for a
+retry).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
+from sqlalchemy.pool import NullPool
 
 from learnsync.errors import ConfigError
 from learnsync.service.core import Service
@@ -28,7 +40,9 @@ from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.executor import execute_started
 from learnsync.service.runs import Dispatch
 from learnsync.service.secrets import secret_box_from_env
-from learnsync.store.jobs import IntegrationBusy, NotQueued
+from learnsync.store.db import create_store_engine
+from learnsync.store.fleet import Workers
+from learnsync.store.jobs import PRIORITY_TRIGGERS, IntegrationBusy, JobRecord, NotQueued
 
 log = logging.getLogger("learnsync.workers")
 
@@ -39,6 +53,16 @@ TASK_NAME = "learnsync.execute_run"
 RETRY_SECONDS = 15
 MAX_RETRIES = 20  # 5 minutes of a busy integration; then the service's sweep sends it again
 SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp")
+
+
+def priority_queue(queue: str) -> str:
+    """The queue of the runs a person waits for, beside ``queue``."""
+    return f"{queue}.priority"
+
+
+def default_queues(queue: str) -> list[str]:
+    """What a worker takes runs from unless told: the priority queue first."""
+    return [priority_queue(queue), queue]
 
 
 def broker_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
@@ -76,22 +100,76 @@ def make_app(broker_url: str, queue: str = DEFAULT_QUEUE) -> Celery:
         worker_redirect_stdouts=False,
     )
     if broker_url.lower().startswith("redis"):
-        # a broker that does not answer: a submit (a web request) waits 5 s, not for ever; the
-        # run stays queued and the sweep sends it again
-        app.conf.broker_transport_options = {"socket_connect_timeout": 5}
+        app.conf.broker_transport_options = {
+            # a broker that does not answer: a submit (a web request) waits 5 s, not for ever;
+            # the run stays queued and the sweep sends it again
+            "socket_connect_timeout": 5,
+            # a worker's queues are read in the order given: the priority queue first
+            "queue_order_strategy": "priority",
+        }
     app.task(
         name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, max_retries=MAX_RETRIES
     )(execute_task)
     return app
 
 
-def dispatcher(app: Celery) -> Dispatch:
-    """What serve hands each submitted run to: one message, the run id, on the app's queue."""
+def dispatcher(app: Celery, queue: str = DEFAULT_QUEUE) -> Dispatch:
+    """What serve hands each submitted run to: one message, the run id, on ``queue`` — or on
+    its priority queue for the runs a person asked for."""
 
-    def dispatch(run_id: int) -> None:
-        app.send_task(TASK_NAME, args=[run_id])
+    def dispatch(run_id: int, trigger: str) -> None:
+        target = priority_queue(queue) if trigger in PRIORITY_TRIGGERS else queue
+        app.send_task(TASK_NAME, args=[run_id], queue=target)
 
     return dispatch
+
+
+# ---------------------------------------------------------------------- a worker's presence
+
+
+class Presence:
+    """A worker process's row in ``workers`` (:class:`~learnsync.store.fleet.Workers`): written
+    when it starts, renewed every ``interval`` seconds by a thread, removed when it stops. Its
+    engine keeps no connection between beats (``NullPool``): the pool processes forked from
+    this one inherit nothing open."""
+
+    def __init__(
+        self, store_url: str, name: str, concurrency: int, queues: list[str], interval: float = 10
+    ) -> None:
+        self.name, self.concurrency, self.queues = name, concurrency, ",".join(queues)
+        self.interval = interval
+        self.engine = create_store_engine(store_url, poolclass=NullPool)
+        self.workers = Workers(self.engine)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="presence", daemon=True)
+
+    def __enter__(self) -> Presence:
+        self.workers.register(
+            self.name, socket.gethostname(), os.getpid(), self.concurrency, self.queues
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(self.interval)
+        try:
+            self.workers.leave(self.name)
+        except Exception as error:  # the store went away: the row ages out
+            log.warning("could not remove the worker's row: %s", type(error).__name__)
+        self.engine.dispose()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.workers.beat(self.name)
+            except Exception as error:  # the next beat tries again
+                log.warning("worker heartbeat failed: %s", type(error).__name__)
+
+
+def worker_name() -> str:
+    """The Celery node name of this worker process: unique per host and process."""
+    return f"learnsync-{os.getpid()}@{socket.gethostname()}"
 
 
 # ---------------------------------------------------------------------- in a worker process
@@ -139,4 +217,16 @@ def execute_task(task: Any, run_id: int) -> str:
         log.info("integration busy, asked again in %d s: %s", RETRY_SECONDS, exc, extra=extra)
         raise task.retry(countdown=RETRY_SECONDS) from None
     execute_started(runs.jobs, job, runs.owner, runs.body)
+    hand_next(runs.jobs.queued(job.integration_id), task.app)
     return "executed"
+
+
+def hand_next(queued: list[JobRecord], app: Celery) -> None:
+    """Send the oldest of an integration's queued runs again (its integration is free now)."""
+    if not queued:
+        return
+    nxt = queued[0]
+    try:
+        dispatcher(app, app.conf.task_default_queue)(nxt.id, nxt.trigger)
+    except Exception as exc:  # the sweep hands it later
+        log.warning("could not hand the next run: %s", type(exc).__name__, extra={"run": nxt.id})
