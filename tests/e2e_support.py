@@ -98,3 +98,67 @@ def admin_login(client: TestClient, password: str = "admin-password-1") -> str:
     )
     assert answer.status_code == 303 and answer.headers["location"] == "/integrations"
     return _csrf_token(client.get("/integrations").text)
+
+
+@dataclass(frozen=True)
+class EndState:
+    """What 360Learning holds: its integrations, its courses (status, payload) by externalId,
+    and the attempts of each (course externalId, learner e-mail)."""
+
+    integrations: list[str]
+    courses: dict[str, tuple[str, str]]
+    attempts: dict[tuple[str, str], list[tuple[Any, ...]]]
+
+
+def end_state(stack: Stack) -> EndState:
+    """The simulator's state, comparable across two worlds of one seed: the generated dates are
+    kept relative to the report's anchor (the day the world was made); a date past the anchor
+    is one learnsync set from its own clock (when it first saw a pair without dates), the same
+    marker in both worlds."""
+    sim, anchor = stack.threesixty, stack.coursera.report.anchor_ms
+
+    def moment(ms: int) -> int | str:
+        return ms - anchor if ms <= anchor else "learnsync's clock"
+
+    with sim.lock:
+        integrations = sorted(i.name for i in sim.integrations.values())
+        courses = {
+            c.external_id: (c.status, json.dumps(c.data, sort_keys=True)) for c in sim.courses
+        }
+        attempts: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+        for a in sim.attempts.ordered:
+            pair = (sim.courses[a.course].external_id, str(sim.user_dto(a.user)["mail"]))
+            attempts.setdefault(pair, []).append(
+                (
+                    a.progress,
+                    a.spent,
+                    a.score,
+                    a.lang,
+                    moment(a.first),
+                    moment(a.last),
+                    moment(a.completed) if a.is_completed else None,
+                )
+            )
+    return EndState(integrations, courses, attempts)
+
+
+def assert_same(got: EndState, want: EndState) -> None:
+    """Equal states, said briefly when they are not (thousands of entries)."""
+    assert got.integrations == want.integrations
+    assert len(got.courses) == len(want.courses)
+    differ = sorted(
+        k
+        for k in want.courses.keys() | got.courses.keys()
+        if got.courses.get(k) != want.courses.get(k)
+    )
+    assert not differ, f"{len(differ)} courses differ from a clean run's, e.g. {differ[:3]}"
+    twice = sorted(p for p, a in got.attempts.items() if len(a) > len(want.attempts.get(p, [])))
+    assert not twice, f"{len(twice)} pairs have an attempt more than after a clean run: {twice[:3]}"
+    pairs = want.attempts.keys() | got.attempts.keys()
+    differ_pairs = sorted(p for p in pairs if got.attempts.get(p) != want.attempts.get(p))
+    assert not differ_pairs, (
+        f"{len(differ_pairs)} pairs' attempts differ from a clean run's, e.g. "
+        + "; ".join(
+            f"{p}: {got.attempts.get(p)} vs {want.attempts.get(p)}" for p in differ_pairs[:3]
+        )
+    )
