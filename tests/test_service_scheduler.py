@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from learnsync.errors import ConfigError
 from learnsync.service.core import Service
-from learnsync.service.scheduler import Scheduler, latest_slot, next_slot, slot_on
+from learnsync.service.scheduler import (
+    Scheduler,
+    latest_slot,
+    next_slot,
+    offset,
+    slot_on,
+    spread_from_env,
+)
 from learnsync.service.secrets import SecretBox
 from service_support import sample_input
 
@@ -155,3 +163,64 @@ def test_one_run_per_integration_and_stats_wait_for_content(env) -> None:  # typ
         assert [k for k, _ in calls] == ["content", "stats", "content", "stats"]
     finally:
         other.close()
+
+
+def test_of_two_schedulers_one_enqueues_and_the_other_takes_over(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, calls, _ = env
+    other = Service(
+        service.store_url,
+        service.integrations.box,  # another process of the same deployment: the same key
+        clock=clock,
+        owner="standby-host:1:x",
+        pipelines=service.runs.pipelines,
+    )
+    try:
+        first, second = other.scheduler(), service.scheduler()
+        clock.now = datetime(2024, 3, 30, 8, 1, tzinfo=UTC)  # both slots due
+        assert [s.kind for s in first.tick()] == ["content", "stats"]  # it holds the role
+        clock.now += timedelta(seconds=30)
+        assert second.tick() == []  # standing by
+        clock.now += timedelta(seconds=20)
+        assert first.tick() == []  # active, renewing; nothing due
+        service.runs.wait()
+        other.runs.wait()
+        first.stop()  # hands the role over at once
+        clock.now = datetime(2024, 3, 31, 8, 1, tzinfo=UTC)  # the next morning's slots
+        assert [s.kind for s in second.tick()] == ["content", "stats"]
+        assert first.tick() == []  # the role is the other's now
+        service.runs.wait()
+        other.runs.wait()
+        assert len(calls) == 4
+    finally:
+        other.close()
+
+
+def test_runs_start_at_their_integrations_offset_within_the_spread(env) -> None:  # type: ignore[no-untyped-def]
+    service, clock, _calls, _ = env
+    spread = 600.0
+    delay = offset(1, spread)
+    assert timedelta(0) <= delay < timedelta(seconds=spread) and delay == offset(1, spread)
+    assert len({offset(n, spread) for n in range(50)}) > 30  # integrations spread apart
+    assert offset(1, 0) == timedelta(0)
+    scheduler = Scheduler(service.repo, service.runs, clock=clock, spread=spread)
+    slot = datetime(2024, 3, 30, 7, 45, tzinfo=UTC)  # 08:45 Paris
+    clock.now = slot + delay - timedelta(seconds=1)
+    assert scheduler.tick() == []
+    assert scheduler.next_runs(1)["content"] == slot + delay
+    clock.now = slot + delay
+    [started] = scheduler.tick()
+    assert (started.kind, started.slot) == ("content", slot)  # the slot, claimed once
+    service.runs.wait()
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("", 0.0), ("0", 0.0), ("600", 600.0), (" 3600 ", 3600.0)]
+)
+def test_the_spread_setting(raw: str, seconds: float) -> None:
+    assert spread_from_env({"LEARNSYNC_SCHEDULE_SPREAD": raw}) == seconds
+
+
+@pytest.mark.parametrize("raw", ["-1", "3601", "ten", "1.5"])
+def test_a_bad_spread_setting_is_refused_with_the_range(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"LEARNSYNC_SCHEDULE_SPREAD.*0 to 3600"):
+        spread_from_env({"LEARNSYNC_SCHEDULE_SPREAD": raw})

@@ -150,3 +150,22 @@ def test_serve_with_a_broker_refuses_sqlite_and_a_bad_broker_url(tmp_path: Path)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "LEARNSYNC_BROKER_URL" in bad.stderr and "hunter2" not in bad.stderr
+
+
+def test_the_scheduler_refuses_sqlite_and_a_missing_broker(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "LEARNSYNC_BROKER_URL": "redis://127.0.0.1:6379/15",
+        "LEARNSYNC_SECRET_KEY": Fernet.generate_key().decode(),
+    }
+    sqlite = _learnsync("scheduler", "--store", sqlite_url(tmp_path), env=env)
+    assert sqlite.returncode == 2
+    assert len(sqlite.stderr.strip().splitlines()) == 1, sqlite.stderr
+    assert "PostgreSQL" in sqlite.stderr
+
+    env.pop("LEARNSYNC_BROKER_URL")
+    no_broker = _learnsync(
+        "scheduler", "--store", "postgresql+psycopg://nobody@127.0.0.1/test", env=env
+    )
+    assert no_broker.returncode == 2
+    assert "LEARNSYNC_BROKER_URL" in no_broker.stderr and "serve" in no_broker.stderr

@@ -349,13 +349,14 @@ def serve(
 
     from learnsync.service.logs import configure_json_logging
     from learnsync.service.runs import run_workers_from_env
-    from learnsync.service.scheduler import Scheduler
+    from learnsync.service.scheduler import spread_from_env
     from learnsync.sync.context import retention_from_env
     from learnsync.web import create_app
     from learnsync.workers.fleet import broker_url_from_env
 
     retention_from_env()  # LEARNSYNC_RETENTION_DAYS, read by every run: a bad value stops here
     run_workers_from_env()  # LEARNSYNC_RUN_WORKERS, the executor's pool: likewise
+    spread_from_env()  # LEARNSYNC_SCHEDULE_SPREAD: likewise
     broker = broker_url_from_env()  # LEARNSYNC_BROKER_URL: runs go to the fleet
     listener = _listen(host, port)  # a port in use is said before anything starts
     port = listener.getsockname()[1]
@@ -374,7 +375,8 @@ def serve(
             _sandbox_setup(service, sims, workdir, host, port)
         # runs left queued by an earlier process run now (on the pool, or handed to the fleet)
         service.runs.start_executor()
-        scheduler = Scheduler(service.repo, service.runs, clock=service.clock)
+        # one scheduler acts per store (a role in the database): a second serve stands by
+        scheduler = service.scheduler()
         if not no_scheduler:
             scheduler.start()
             stack.callback(scheduler.stop)
@@ -386,6 +388,49 @@ def serve(
         config = uvicorn.Config(web, host=host, port=port, log_level="warning", log_config=None)
         server = uvicorn.Server(config)
         server.run(sockets=[listener])
+
+
+@app.command("scheduler")
+@guarded
+def scheduler(
+    store: StoreOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the schedules of a fleet: submit due runs and hand them to the workers (one acts per
+    store, a second stands by); also re-hands runs of workers that died."""
+    import logging
+    import signal
+    import threading
+
+    from learnsync.service.logs import configure_json_logging
+    from learnsync.service.scheduler import spread_from_env
+    from learnsync.sync.context import retention_from_env
+    from learnsync.workers.fleet import BROKER_ENV, broker_url_from_env
+
+    url = _store_url(store)
+    _shared_store(url, "learnsync scheduler")
+    broker = broker_url_from_env()
+    if broker is None:
+        raise ConfigError(
+            f"learnsync scheduler hands runs to the fleet's workers: set {BROKER_ENV} "
+            "(without a broker, learnsync serve runs the schedules itself)"
+        )
+    retention_from_env()
+    spread_from_env()
+    configure_json_logging(logging.DEBUG if debug else logging.INFO)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    service = _service(url, broker=broker)
+    try:
+        service.runs.start_executor()  # the sweep: queued runs and dead workers' runs handed
+        ticking = service.scheduler()
+        ticking.start()
+        logging.getLogger("learnsync.service.scheduler").info("scheduler started")
+        stopping.wait()
+        ticking.stop()  # hands the role over at once
+    finally:
+        service.close()
 
 
 @app.command("worker")

@@ -9,7 +9,9 @@ from learnsync.service.auth import Auth
 from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.integrations import Integrations
 from learnsync.service.runs import Dispatch, Pipeline, RunManager
+from learnsync.service.scheduler import Scheduler, spread_from_env
 from learnsync.service.secrets import SecretBox
+from learnsync.store.fleet import Roles
 from learnsync.store.repository import Store
 from learnsync.store.service_repository import ServiceRepository
 from learnsync.sync.context import retention_from_env
@@ -33,12 +35,16 @@ class Service:
         workers: int | None = None,
         endpoints: EndpointPolicy | None = None,
         dispatch: Dispatch | None = None,
+        spread: float | None = None,
     ) -> None:
         """``endpoints``: where integrations' secrets may go (default: the environment's
         ``LEARNSYNC_ALLOWED_HOSTS``; ``serve --sandbox`` allows loopback). ``dispatch``: runs
-        are handed to a fleet of workers (``learnsync worker``) instead of this process's pool."""
+        are handed to a fleet of workers (``learnsync worker``) instead of this process's pool.
+        ``spread``: the window after a slot over which scheduled runs start (default:
+        ``LEARNSYNC_SCHEDULE_SPREAD``)."""
         self.store_url = store_url
         self.clock = clock
+        self.spread = spread_from_env() if spread is None else spread
         # the runs' store too (execute_run): runs older than the retention are pruned as each
         # run finishes, as on the command line
         self.store = Store.open(store_url, clock=clock, retention=retention_from_env())
@@ -56,6 +62,18 @@ class Service:
             clock=clock,
             size=workers,
             dispatch=dispatch,
+        )
+
+    def scheduler(self) -> Scheduler:
+        """The scheduler of this service: it acts while it holds the fleet's ``scheduler``
+        role (one per store), starting runs over the service's spread."""
+        return Scheduler(
+            self.repo,
+            self.runs,
+            clock=self.clock,
+            roles=Roles(self.store.engine, self.clock),
+            owner=self.runs.owner,
+            spread=self.spread,
         )
 
     def close(self) -> None:

@@ -172,7 +172,7 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
     if health == "ok" and any(r is not None and r["failed"] for r in last.values()):
         health = "warning"
     now = service.clock()
-    upcoming = next_runs(service.repo, item.id, now)
+    upcoming = next_runs(service.repo, item.id, now, service.spread)
     token_warning = refresh_token_warning(item, now)
     if token_warning and health in ("ok", "new"):
         health = "warning"
@@ -282,7 +282,7 @@ def save_filters(service: Service, integration_id: int, which: str, values: list
 
 
 def schedules_of(service: Service, integration_id: int) -> list[dict[str, Any]]:
-    upcoming = next_runs(service.repo, integration_id, service.clock())
+    upcoming = next_runs(service.repo, integration_id, service.clock(), service.spread)
     return [
         {
             "kind": s.kind,
