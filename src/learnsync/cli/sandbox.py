@@ -58,10 +58,28 @@ def serve(
     config_out: Annotated[
         Path | None, typer.Option("--config-out", help="Also write a learnsync config here.")
     ] = None,
+    tenants: Annotated[
+        int,
+        typer.Option(
+            "--tenants",
+            min=0,
+            help="Also serve a fleet of N tenants (each a Coursera organization and a place in "
+            "a 360Learning company; sizes from the fleet's size mix); their credentials at "
+            "GET /_sandbox/tenants on either simulator.",
+        ),
+    ] = 0,
+    fleet_seed: Annotated[int, typer.Option("--fleet-seed", help="Seed of the fleet.")] = 1,
+    rate_limits: Annotated[
+        bool,
+        typer.Option(
+            "--rate-limits",
+            help="Enforce 360Learning's request rates per company (50 GET/s, 10 writes/s).",
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Serve both simulators until interrupted; print their URLs and the credentials to use."""
-    from learnsync.sandbox.stack import running_stack
+    from learnsync.sandbox.stack import Fleet, running_stack
 
     world = World(
         seed=seed,
@@ -71,11 +89,26 @@ def serve(
         unknown_learner_ratio=unknown_learner_ratio,
         clean_report=clean_report,
     )
+    fleet = (
+        Fleet(
+            seed=fleet_seed,
+            count=tenants,
+            unknown_learner_ratio=unknown_learner_ratio,
+            clean_report=clean_report,
+        )
+        if tenants
+        else None
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stack_cm = running_stack(
-            world, host=host, coursera_port=coursera_port, threesixty_port=threesixty_port
+            world,
+            host=host,
+            coursera_port=coursera_port,
+            threesixty_port=threesixty_port,
+            fleet=fleet,
+            threesixty_switches={"rate_limits": True} if rate_limits else None,
         )
         stack = stack_cm.__enter__()
     except OSError as exc:
@@ -114,7 +147,14 @@ def _print_banner(stack: object, config: str, config_out: Path | None) -> None:
         f"client_secret={w.threesixty_client_secret} group_id={w.group_id} "
         f"author_id={w.author_id}",
         "admin routes: <simulator URL>/_sandbox/... (faults, clock, catalog, learners, paths)",
+        "load counters: GET <simulator URL>/_sandbox/counters (DELETE resets them)",
     ]
+    if stack.fleet is not None:
+        lines += [
+            "",
+            stack.fleet.describe_mix(),
+            f"tenants and their credentials: GET {stack.threesixty_url}/_sandbox/tenants",
+        ]
     if config_out is not None:
         lines.append(f"config written to {config_out}")
     lines += ["", "# learnsync config for these simulators:", config.rstrip(), "", "ready"]

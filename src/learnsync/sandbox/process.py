@@ -13,6 +13,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 LEARNSYNC = Path(sys.executable).with_name("learnsync")
 
@@ -61,3 +64,31 @@ def sandbox_process(*args: str) -> Iterator[dict[str, str]]:
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def read_tenants(simulator_url: str) -> list[dict[str, Any]]:
+    """The fleet's tenants with their credentials (``GET /_sandbox/tenants`` of either
+    simulator started with ``--tenants N``): one dict per tenant, as ``Tenant.describe()``."""
+    answer = httpx.get(f"{simulator_url}/_sandbox/tenants", timeout=30.0)
+    answer.raise_for_status()
+    tenants: list[dict[str, Any]] = answer.json()["tenants"]
+    return tenants
+
+
+def read_counters(coursera_url: str, threesixty_url: str) -> dict[str, Any]:
+    """Both simulators' load counters: ``{"organizations": {org id: …}, "companies": {company
+    id: …}}`` (``GET /_sandbox/counters``)."""
+    coursera = httpx.get(f"{coursera_url}/_sandbox/counters", timeout=30.0)
+    threesixty = httpx.get(f"{threesixty_url}/_sandbox/counters", timeout=30.0)
+    coursera.raise_for_status()
+    threesixty.raise_for_status()
+    return {
+        "organizations": coursera.json()["organizations"],
+        "companies": threesixty.json()["companies"],
+    }
+
+
+def reset_counters(coursera_url: str, threesixty_url: str) -> None:
+    """Zero both simulators' load counters (``DELETE /_sandbox/counters``)."""
+    for url in (coursera_url, threesixty_url):
+        httpx.delete(f"{url}/_sandbox/counters", timeout=30.0).raise_for_status()

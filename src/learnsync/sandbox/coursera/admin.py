@@ -15,12 +15,24 @@ from learnsync.sandbox.faults import Fault
 
 if TYPE_CHECKING:
     from learnsync.sandbox.coursera.state import CourseraSim
+    from learnsync.sandbox.enrollments import EnrollmentReport
 
 _FAULT_FIELDS = {f.name for f in dataclasses.fields(Fault)} - {"hits"}
 
 
 def admin_router(sim: CourseraSim) -> APIRouter:
     router = APIRouter()
+
+    def _report(body: dict[str, Any]) -> EnrollmentReport:
+        """The report an admin change is for: the body's ``org_id`` (a fleet tenant), else the
+        default organization's. A tenant's report changed so stays generated (pinned)."""
+        org_id = body.get("org_id")
+        if org_id is None:
+            return sim.report
+        report = sim.org_report(str(org_id), pin=True)
+        if report is None:
+            raise HTTPException(404, f"no organization {org_id} with a report")
+        return report
 
     # --- faults ----------------------------------------------------------------------------
     @router.post("/faults", status_code=201)
@@ -111,8 +123,9 @@ def admin_router(sim: CourseraSim) -> APIRouter:
         fields = body.get("fields", {})
         if not isinstance(fields, dict):
             raise HTTPException(422, "fields must be an object")
+        report = _report(body)
         try:
-            rows = sim.report.upsert(
+            rows = report.upsert(
                 content_id=body["contentId"],
                 content_type=body.get("contentType"),
                 learner=learner,
@@ -129,7 +142,7 @@ def admin_router(sim: CourseraSim) -> APIRouter:
         fraction = body.get("fraction")
         if not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
             raise HTTPException(422, "fraction must be a number between 0 and 1")
-        return sim.report.mutate(
+        return _report(body).mutate(
             float(fraction),
             str(body.get("salt", "")),
             sim.clock.now_ms(),
@@ -189,5 +202,25 @@ def admin_router(sim: CourseraSim) -> APIRouter:
     @router.delete("/stats", status_code=204)
     def reset_stats() -> None:
         sim.reset_stats()
+
+    # --- load counters and the fleet ---------------------------------------------------------
+    @router.get("/counters")
+    def counters() -> dict[str, Any]:
+        return {"clock": "monotonic", "organizations": sim.counters_snapshot()}
+
+    @router.delete("/counters", status_code=204)
+    def reset_counters() -> None:
+        sim.org_counters.reset()
+
+    @router.get("/tenants")
+    def tenants() -> dict[str, Any]:
+        if sim.fleet is None:
+            raise HTTPException(404, "this simulator serves one organization (no --tenants)")
+        return {
+            "seed": sim.fleet.seed,
+            "count": sim.fleet.count,
+            "totals": sim.fleet.totals(),
+            "tenants": [t.describe() for t in sim.fleet.tenants],
+        }
 
     return router

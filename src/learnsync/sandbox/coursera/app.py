@@ -275,7 +275,7 @@ def _api_router(sim: CourseraSim) -> APIRouter:
     @router.get("/businesses.v1/{org_id}/contents")
     def contents(org_id: str, request: Request) -> Response:
         _authorize(sim, request, org_id)
-        items = sim.catalog_items() if org_id == sim.world.coursera_org_id else []
+        items = sim.org_catalog_items(org_id)
         finder = request.query_params.get("q")
         if finder == "byProgramIds":
             (raw,) = _required(request, "programIds")
@@ -316,9 +316,10 @@ def _api_router(sim: CourseraSim) -> APIRouter:
             last_activity_after=_epoch_ms(request, "lastActivityAfter"),
             completed_at_after=_epoch_ms(request, "completedAtAfter"),
         )
-        if org_id != sim.world.coursera_org_id:
+        report = sim.org_report(org_id)
+        if report is None:
             return _page(sim, "enrollmentReports", start, limit, 0, [])
-        total, rows = sim.report.count_and_rows(query, start, limit)
+        total, rows = report.count_and_rows(query, start, limit)
         return _page(sim, "enrollmentReports", start, limit, total, rows)
 
     @router.get("/businesses.v1/{org_id}/programs/{program_id}/memberships")
@@ -329,8 +330,10 @@ def _api_router(sim: CourseraSim) -> APIRouter:
             raise NaptimeError(404, f"Unknown program {program_id}.")
         start, limit = _paging(request)
         p = program_ids.index(program_id)
-        total = sim.report.member_count(p)
-        rows = [sim.report.membership(p, n) for n in range(start, min(start + limit, total))]
+        report = sim.org_report(org_id)
+        assert report is not None  # an organization with programs has a report
+        total = report.member_count(p)
+        rows = [report.membership(p, n) for n in range(start, min(start + limit, total))]
         return _page(sim, "memberships", start, limit, total, rows)
 
     return router
@@ -348,6 +351,15 @@ _ROUTE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+_ORG_PATH = re.compile(r"^/(?:ent/)?api/businesses\.v1/([^/]+)")
+
+
+def org_of(path: str) -> str | None:
+    """The organization id an API path names, if any."""
+    match = _ORG_PATH.match(path)
+    return match.group(1) if match else None
+
+
 def route_name(path: str) -> str:
     """The statistics key of a request path (``other`` when it matches no simulated route)."""
     for pattern, name in _ROUTE_PATTERNS:
@@ -360,11 +372,11 @@ def route_name(path: str) -> str:
 class _CountingMiddleware:
     """Counts every API request per route, faulted ones included (``GET /_sandbox/stats``)."""
 
-    def __init__(self, app: ASGIApp, count: Callable[[str], None]) -> None:
+    def __init__(self, app: ASGIApp, count: Callable[[str, str | None], None]) -> None:
         self.app = app
         self.count = count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith("/_sandbox/"):
-            self.count(route_name(scope["path"]))
+            self.count(route_name(scope["path"]), org_of(scope["path"]))
         await self.app(scope, receive, send)

@@ -11,14 +11,16 @@ import copy
 import functools
 import secrets
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from learnsync.sandbox.catalog import generate_catalog, program_name, program_slug
 from learnsync.sandbox.clock import SimClock
+from learnsync.sandbox.counters import OrganizationCounters
 from learnsync.sandbox.enrollments import DAY_MS, EnrollmentReport
 from learnsync.sandbox.faults import FaultPlan
+from learnsync.sandbox.tenants import Fleet
 from learnsync.sandbox.world import World
 
 ACCESS_TOKEN_SECONDS = 1800  # legacy flow (docs/api-notes.md#coursera-legacy-oauth2-flow)
@@ -26,6 +28,7 @@ CLIENT_CREDENTIALS_SECONDS = 1799  # new flow (docs/api-notes.md#coursera-client
 REFRESH_TOKEN_SECONDS = 14 * 86_400  # sliding: from the token's last use
 AUTH_CODE_SECONDS = 600
 ROUTES = ("programs", "contents", "enrollmentReports", "memberships")
+TENANT_CACHE_SIZE = 64  # fleet organizations whose catalog and report stay generated
 
 
 @dataclass
@@ -92,10 +95,32 @@ def _generated_catalog(world: World) -> list[dict[str, Any]]:
     return generate_catalog(world)
 
 
-class CourseraSim:
-    """One simulated Coursera for Business tenant (plus any organisations registered later)."""
+@dataclass
+class _TenantData:
+    """A fleet organization's generated catalog and report (regenerated after eviction)."""
 
-    def __init__(self, world: World, clock: SimClock | None = None) -> None:
+    world: World
+    catalog: list[dict[str, Any]]
+    report: EnrollmentReport
+
+
+class CourseraSim:
+    """One simulated Coursera for Business tenant (plus any organisations registered later).
+
+    With a ``fleet``, every tenant of it is an organization too, with its own client, refresh
+    token, programs, catalog and report, generated from its world when first read; the
+    ``tenant_cache_size`` most recently read stay in memory, except that an organization whose
+    report was changed (``/_sandbox/enrollments/…`` with an ``org_id``) stays for good.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        clock: SimClock | None = None,
+        *,
+        fleet: Fleet | None = None,
+        tenant_cache_size: int = TENANT_CACHE_SIZE,
+    ) -> None:
         self.world = world
         self.clock = clock or SimClock()
         self.faults = FaultPlan()
@@ -114,12 +139,27 @@ class CourseraSim:
         self.access_tokens: dict[str, AccessToken] = {}
         self.auth_codes: dict[str, AuthCode] = {}
         self.stats: Counter[str] = Counter()
+        self.org_counters = OrganizationCounters()
         self.register_client(
             world.coursera_client_id,
             world.coursera_client_secret,
             org_id=world.coursera_org_id,
             refresh_token=world.coursera_refresh_token,
         )
+        self.fleet = fleet
+        self._tenant_lock = threading.Lock()  # generation, outside the request lock
+        self._tenant_data: OrderedDict[str, _TenantData] = OrderedDict()
+        self._tenant_pinned: dict[str, _TenantData] = {}
+        self.tenant_cache_size = tenant_cache_size
+        for tenant in fleet.tenants if fleet is not None else ():
+            w = tenant.world
+            self.register_client(
+                w.coursera_client_id,
+                w.coursera_client_secret,
+                org_id=w.coursera_org_id,
+                org_name=tenant.coursera_org_name,
+                refresh_token=w.coursera_refresh_token,
+            )
 
     # --- clients and tokens ------------------------------------------------------------------
     def register_client(
@@ -172,6 +212,7 @@ class CourseraSim:
                 raise AuthFailure(400, "invalid_grant", "The refresh token is invalid or expired.")
             record.expires_at = now + REFRESH_TOKEN_SECONDS  # sliding two weeks
             token = self._mint(client, "legacy", ACCESS_TOKEN_SECONDS)
+        self.org_counters.count(client.org_id, "token")
         return {"access_token": token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_SECONDS}
 
     def issue_auth_code(self, client_id: str, redirect_uri: str) -> str:
@@ -203,6 +244,7 @@ class CourseraSim:
                 client.client_id, client.org_id, self.clock.time() + REFRESH_TOKEN_SECONDS
             )
             token = self._mint(client, "legacy", ACCESS_TOKEN_SECONDS)
+        self.org_counters.count(client.org_id, "token")
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -213,6 +255,7 @@ class CourseraSim:
     def grant_client_credentials(self, client: Client) -> dict[str, Any]:
         with self._lock:
             token = self._mint(client, "client_credentials", CLIENT_CREDENTIALS_SECONDS)
+        self.org_counters.count(client.org_id, "token")
         return {
             "token_type": "Bearer",
             "access_token": token,
@@ -320,19 +363,75 @@ class CourseraSim:
         with self._lock:
             return self._catalog.pop(item_id)
 
+    # --- fleet organizations ------------------------------------------------------------------
+    def tenant_world(self, org_id: str) -> World | None:
+        """The world of a fleet organization, else ``None`` (the default one included)."""
+        if self.fleet is None or org_id == self.world.coursera_org_id:
+            return None
+        tenant = self.fleet.tenant_by_org(org_id)
+        return None if tenant is None else tenant.world
+
+    def _tenant(self, org_id: str, *, pin: bool = False) -> _TenantData | None:
+        world = self.tenant_world(org_id)
+        if world is None:
+            return None
+        with self._tenant_lock:
+            data = self._tenant_pinned.get(org_id)
+            if data is None:
+                data = self._tenant_data.get(org_id)
+                if data is None:
+                    catalog = generate_catalog(world)
+                    data = _TenantData(
+                        world, catalog, EnrollmentReport(world, catalog, self.anchor_ms)
+                    )
+                    self._tenant_data[org_id] = data
+                    while len(self._tenant_data) > self.tenant_cache_size:
+                        self._tenant_data.popitem(last=False)
+                else:
+                    self._tenant_data.move_to_end(org_id)
+                if pin:
+                    self._tenant_pinned[org_id] = self._tenant_data.pop(org_id)
+            return data
+
+    def org_world(self, org_id: str) -> World | None:
+        """The world behind an organization's programs, catalog and report (``None``: none)."""
+        if org_id == self.world.coursera_org_id:
+            return self.world
+        return self.tenant_world(org_id)
+
+    def org_catalog_items(self, org_id: str) -> list[dict[str, Any]]:
+        """The catalog an organization serves (empty for one registered with a client only)."""
+        if org_id == self.world.coursera_org_id:
+            return self.catalog_items()
+        data = self._tenant(org_id)
+        return [] if data is None else data.catalog
+
+    def org_report(self, org_id: str, *, pin: bool = False) -> EnrollmentReport | None:
+        """An organization's enrollment report; ``pin`` keeps it (it is about to change)."""
+        if org_id == self.world.coursera_org_id:
+            return self.report
+        data = self._tenant(org_id, pin=pin)
+        return None if data is None else data.report
+
+    @property
+    def anchor_ms(self) -> int:
+        return self.report.anchor_ms
+
     # --- programs ----------------------------------------------------------------------------
     def program_ids(self, org_id: str) -> list[str]:
-        return self.world.coursera_program_ids if org_id == self.world.coursera_org_id else []
+        world = self.org_world(org_id)
+        return world.coursera_program_ids if world is not None else []
 
     def programs(self, org_id: str) -> list[dict[str, Any]]:
-        items = self.catalog_items()
+        world = self.org_world(org_id) or self.world
+        items = self.org_catalog_items(org_id)
         programs = []
         for n, pid in enumerate(self.program_ids(org_id)):
-            slug = program_slug(self.world, n)
+            slug = program_slug(world, n)
             programs.append(
                 {
                     "id": pid,
-                    "name": program_name(self.world, n),
+                    "name": program_name(world, n),
                     "tagline": f"Everyone at {self.orgs[org_id]} can learn!",
                     "url": f"https://www.coursera.org/programs/{slug}",
                     "slug": slug,
@@ -369,9 +468,17 @@ class CourseraSim:
         with self._lock:
             self.knobs = Knobs()
 
-    def count(self, route: str) -> None:
+    def count(self, route: str, org_id: str | None = None) -> None:
         with self._lock:
             self.stats[route] += 1
+        if org_id is not None:
+            self.org_counters.count(org_id, route)
+
+    def counters_snapshot(self) -> dict[str, dict[str, int]]:
+        """Per organization (every registered one): requests by route and token grants."""
+        with self._lock:
+            org_ids = list(self.orgs)
+        return self.org_counters.snapshot(org_ids)
 
     def stats_snapshot(self) -> dict[str, int]:
         with self._lock:

@@ -3,7 +3,9 @@
 - the learner side: ``GET /_sandbox/launch/{courseId}?user=<mail>[&pathId=…]`` ("clicks Start"),
   ``POST /_sandbox/paths`` and ``GET /_sandbox/paths/{pathId}/status?user=<mail>``;
 - test hooks: credentials with chosen scopes, token expiry/revocation, faults, clock, switches,
-  and ``GET /_sandbox/stats`` (request counts per route, bulk and attempt counters).
+  and ``GET /_sandbox/stats`` (request counts per route, bulk and attempt counters);
+- load counters per company: ``GET``/``DELETE /_sandbox/counters`` (``learnsync.sandbox.counters``);
+- a fleet's tenants and their credentials: ``GET /_sandbox/tenants``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from learnsync.sandbox.faults import Fault
 from learnsync.sandbox.threesixty.attempts import AttemptRules
 from learnsync.sandbox.threesixty.errors import failure
-from learnsync.sandbox.threesixty.state import ThreeSixtySim
+from learnsync.sandbox.threesixty.fleet import Companies
+from learnsync.sandbox.threesixty.state import ThreeSixtySim, sim_in_scope
 
 SWITCHES = (
     "phase_seconds",
@@ -68,24 +71,36 @@ def set_switches(sim: ThreeSixtySim, body: dict[str, Any]) -> dict[str, Any]:
     return switches_of(sim)
 
 
-def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
+def add_routes(app: FastAPI, sim: ThreeSixtySim, companies: Companies | None = None) -> None:
+    """The admin routes; each serves the company its request is for (``?company=`` in a
+    fleet, see ``fleet.py``), else ``sim``."""
+
+    def current(request: Request) -> ThreeSixtySim:
+        return sim_in_scope(request.scope, sim)
+
     # --------------------------------------------------------------- learner side
     @app.get("/_sandbox/launch/{course_id}")
-    async def launch(course_id: str, user: str, pathId: str | None = None) -> Response:
+    async def launch(
+        course_id: str, user: str, request: Request, pathId: str | None = None
+    ) -> Response:
+        sim = current(request)
         url = sim.launch(course_id, user, pathId)
         return RedirectResponse(url, status_code=302)
 
     @app.post("/_sandbox/paths")
     async def create_path(request: Request) -> JSONResponse:
+        sim = current(request)
         return JSONResponse(sim.create_path(await _body(request)), status_code=201)
 
     @app.get("/_sandbox/paths/{path_id}/status")
-    async def path_status(path_id: str, user: str) -> JSONResponse:
+    async def path_status(path_id: str, user: str, request: Request) -> JSONResponse:
+        sim = current(request)
         return JSONResponse(sim.path_status(path_id, user))
 
     # --------------------------------------------------------------- credentials and tokens
     @app.post("/_sandbox/credentials")
     async def add_credential(request: Request) -> JSONResponse:
+        sim = current(request)
         body = await _body(request)
         scopes = body.get("scopes")
         if not isinstance(scopes, list):
@@ -102,21 +117,25 @@ def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
 
     @app.post("/_sandbox/tokens/expire")
     async def expire_tokens(request: Request) -> JSONResponse:
+        sim = current(request)
         body = await _body(request)
         return JSONResponse({"expired": sim.expire_tokens(body.get("token"))})
 
     @app.post("/_sandbox/tokens/revoke")
     async def revoke_tokens(request: Request) -> JSONResponse:
+        sim = current(request)
         body = await _body(request)
         return JSONResponse({"revoked": sim.revoke_tokens(body.get("token"))})
 
     # --------------------------------------------------------------- faults, clock, switches
     @app.get("/_sandbox/faults")
-    async def list_faults() -> JSONResponse:
+    async def list_faults(request: Request) -> JSONResponse:
+        sim = current(request)
         return JSONResponse(sim.faults.describe())
 
     @app.post("/_sandbox/faults")
     async def add_fault(request: Request) -> JSONResponse:
+        sim = current(request)
         body = await _body(request)
         try:
             fault = Fault(**body)
@@ -126,12 +145,14 @@ def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
         return JSONResponse(sim.faults.describe(), status_code=201)
 
     @app.delete("/_sandbox/faults")
-    async def clear_faults() -> Response:
+    async def clear_faults(request: Request) -> Response:
+        sim = current(request)
         sim.faults.clear()
         return Response(status_code=204)
 
     @app.post("/_sandbox/clock/advance")
     async def advance_clock(request: Request) -> JSONResponse:
+        sim = current(request)
         body = await _body(request)
         seconds = body.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
@@ -140,15 +161,18 @@ def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
         return JSONResponse({"now": sim.clock.now().isoformat()})
 
     @app.get("/_sandbox/switches")
-    async def get_switches() -> JSONResponse:
+    async def get_switches(request: Request) -> JSONResponse:
+        sim = current(request)
         return JSONResponse(switches_of(sim))
 
     @app.post("/_sandbox/switches")
     async def post_switches(request: Request) -> JSONResponse:
+        sim = current(request)
         return JSONResponse(set_switches(sim, await _body(request)))
 
     @app.get("/_sandbox/stats")
-    async def stats() -> JSONResponse:
+    async def stats(request: Request) -> JSONResponse:
+        sim = current(request)
         sim.advance()
         with sim.lock:
             return JSONResponse(
@@ -162,3 +186,46 @@ def add_routes(app: FastAPI, sim: ThreeSixtySim) -> None:
                     "stats_digest": f"{sim.stats_digest:016x}",
                 }
             )
+
+    # --------------------------------------------------------------- counters and the fleet
+    def _chosen(request: Request) -> list[ThreeSixtySim] | None:
+        """The one company a ``?company=`` asks for, else ``None`` (all of them)."""
+        return [current(request)] if "company" in request.query_params else None
+
+    @app.get("/_sandbox/counters")
+    async def counters(request: Request) -> JSONResponse:
+        chosen = _chosen(request)
+        out: dict[str, dict[str, Any]] = {}
+        if chosen is None:
+            out[sim.world.company_id] = {"key": "default", **sim.counters.snapshot()}
+            if companies is not None:
+                out.update(companies.counters())
+        else:
+            one = chosen[0]
+            out[one.world.company_id] = one.counters.snapshot()
+        return JSONResponse({"clock": "monotonic", "companies": out})
+
+    @app.delete("/_sandbox/counters")
+    async def reset_counters(request: Request) -> Response:
+        chosen = _chosen(request)
+        if chosen is None:
+            sim.reset_counters()
+            if companies is not None:
+                companies.reset_counters()
+        else:
+            chosen[0].reset_counters()
+        return Response(status_code=204)
+
+    @app.get("/_sandbox/tenants")
+    async def tenants() -> JSONResponse:
+        if companies is None:
+            raise failure(404, "noFleet", "this simulator serves one company (no --tenants)")
+        fleet = companies.fleet
+        return JSONResponse(
+            {
+                "seed": fleet.seed,
+                "count": fleet.count,
+                "totals": fleet.totals(),
+                "tenants": [t.describe() for t in fleet.tenants],
+            }
+        )

@@ -20,8 +20,9 @@ from learnsync import fastjson
 from learnsync.sandbox.faults import FaultMiddleware
 from learnsync.sandbox.threesixty import admin
 from learnsync.sandbox.threesixty.errors import ApiFailure, failure
+from learnsync.sandbox.threesixty.fleet import Companies, CompanyRouting
 from learnsync.sandbox.threesixty.paging import filters_of, link_header, slice_page
-from learnsync.sandbox.threesixty.state import ThreeSixtySim
+from learnsync.sandbox.threesixty.state import ThreeSixtySim, sim_in_scope
 from learnsync.sandbox.threesixty.validation import parse_date_time
 
 API_VERSION = "v2.0"
@@ -39,8 +40,23 @@ class _CountRequests:
         if scope["type"] == "http" and not scope["path"].startswith("/_sandbox/"):
             route = scope.get("route")
             path = getattr(route, "path", None) or scope["path"]
-            with self.sim.lock:
-                self.sim.request_counts[f"{scope['method']} {path}"] += 1
+            sim = sim_in_scope(scope, self.sim)
+            with sim.lock:
+                sim.request_counts[f"{scope['method']} {path}"] += 1
+
+
+class _CountCompany:
+    """The company's load counters (``GET /_sandbox/counters``), counted as a request arrives,
+    before faults: outermost but for a fleet's routing."""
+
+    def __init__(self, app: ASGIApp, sim: ThreeSixtySim) -> None:
+        self.app = app
+        self.sim = sim
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox/"):
+            sim_in_scope(scope, self.sim).counters.request(scope["method"], scope["path"])
+        await self.app(scope, receive, send)
 
 
 def _guard(sim: ThreeSixtySim, request: Request, scope: str) -> None:
@@ -79,10 +95,18 @@ def _list_page(
     return _page(request, lambda f, c, s: slice_page(items_for(f), c, s), size)
 
 
-def create_app(sim: ThreeSixtySim) -> FastAPI:
-    """The simulator's FastAPI app, wrapped in the shared :class:`FaultMiddleware`."""
+def create_app(sim: ThreeSixtySim, companies: Companies | None = None) -> FastAPI:
+    """The simulator's FastAPI app, wrapped in the shared :class:`FaultMiddleware`.
+
+    With ``companies`` (a fleet), each request is served by the company it is for (found from
+    its token, its client id, or an admin route's ``company`` parameter); ``sim`` serves the
+    rest, as it alone does without a fleet.
+    """
     app = FastAPI(title="360Learning API v2 simulator", docs_url=None, redoc_url=None)
     app.state.sim = sim
+
+    def current(request: Request) -> ThreeSixtySim:
+        return sim_in_scope(request.scope, sim)
 
     @app.exception_handler(ApiFailure)
     async def _on_failure(_: Request, exc: ApiFailure) -> JSONResponse:
@@ -91,6 +115,7 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
     # --------------------------------------------------------------- token
     @app.post("/api/v2/oauth2/token")
     async def token(request: Request) -> JSONResponse:
+        sim = current(request)
         try:
             body = json.loads(await request.body() or b"null")
         except ValueError:
@@ -100,6 +125,7 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
     # --------------------------------------------------------------- integrations
     @app.get("/api/v2/integrations")
     async def list_integrations(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "integrations:read")
         return _list_page(
             request, lambda f: sim.list_integrations(f.get("externalPlatform[eq]")), 100
@@ -107,16 +133,19 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.post("/api/v2/integrations")
     async def create_integration(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "integrations:write")
         return JSONResponse(sim.create_integration(await _json(request)), status_code=201)
 
     @app.patch("/api/v2/integrations/{integrationId}")
     async def patch_integration(integrationId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "integrations:write")
         return JSONResponse(sim.patch_integration(integrationId, await _json(request)))
 
     @app.delete("/api/v2/integrations/{integrationId}")
     async def delete_integration(integrationId: str, request: Request) -> Response:
+        sim = current(request)
         _guard(sim, request, "integrations:write")
         sim.delete_integration(integrationId)
         return Response(status_code=204)
@@ -125,11 +154,13 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
     async def retrieve_external_course(
         integrationId: str, externalId: str, request: Request
     ) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "integrations:read")
         return JSONResponse(sim.retrieve_external_course(integrationId, externalId))
 
     # --------------------------------------------------------------- bulk
     async def _submit(request: Request, op_type: Any, integrationId: str) -> Response:
+        sim = current(request)
         _guard(sim, request, "integrations:bulk")
         bulkOperationId = sim.submit(op_type, integrationId, await _json(request))
         base = str(request.base_url).rstrip("/")
@@ -152,27 +183,32 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.get("/api/v2/bulk/operations")
     async def list_operations(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "bulkOperations:read")
         return _list_page(request, sim.list_operations, 20)
 
     @app.get("/api/v2/bulk/operations/{bulkOperationId}")
     async def get_operation(bulkOperationId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "bulkOperations:read")
         return JSONResponse(sim.operation(bulkOperationId))
 
     @app.get("/api/v2/bulk/operations/{bulkOperationId}/results")
     async def get_results(bulkOperationId: str, request: Request) -> Response:
+        sim = current(request)
         _guard(sim, request, "bulkOperations:read")
         return Response(sim.operation_results_body(bulkOperationId), media_type="application/json")
 
     # --------------------------------------------------------------- courses
     @app.get("/api/v2/courses/stats")
     async def course_stats(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "courseStats:read")
         return _page(request, lambda f, c, s: _stats_page(sim, f, c, s), 500)
 
     @app.get("/api/v2/courses")
     async def list_courses(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "courses:read")
 
         def items(f: dict[str, str]) -> list[Any]:
@@ -189,17 +225,20 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.get("/api/v2/courses/{courseId}")
     async def get_course(courseId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "courses:read")
         with sim.lock:
             return JSONResponse(sim.course_dto(sim.course(courseId)))
 
     @app.put("/api/v2/courses/{courseId}/archive")
     async def archive_course(courseId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "courses:write")
         return JSONResponse(sim.set_archived(courseId, await _json(request)))
 
     @app.get("/api/v2/courses/{courseId}/tags")
     async def get_course_tags(courseId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "tags:read")
         with sim.lock:
             tags = [{"tagId": t, "source": "native"} for t in sim.course(courseId).tags]
@@ -207,11 +246,13 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.put("/api/v2/courses/{courseId}/tags")
     async def put_course_tags(courseId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "courses:write")
         return JSONResponse(sim.set_course_tags(courseId, await _json(request)))
 
     @app.get("/api/v2/tags")
     async def list_tags(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "tags:read")
 
         def items(f: dict[str, str]) -> list[Any]:
@@ -222,22 +263,26 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.post("/api/v2/tags")
     async def create_tag(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "tags:write")
         return JSONResponse(sim.create_tag(await _json(request)), status_code=201)
 
     # --------------------------------------------------------------- groups and users
     @app.get("/api/v2/groups")
     async def list_groups(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "groups:read")
         return _list_page(request, lambda _: sim.groups(), 500)
 
     @app.get("/api/v2/groups/{groupId}")
     async def get_group(groupId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "groups:read")
         return JSONResponse(sim.get_group(groupId))
 
     def _content_ids(kind: str) -> Any:
         async def handler(groupId: str, contentType: str, request: Request) -> JSONResponse:
+            sim = current(request)
             _guard(sim, request, "groups:read")
             sim.get_group(groupId)
             allowed = ("course", "path-session") if kind == "catalog" else ("course", "path")
@@ -255,17 +300,22 @@ def create_app(sim: ThreeSixtySim) -> FastAPI:
 
     @app.get("/api/v2/users")
     async def list_users(request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "users:read")
         return _page(request, lambda f, c, s: _users_page(sim, f, c, s), 500)
 
     @app.get("/api/v2/users/{userId}")
     async def get_user(userId: str, request: Request) -> JSONResponse:
+        sim = current(request)
         _guard(sim, request, "users:read")
         return JSONResponse(sim.get_user(userId))
 
-    admin.add_routes(app, sim)
+    admin.add_routes(app, sim, companies)
     app.add_middleware(_CountRequests, sim=sim)
     app.add_middleware(FaultMiddleware, plan=sim.faults)
+    app.add_middleware(_CountCompany, sim=sim)
+    if companies is not None:
+        app.add_middleware(CompanyRouting, companies=companies)  # added last: outermost
     return app
 
 

@@ -15,11 +15,12 @@ import secrets
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from learnsync.sandbox.clock import SimClock
+from learnsync.sandbox.counters import CompanyCounters
 from learnsync.sandbox.enrollments import pair_digest
 from learnsync.sandbox.faults import FaultPlan
 from learnsync.sandbox.threesixty import bulk
@@ -116,6 +117,8 @@ class Path:
 
 
 _U64 = 2**64 - 1
+# the ASGI scope key under which a fleet's routing puts the company a request is for
+SIM_SCOPE_KEY = "learnsync.sandbox.threesixty.sim"
 APPLY_CHUNK = 500  # bulk items applied per hold of the state lock
 
 
@@ -141,7 +144,13 @@ class ThreeSixtySim:
         completed_conflict: CompletedConflict = "ignore",
         allow_progress_decrease: bool = True,
         reject_reversed_dates: bool = True,
+        member_groups: Sequence[tuple[str, str]] = (),
+        member_credentials: Sequence[tuple[str, str]] = (),
+        token_prefix: str = "",
     ) -> None:
+        """``member_groups`` (id, name) and ``member_credentials`` (client id, secret): the
+        groups and API credentials of the fleet tenants sharing this company, besides the
+        world's own; ``token_prefix`` starts every token issued (a fleet routes by it)."""
         self.world = world
         self.clock = clock or SimClock()
         self.faults = FaultPlan()
@@ -166,17 +175,22 @@ class ThreeSixtySim:
         self._ids = itertools.count(1)
         self._prefix = world.company_id[:8]
         self.credentials: dict[str, Credential] = {
-            world.threesixty_client_id: Credential(
-                world.threesixty_client_id, world.threesixty_client_secret, frozenset(ALL_SCOPES)
+            client_id: Credential(client_id, secret, frozenset(ALL_SCOPES))
+            for client_id, secret in (
+                (world.threesixty_client_id, world.threesixty_client_secret),
+                *member_credentials,
             )
         }
+        self.token_prefix = token_prefix
+        self.member_groups = list(member_groups)
         self._tokens: dict[str, tuple[str, float]] = {}
         self.integrations: dict[str, Integration] = {}
         self.courses: list[Course] = []
         self._course_by_id: dict[str, Course] = {}
         self._course_by_key: dict[tuple[str, str], Course] = {}
-        self.catalog: dict[str, list[str]] = {world.group_id: [], world.subgroup_id: []}
-        self.library: dict[str, list[str]] = {world.group_id: [], world.subgroup_id: []}
+        group_ids = [world.group_id, world.subgroup_id, *(g for g, _ in self.member_groups)]
+        self.catalog: dict[str, list[str]] = {g: [] for g in group_ids}
+        self.library: dict[str, list[str]] = {g: [] for g in group_ids}
         self.tags: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, bulk.Operation] = {}
         self._open_ops: list[bulk.Operation] = []
@@ -192,6 +206,7 @@ class ThreeSixtySim:
         self.stats_applied = 0
         self.stats_digest = 0
         self._recent: dict[str, deque[float]] = {"get": deque(), "write": deque()}
+        self.counters = CompanyCounters()
 
     # ------------------------------------------------------------------ ids and time
     def new_id(self) -> str:
@@ -225,7 +240,7 @@ class ThreeSixtySim:
                 raise ApiFailure(401, {"error": "invalid_client"})
             if "user_id" in body and self._user_key_by_id(body["user_id"]) is None:
                 raise ApiFailure(400, {"error": "non_existing_user"})
-            token = secrets.token_urlsafe(32)
+            token = self.token_prefix + secrets.token_urlsafe(32)
             self._tokens[token] = (cred.client_id, self.clock.time() + TOKEN_LIFETIME)
         return {"token_type": "Bearer", "access_token": token, "expires_in": TOKEN_LIFETIME}
 
@@ -354,6 +369,10 @@ class ThreeSixtySim:
                 "public": True,
                 "parentId": w.group_id,
             },
+            *(
+                {"_id": group_id, "name": name, "public": False}
+                for group_id, name in self.member_groups
+            ),
         ]
 
     def get_group(self, group_id: str) -> dict[str, Any]:
@@ -678,6 +697,7 @@ class ThreeSixtySim:
             # worker is the simulator's bookkeeping, not 360Learning's queue)
             holding = [op for op in self._open_ops if op.phase_at(now) != "ended"]
             if len(holding) >= self.max_concurrent_operations:
+                self.counters.concurrency_refused()
                 raise failure(
                     429,
                     "bulkOperationsConcurrencyLimitReached",
@@ -697,8 +717,17 @@ class ThreeSixtySim:
             )
             self.operations[op.id] = op
             self._open_ops.append(op)
+            self.counters.operation_created(self.unfinished_operations())
             self._wake_worker()
             return op.id
+
+    def unfinished_operations(self) -> int:
+        """Operations neither ``completed`` nor ``error`` (being applied counts: unfinished)."""
+        with self.lock:
+            return sum(1 for op in self._open_ops if op.is_open)
+
+    def reset_counters(self) -> None:
+        self.counters.reset(self.unfinished_operations())
 
     def operation(self, op_id: str) -> dict[str, Any]:
         self.advance()
@@ -1036,3 +1065,9 @@ class ThreeSixtySim:
                 attempt.completed = now
             self._note_paths(course.id, user)
             return str(course.data["launchUrl"])
+
+
+def sim_in_scope(scope: Mapping[str, Any], default: ThreeSixtySim) -> ThreeSixtySim:
+    """The company an ASGI request is for: the one a fleet routed it to, else ``default``."""
+    found = scope.get(SIM_SCOPE_KEY)
+    return found if isinstance(found, ThreeSixtySim) else default
