@@ -66,18 +66,20 @@ def _service(store: str | None, *, sandbox: bool = False, broker: str | None = N
     if loose:
         warning_line(loose)
     url = _store_url(store)
-    dispatch = None
+    dispatch = limits = None
     if broker is not None:
-        from learnsync.workers.fleet import dispatcher, make_app, queue_from_env
+        from learnsync.workers.fleet import dispatcher, fleet_limits, make_app, queue_from_env
 
         _shared_store(url, "serve with LEARNSYNC_BROKER_URL")
         queue = queue_from_env()
         dispatch = dispatcher(make_app(broker, queue), queue)
+        limits = fleet_limits(broker)  # what /metrics reads of the limiters' saturation
     return Service(
         _private_store(url),
         box,
         endpoints=EndpointPolicy.from_env(sandbox=sandbox),
         dispatch=dispatch,
+        limits=limits,
     )
 
 
@@ -465,6 +467,7 @@ def worker(
         Presence,
         broker_url_from_env,
         default_queues,
+        limits_url_from_env,
         make_app,
         queue_from_env,
         worker_name,
@@ -483,12 +486,13 @@ def worker(
     names = [q.strip() for q in given if q.strip()]
     if not names:
         raise ConfigError("--queues names no queue: give one or more names, comma-separated")
+    limits_url = limits_url_from_env(broker)  # the shared request limits: likewise
     retention_from_env()  # read by every run: a bad value stops here
     secret_box_from_env()  # the integrations' secrets are decrypted by the runs: likewise
     with Store.open(url):  # reachable, and migrated, before any run is taken
         pass
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
-    set_worker_store(url)
+    set_worker_store(url, limits_url)
     fleet = make_app(broker, names[-1])
     name = worker_name()
     runner = fleet.Worker(

@@ -11,8 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class Limiter(Protocol):
+    """What :class:`~learnsync.http.session.HttpSession` asks before each request: wait for a
+    token of ``method``'s kind; the seconds waited (:class:`RateLimiter` in one client,
+    :class:`~learnsync.http.shared.WindowLimiter` shared by every run of a company)."""
+
+    def acquire(self, method: str) -> float: ...
 
 
 class TokenBucket:

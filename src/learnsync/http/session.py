@@ -37,7 +37,7 @@ import httpx
 from learnsync import fastjson
 from learnsync.errors import ApiError
 from learnsync.http import deadline as _deadline
-from learnsync.http.ratelimit import RateLimiter
+from learnsync.http.ratelimit import Limiter
 from learnsync.http.retry import RetryPolicy
 from learnsync.http.waiting import Budget
 
@@ -65,7 +65,7 @@ class HttpSession:
         api: str,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,

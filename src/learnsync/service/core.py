@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from learnsync.http.shared import SharedLimits
 from learnsync.service.auth import Auth
 from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.integrations import Integrations
@@ -36,12 +37,14 @@ class Service:
         endpoints: EndpointPolicy | None = None,
         dispatch: Dispatch | None = None,
         spread: float | None = None,
+        limits: SharedLimits | None = None,
     ) -> None:
         """``endpoints``: where integrations' secrets may go (default: the environment's
         ``LEARNSYNC_ALLOWED_HOSTS``; ``serve --sandbox`` allows loopback). ``dispatch``: runs
         are handed to a fleet of workers (``learnsync worker``) instead of this process's pool.
         ``spread``: the window after a slot over which scheduled runs start (default:
-        ``LEARNSYNC_SCHEDULE_SPREAD``)."""
+        ``LEARNSYNC_SCHEDULE_SPREAD``). ``limits``: the request limits shared by every run of a
+        company (a fleet's, in Redis; default: this process's)."""
         self.store_url = store_url
         self.clock = clock
         self.spread = spread_from_env() if spread is None else spread
@@ -62,6 +65,7 @@ class Service:
             clock=clock,
             size=workers,
             dispatch=dispatch,
+            limits=limits,
         )
 
     def scheduler(self) -> Scheduler:
@@ -78,4 +82,5 @@ class Service:
 
     def close(self) -> None:
         self.runs.close(5)
+        self.runs.limits.close()
         self.store.close()

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from learnsync.config import Config
 from learnsync.errors import ConfigError
+from learnsync.http.shared import SharedLimits
 from learnsync.model.progress import Progress
 from learnsync.service.executor import DEFAULT_POOL_SIZE, Executor, JobProgress
 from learnsync.service.integrations import Integrations
@@ -104,12 +105,14 @@ class RunManager:
         dispatch: Dispatch | None = None,
         sweep: float = DEFAULT_SWEEP,
         attempts: int | None = None,
+        limits: SharedLimits | None = None,
     ) -> None:
         """``dispatch``: runs are executed by a fleet of workers, not by this process's pool
         (``sweep``: how often queued runs are handed again, seconds); ``attempts``: how many
         times a submitted run may start (a run whose process died is queued again while it has
         attempts left; default :data:`FLEET_ATTEMPTS` with a ``dispatch``, else 1 — a killed
-        ``serve`` leaves its run failed, as the CLI does)."""
+        ``serve`` leaves its run failed, as the CLI does); ``limits``: the request rates and
+        bulk slots every run of a company shares (default: this process's own)."""
         self.integrations = integrations
         self.repo = repo
         self.store = store
@@ -127,6 +130,7 @@ class RunManager:
         self.dispatch = dispatch
         self.sweep = sweep
         self.expire_every = EXPIRE_EVERY
+        self.limits = limits if limits is not None else SharedLimits.in_memory()
         self.attempts = attempts if attempts is not None else (FLEET_ATTEMPTS if dispatch else 1)
         self._sweeper: threading.Thread | None = None
         self._stop_sweep = threading.Event()
@@ -262,7 +266,7 @@ class RunManager:
         """The real pipelines: :func:`~learnsync.sync.execute.execute_run` with the service's
         store and clock and the integration's clients, opened for this run (``params`` are read
         from the run's row)."""
-        clients = open_clients(config)
+        clients = open_clients(config, self.limits)
         try:
             return execute_run(
                 ticket,

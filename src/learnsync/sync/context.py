@@ -16,6 +16,7 @@ from learnsync.clients.coursera.client import CourseraClient
 from learnsync.clients.threesixty.client import ThreeSixtyClient
 from learnsync.config import Config
 from learnsync.errors import ConfigError, LearnsyncError
+from learnsync.http.shared import SharedLimits
 from learnsync.model.ports import CourseraApi, ThreeSixtyApi
 from learnsync.store.repository import Store
 
@@ -113,8 +114,19 @@ def pipeline_resources(
             store.close()
 
 
-def open_clients(config: Config) -> Clients:
+def open_clients(config: Config, limits: SharedLimits | None = None) -> Clients:
+    """The clients of a run; with ``limits``, their request rates and bulk slots are shared
+    with every other run of the same company and organization (the service's runs)."""
+    if limits is None:
+        return Clients(
+            coursera=CourseraClient(config.coursera),
+            threesixty=ThreeSixtyClient(config.threesixty),
+        )
+    limiter, slots = limits.threesixty(config.threesixty.base_url, config.threesixty.client_id)
     return Clients(
-        coursera=CourseraClient(config.coursera),
-        threesixty=ThreeSixtyClient(config.threesixty),
+        coursera=CourseraClient(
+            config.coursera,
+            limiter=limits.coursera(config.coursera.api_base, config.coursera.org_id),
+        ),
+        threesixty=ThreeSixtyClient(config.threesixty, limiter=limiter, slots=slots),
     )

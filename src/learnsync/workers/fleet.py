@@ -35,6 +35,7 @@ from celery import Celery
 from sqlalchemy.pool import NullPool
 
 from learnsync.errors import ConfigError
+from learnsync.http.shared import SharedLimits
 from learnsync.service.core import Service
 from learnsync.service.endpoints import EndpointPolicy
 from learnsync.service.executor import execute_started
@@ -48,6 +49,7 @@ log = logging.getLogger("learnsync.workers")
 
 BROKER_ENV = "LEARNSYNC_BROKER_URL"
 QUEUE_ENV = "LEARNSYNC_BROKER_QUEUE"
+LIMITS_ENV = "LEARNSYNC_LIMITS_URL"
 DEFAULT_QUEUE = "learnsync"
 TASK_NAME = "learnsync.execute_run"
 RETRY_SECONDS = 15
@@ -77,6 +79,31 @@ def broker_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
             f"amqp://USER:PASSWORD@HOST:5672//, or unset it (serve then executes its runs itself)"
         )
     return raw
+
+
+def limits_url_from_env(broker_url: str, env: Mapping[str, str] | None = None) -> str:
+    """The Redis holding the fleet's shared request limits: ``LEARNSYNC_LIMITS_URL``, else the
+    broker when it is a Redis. An AMQP broker without it is a :class:`ConfigError`: every
+    worker would otherwise press a company with its own 10 writes a second."""
+    raw = (os.environ if env is None else env).get(LIMITS_ENV, "").strip()
+    if raw:
+        if raw.partition("://")[0].lower() not in ("redis", "rediss") or "://" not in raw:
+            raise ConfigError(
+                f"{LIMITS_ENV} is not a Redis URL: give redis://HOST:6379/1, or unset it to "
+                "keep the limits in the broker's Redis"
+            )
+        return raw
+    if broker_url.partition("://")[0].lower() in ("redis", "rediss"):
+        return broker_url
+    raise ConfigError(
+        f"the fleet shares its request limits per company in Redis: with an AMQP broker, set "
+        f"{LIMITS_ENV}=redis://HOST:6379/1 for serve and every worker"
+    )
+
+
+def fleet_limits(broker_url: str) -> SharedLimits:
+    """The fleet's shared limits (:func:`limits_url_from_env`)."""
+    return SharedLimits.in_redis(limits_url_from_env(broker_url))
 
 
 def queue_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -175,13 +202,15 @@ def worker_name() -> str:
 # ---------------------------------------------------------------------- in a worker process
 
 _store_url: str | None = None
+_limits_url: str | None = None
 _service: tuple[int, Service] | None = None  # (pid, the service of that process)
 
 
-def set_store(url: str) -> None:
-    """The store a worker's processes execute runs on (before the worker starts)."""
-    global _store_url, _service
-    _store_url, _service = url, None
+def set_store(url: str, limits_url: str | None = None) -> None:
+    """The store a worker's processes execute runs on, and the Redis of the fleet's shared
+    limits (before the worker starts)."""
+    global _store_url, _limits_url, _service
+    _store_url, _limits_url, _service = url, limits_url, None
 
 
 def worker_service() -> Service:
@@ -190,9 +219,15 @@ def worker_service() -> Service:
     if _service is None or _service[0] != os.getpid():
         if _store_url is None:
             raise ConfigError("the worker has no store: give --store or LEARNSYNC_STORE_URL")
+        limits = SharedLimits.in_redis(_limits_url) if _limits_url else None
         _service = (
             os.getpid(),
-            Service(_store_url, secret_box_from_env(), endpoints=EndpointPolicy.from_env()),
+            Service(
+                _store_url,
+                secret_box_from_env(),
+                endpoints=EndpointPolicy.from_env(),
+                limits=limits,
+            ),
         )
     return _service[1]
 

@@ -44,6 +44,7 @@ from learnsync.http import (
     error_text,
 )
 from learnsync.http.client import SessionClient
+from learnsync.http.ratelimit import Limiter
 from learnsync.model.coursera import Content, EnrollmentRow
 from learnsync.model.ports import OnPage
 
@@ -97,7 +98,11 @@ class CourseraClient(SessionClient):
         deadline: float = REQUEST_DEADLINE,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_pages: int = MAX_PAGES,
+        limiter: Limiter | None = None,
     ) -> None:
+        """``limiter``: the organization's rate limiter shared with the other runs
+        (:class:`~learnsync.http.shared.SharedLimits`); default: this client's own bucket of
+        ``requests_per_second``."""
         self.settings = settings
         self.max_pages = max_pages
         self.reports_deadline = max(REPORTS_DEADLINE, deadline)
@@ -105,7 +110,8 @@ class CourseraClient(SessionClient):
             api=API,
             transport=transport,
             retry=retry,
-            limiter=RateLimiter.coursera(per_second=requests_per_second, clock=clock, sleep=sleep),
+            limiter=limiter
+            or RateLimiter.coursera(per_second=requests_per_second, clock=clock, sleep=sleep),
             sleep=sleep,
             clock=clock,
             timeout=DEFAULT_TIMEOUT,

@@ -46,6 +46,7 @@ from learnsync.clients.threesixty.errors import API
 from learnsync.errors import ApiError, AuthError
 from learnsync.http.retry import retry_after
 from learnsync.http.session import decode_body, error_code
+from learnsync.http.shared import BulkSlots, Slot
 from learnsync.http.urls import same_origin
 from learnsync.http.waiting import Budget
 from learnsync.model.bulk import BatchFailed, BulkResult, BulkStopped
@@ -71,6 +72,9 @@ MAX_IN_FLIGHT = 3
 # run sends the items again — an operation that never ends no longer holds the run for an hour
 OPERATION_WAIT = 900.0
 MAX_RESULTS = max(limit for _, _, limit in BULK_KINDS.values())  # one per item sent
+# waiting for one of the company's shared slots held by other runs: 0.2 s, doubling up to 2 s
+SHARED_SLOT_WAIT_INITIAL = 0.2
+SHARED_SLOT_WAIT_MAX = 2.0
 # the statuses of an operation that has ended (the `bulk.operation.ended` webhook lists the same)
 ENDED_STATUSES = ("completed", "error")
 
@@ -147,6 +151,19 @@ class _Flight:
     current: list[dict[str, Any]] | None = None  # taken from the source, not yet accepted
     stop: BulkStopped | None = None  # refused: finish what is in flight, then raise this
     sent: dict[str, int] = field(default_factory=dict)  # operation URL → bytes of its submit
+    held: dict[str, Slot] = field(default_factory=dict)  # operation URL → its shared bulk slot
+
+    def renew(self) -> None:
+        """Keep the shared slots of the operations in flight (they expire unrenewed)."""
+        for slot in self.held.values():
+            slot.renew()
+
+    def give_back(self, url: str | None = None) -> None:
+        """Release the slot of operation ``url`` (ended), or every slot (``None``: stopped)."""
+        for key in [url] if url is not None else list(self.held):
+            slot = self.held.pop(key, None) if key is not None else None
+            if slot is not None:
+                slot.release()
 
 
 class BulkMixin:
@@ -160,6 +177,7 @@ class BulkMixin:
     slot_wait_initial: float
     slot_wait_max: float
     max_body_bytes: int
+    slots: BulkSlots | None = None  # the company's shared slots (learnsync.http.shared)
     retry: RetryPolicy
     sleep: Callable[[float], None]
     clock: Callable[[], float]
@@ -262,8 +280,9 @@ class BulkMixin:
             raise ApiError("360Learning returned a malformed bulk operation", api=API, body=body)
         return body
 
-    def wait(self, operation_url: str) -> dict[str, Any]:
-        """Poll until the operation is ``completed`` or ``error``; return its last state.
+    def wait(self, operation_url: str, on_poll: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Poll until the operation is ``completed`` or ``error``; return its last state
+        (``on_poll``: called before each poll — the pipeline renews its shared slots).
 
         One budget, ``wait_timeout`` seconds (docs/waiting.md): the pauses between polls and the
         polls' own HTTP retries all come out of it; the last poll is at the deadline."""
@@ -272,6 +291,8 @@ class BulkMixin:
         polls = 0
         while True:
             polls += 1
+            if on_poll is not None:
+                on_poll()
             operation = self.get_operation(operation_url, budget=budget)
             if operation.get("status") in ENDED_STATUSES:
                 return operation
@@ -383,9 +404,28 @@ class BulkMixin:
             batch = state.current
             slots: Budget | None = None  # the slot-waiting budget, from the first refusal
             delay = self.slot_wait_initial
+            shared_delay = SHARED_SLOT_WAIT_INITIAL
             refusals = 0
             while True:
                 own = bool(in_flight)
+                # the company's shared slots (other runs' operations count): all held by ours,
+                # wait for our oldest; by others', wait under the slot budget
+                slot = self.slots.take() if self.slots is not None else None
+                if self.slots is not None and slot is None:
+                    if own:
+                        yield self._finish(state, resume)
+                        continue
+                    if slots is None:
+                        slots = self._budget(self.concurrency_patience)
+                    if slots.expired:
+                        state.current = None
+                        state.stop = BulkStopped(
+                            self._held_error(kind, slots), unknown=[], not_sent=[batch]
+                        )
+                        break
+                    slots.sleep(min(shared_delay, slots.remaining()))
+                    shared_delay = min(shared_delay * 2, SHARED_SLOT_WAIT_MAX)
+                    continue
                 # 429s are answered here, not by the HTTP retries: with our own operations
                 # running, by waiting for the oldest of them; else under the slot budget
                 try:
@@ -399,10 +439,17 @@ class BulkMixin:
                     if response.status_code != 429:
                         url = self._location(kind, response)
                         state.sent[url] = len(response.request.content)
+                        if slot is not None:
+                            state.held[url] = slot
+                            slot = None
                         break
                 except AuthError:
+                    if slot is not None:
+                        slot.release()
                     raise
                 except ApiError as exc:
+                    if slot is not None:
+                        slot.release()
                     state.current = None
                     if exc.status == 0:
                         # no answer: it may have been applied; this batch fails alone
@@ -420,6 +467,8 @@ class BulkMixin:
                         operation_url="",
                         resume=resume(),
                     ) from None
+                if slot is not None:
+                    slot.release()  # refused: the slot is not used
                 refusals += 1
                 if own and error_code(decode_body(response)) == CONCURRENCY_LIMIT:
                     yield self._finish(state, resume)
@@ -451,6 +500,15 @@ class BulkMixin:
         while in_flight:
             yield self._finish(state, resume)
 
+    def _held_error(self, kind: str, slots: Budget) -> ApiError:
+        return ApiError(
+            f"gave up sending {kind} to 360Learning: other runs of this company held all "
+            f"{MAX_IN_FLIGHT} bulk slots for {slots.elapsed():.0f}s; run again later",
+            status=429,
+            code=CONCURRENCY_LIMIT,
+            api=API,
+        )
+
     def _slots_error(
         self, kind: str, response: httpx.Response, slots: Budget, refusals: int
     ) -> ApiError:
@@ -480,6 +538,7 @@ class BulkMixin:
         unknown = [b for b, _ in state.in_flight]
         state.in_flight.clear()
         state.sent.clear()
+        state.give_back()
         if state.current is not None and not any(b is state.current for b in not_sent):
             not_sent = [*not_sent, state.current]  # taken from the source, never accepted
         state.current = None
@@ -510,7 +569,8 @@ class BulkMixin:
         in_flight = state.in_flight
         batch, url = in_flight[0]
         try:
-            operation = self.wait(url)
+            operation = self.wait(url, on_poll=state.renew)
+            state.give_back(url)  # ended: its slot is free for the company's next operation
             if operation.get("status") == "error":
                 results = None
             else:

@@ -39,6 +39,8 @@ from learnsync.http import (
     error_text,
 )
 from learnsync.http.client import SessionClient
+from learnsync.http.ratelimit import Limiter
+from learnsync.http.shared import BulkSlots
 from learnsync.http.urls import same_origin
 from learnsync.http.waiting import Budget
 
@@ -75,9 +77,16 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
         deadline: float = REQUEST_DEADLINE,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_pages: int = MAX_PAGES,
+        limiter: Limiter | None = None,
+        slots: BulkSlots | None = None,
     ) -> None:
+        """``limiter``/``slots``: the company's rate limiter and bulk slots shared with the
+        other runs (:class:`~learnsync.http.shared.SharedLimits`); without them, this client's
+        own buckets of ``reads_per_second``/``writes_per_second`` and only its own operations
+        counted against the three slots."""
         if max_pages < 1:
             raise ValueError("max_pages must be at least 1")
+        self.slots = slots
         self.settings = settings
         self.base_url = settings.base_url.rstrip("/")
         self.max_pages = max_pages
@@ -95,7 +104,8 @@ class ThreeSixtyClient(SessionClient, BulkMixin):
             api=API,
             transport=transport,
             retry=self.retry,
-            limiter=RateLimiter.threesixty(
+            limiter=limiter
+            or RateLimiter.threesixty(
                 reads_per_second=reads_per_second,
                 writes_per_second=writes_per_second,
                 clock=clock,
