@@ -26,6 +26,7 @@ from learnsync.store.jobs import (
     LeaseLost,
     NotQueued,
     RunJobs,
+    WaitsBehind,
     default_owner,
     owner_gone,
 )
@@ -341,3 +342,21 @@ def test_runs_a_person_asked_for_pass_scheduled_ones(
     ]
     claimed = jobs.claim_next("w")
     assert claimed is not None and claimed.id == ids[first]
+
+
+def test_in_order_a_run_waits_behind_an_older_queued_run_of_its_integration(
+    store: Store, jobs: RunJobs
+) -> None:
+    integration = _integration(store)
+    content = jobs.submit(integration, "content", "schedule")
+    stats = jobs.submit(integration, "stats", "schedule")
+    other = jobs.submit(_integration(store, "b"), "stats", "schedule")
+    assert jobs.ahead_of(stats) == content and jobs.ahead_of(content) is None
+    with pytest.raises(WaitsBehind, match=rf"behind run {content}"):
+        jobs.start(stats, "w1", in_order=True)
+    assert jobs.start(other, "w1", in_order=True).status == "running"  # another integration
+    jobs.start(content, "w1", in_order=True)
+    assert jobs.ahead_of(stats) == content  # running: still ahead of it
+    jobs.end(content, "w1", "succeeded")
+    assert jobs.ahead_of(stats) is None
+    assert jobs.start(stats, "w2", in_order=True).status == "running"

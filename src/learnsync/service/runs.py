@@ -224,7 +224,13 @@ class RunManager:
             self._submitted.add(run_id)
         log.info("run queued", extra={"integration": integration_id, "run": run_id, "kind": kind})
         if self.dispatch is not None:
-            self._hand(run_id, trigger)
+            # an integration's runs go to the fleet one after the other: one behind an older
+            # run is handed by the worker that ends that run (statistics after content)
+            ahead = self.jobs.ahead_of(run_id)
+            if ahead is None:
+                self._hand(run_id, trigger)
+            else:
+                log.info("run waits behind run %d", ahead, extra={"run": run_id})
         else:
             self.executor.wake()
         return run_id

@@ -109,6 +109,11 @@ class NotQueued(Exception):
     """The run cannot start: it is not queued any more (cancelled, already started, ended)."""
 
 
+class WaitsBehind(Exception):
+    """The run cannot start yet: an older run of its integration is still queued (a fleet
+    starts an integration's runs in the order they were submitted: statistics after content)."""
+
+
 def default_owner() -> str:
     """Who holds a lease: ``host:pid:random`` (the random part tells two executors of one
     process apart)."""
@@ -201,12 +206,13 @@ class RunJobs:
 
     # ------------------------------------------------------------------ start
 
-    def start(self, run_id: int, owner: str) -> JobRecord:
+    def start(self, run_id: int, owner: str, *, in_order: bool = False) -> JobRecord:
         """Start one queued run now: take its integration's lease and mark it running.
 
         :class:`IntegrationBusy` when another live run holds the lease (the run stays queued;
         the caller decides whether it waits in the queue or is refused), :class:`NotQueued`
-        when it was cancelled or already started.
+        when it was cancelled or already started; with ``in_order`` (a fleet's worker),
+        :class:`WaitsBehind` when an older run of its integration is still queued.
         """
         with db.write_transaction(self.engine) as conn:
             job = _get(conn, run_id)
@@ -220,6 +226,10 @@ class RunJobs:
                 assert job is not None
             if job.status != "queued":
                 raise NotQueued(f"run {run_id} is {job.status}, not queued")
+            if in_order and not job.dry_run:
+                older = self._older_queued(conn, job)
+                if older is not None:
+                    raise WaitsBehind(f"run {run_id} waits behind run {older} of its integration")
             if not job.dry_run:
                 self._take_lease(conn, job, owner)
             return self._mark_running(conn, job, owner)
@@ -254,6 +264,43 @@ class RunJobs:
                         continue  # an earlier run of this batch took it
                 return self._mark_running(conn, job, owner)
             return None
+
+    @staticmethod
+    def _older_queued(conn: Connection, job: JobRecord) -> int | None:
+        runs = Run.__table__
+        row = conn.execute(
+            select(runs.c.id)
+            .where(
+                runs.c.integration_id == job.integration_id,
+                runs.c.status == "queued",
+                runs.c.dry_run.is_(False),
+                runs.c.id < job.id,
+            )
+            .order_by(runs.c.id)
+            .limit(1)
+        ).first()
+        return None if row is None else int(row[0])
+
+    def ahead_of(self, run_id: int) -> int | None:
+        """An older run of the same integration still queued or running, if any (the one the
+        run waits behind)."""
+        runs = Run.__table__
+        with self.engine.connect() as conn:
+            job = _get(conn, run_id)
+            if job is None:
+                return None
+            row = conn.execute(
+                select(runs.c.id)
+                .where(
+                    runs.c.integration_id == job.integration_id,
+                    runs.c.status.in_(("queued", "running")),
+                    runs.c.dry_run.is_(False),
+                    runs.c.id < job.id,
+                )
+                .order_by(runs.c.id)
+                .limit(1)
+            ).first()
+        return None if row is None else int(row[0])
 
     def _take_lease(self, conn: Connection, job: JobRecord, owner: str) -> None:
         leases = Lease.__table__

@@ -43,7 +43,13 @@ from learnsync.service.runs import Dispatch
 from learnsync.service.secrets import secret_box_from_env
 from learnsync.store.db import create_store_engine
 from learnsync.store.fleet import Workers
-from learnsync.store.jobs import PRIORITY_TRIGGERS, IntegrationBusy, JobRecord, NotQueued
+from learnsync.store.jobs import (
+    PRIORITY_TRIGGERS,
+    IntegrationBusy,
+    JobRecord,
+    NotQueued,
+    WaitsBehind,
+)
 
 log = logging.getLogger("learnsync.workers")
 
@@ -238,13 +244,17 @@ def execute_task(task: Any, run_id: int) -> str:
     runs = worker_service().runs
     extra = {"run": run_id}
     try:
-        job = runs.jobs.start(int(run_id), runs.owner)
+        job = runs.jobs.start(int(run_id), runs.owner, in_order=True)
     except LookupError:
         log.warning("no such run: message dropped", extra=extra)
         return "unknown"
     except NotQueued as exc:
         log.info("run not queued, nothing to do: %s", exc, extra=extra)
         return "not queued"
+    except WaitsBehind as exc:
+        # the worker that ends the older run hands this one (hand_next)
+        log.info("%s: handed again when that one ended", exc, extra=extra)
+        return "waits"
     except IntegrationBusy as exc:
         if task.request.retries >= MAX_RETRIES:
             log.info("integration still busy; left to the sweep: %s", exc, extra=extra)
