@@ -7,23 +7,30 @@
   role when it is free or expired and renews it when it is the caller's own, in one write
   transaction — so of two schedulers exactly one acts, and a standby takes over once the
   active one stopped renewing.
+- :func:`queue_counts`: the runs queued (priority ones among them), running, and poison runs,
+  in one query — what the pages and ``/metrics`` show of the fleet's load.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from learnsync.store import db
 from learnsync.store.clock import Clock, aware_utc, utc_now
-from learnsync.store.models import Role, Worker
+from learnsync.store.jobs import PRIORITY_TRIGGERS
+from learnsync.store.models import Role, Run, Worker
 
 # a worker beats every 10 s; one not seen for 45 s is not counted as alive
 ALIVE = timedelta(seconds=45)
 ROLE_TTL = timedelta(seconds=60)
+# how the error of a run that stopped on every attempt begins (``RunJobs`` expiring the lease of
+# its last attempt): a poison run, not retried again
+POISON_PREFIX = "stopped after "
 
 
 @dataclass(frozen=True)
@@ -149,3 +156,45 @@ class Roles:
         table = Role.__table__
         with self.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.name == name, table.c.owner == owner))
+
+
+def is_poison(status: str, error: str | None) -> bool:
+    """Whether a run failed on every attempt it had (its process died each time)."""
+    return status == "failed" and (error or "").startswith(POISON_PREFIX)
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The queue at a glance: runs queued (``priority``: of ``PRIORITY_TRIGGERS``, ahead of the
+    others), runs running, and poison runs (:func:`is_poison`, in the bounded run history)."""
+
+    queued: int
+    priority: int
+    running: int
+    poison: int
+
+    @property
+    def scheduled(self) -> int:
+        """The queued runs nobody waits for (schedules, command-line runs)."""
+        return self.queued - self.priority
+
+
+def queue_counts(engine: Engine) -> QueueCounts:
+    """:class:`QueueCounts` of the store, in one query (no report read)."""
+    runs = Run.__table__
+
+    def total(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    queued = runs.c.status == "queued"
+    query = select(
+        total(queued),
+        total(queued & runs.c.trigger.in_(PRIORITY_TRIGGERS)),
+        total(runs.c.status == "running"),
+        total(
+            (runs.c.status == "failed") & runs.c.error.startswith(POISON_PREFIX, autoescape=True)
+        ),
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).one()
+    return QueueCounts(*(int(n) for n in row))

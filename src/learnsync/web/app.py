@@ -28,7 +28,7 @@ from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.setup import form_words, setup_integration, verify_credentials
 from learnsync.store.service_repository import IntegrationSettings
-from learnsync.web import charts, metrics, views
+from learnsync.web import charts, fleet, metrics, views
 from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -182,8 +182,16 @@ def create_app(
 
     @app.get("/integrations", include_in_schema=False)
     def integrations_page(request: Request) -> HTMLResponse:
-        rows = [views.summary(service, s) for s in service.integrations.repo.list_integrations()]
-        return page(request, "integrations.html", rows=rows)
+        items = service.integrations.repo.list_integrations()
+        status = fleet.fleet_status(service)
+        rows = [{**views.summary(service, s), "limits": fleet.row_limits(status, s)} for s in items]
+        return page(
+            request,
+            "integrations.html",
+            rows=rows,
+            fleet=status,
+            labels=fleet.key_labels(items),
+        )
 
     @app.get("/integrations/new", include_in_schema=False)
     def new_integration_page(request: Request) -> HTMLResponse:

@@ -1,12 +1,15 @@
 """``/metrics`` in the Prometheus text format: integration ids only (no names, no personal
 data, no secret), so it can stay anonymous for a scraper. Read from the runs' summary columns
-only, never from their reports."""
+only, never from their reports; the fleet's gauges from the queue, the workers' rows and the
+shared request limits (a company by its hashed key only: ``http.shared.company_key``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from learnsync.http.shared import Saturation
 from learnsync.service.core import Service
+from learnsync.web.fleet import FleetStatus, fleet_status
 
 
 def render(service: Service) -> str:
@@ -67,4 +70,66 @@ def render(service: Service) -> str:
         f'learnsync_last_success_timestamp_seconds{{integration="{i}",kind="{k}"}} {v:.0f}'
         for (i, k), v in sorted(last_success.items())
     ]
+    lines += fleet_lines(fleet_status(service))
     return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    """A label value as the text format escapes it."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def fleet_lines(status: FleetStatus) -> list[str]:
+    """The queue, the runs going, the workers, the scheduler and the limiters' saturation."""
+    counts = status.counts
+    lines = [
+        "# HELP learnsync_runs_queued Runs waiting in the queue, by queue (priority: a person"
+        " asked for them; scheduled: the others).",
+        "# TYPE learnsync_runs_queued gauge",
+        f'learnsync_runs_queued{{queue="priority"}} {counts.priority}',
+        f'learnsync_runs_queued{{queue="scheduled"}} {counts.scheduled}',
+        "# HELP learnsync_runs_running Runs running now (any process).",
+        "# TYPE learnsync_runs_running gauge",
+        f"learnsync_runs_running {counts.running}",
+        "# HELP learnsync_runs_poison Failed runs that stopped on every attempt, not retried"
+        " again (in the run history).",
+        "# TYPE learnsync_runs_poison gauge",
+        f"learnsync_runs_poison {counts.poison}",
+        "# HELP learnsync_fleet 1 when runs go to a fleet of workers, 0 when serve executes them.",
+        "# TYPE learnsync_fleet gauge",
+        f"learnsync_fleet {int(status.on_fleet)}",
+        "# HELP learnsync_workers_alive Worker processes seen within the last 45 s.",
+        "# TYPE learnsync_workers_alive gauge",
+        f"learnsync_workers_alive {len(status.workers)}",
+        "# HELP learnsync_scheduler_held 1 when a process holds the scheduler role.",
+        "# TYPE learnsync_scheduler_held gauge",
+        f"learnsync_scheduler_held {int(status.scheduler is not None)}",
+    ]
+    limiters = (
+        ("requests", "Requests let through by a company's limiter.", _requests),
+        ("waited_requests", "Requests that waited for their company's limiter.", _waited),
+        ("wait_seconds", "Seconds requests waited for their company's limiter.", _seconds),
+    )
+    for name, what, value in limiters:
+        lines += [
+            f"# HELP learnsync_limiter_{name}_total {what}",
+            f"# TYPE learnsync_limiter_{name}_total counter",
+        ]
+        lines += [
+            f'learnsync_limiter_{name}_total{{api="{_label(s.api)}",company="{_label(s.key)}"}}'
+            f" {value(s)}"
+            for s in status.saturation
+        ]
+    return lines
+
+
+def _requests(s: Saturation) -> str:
+    return str(s.requests)
+
+
+def _waited(s: Saturation) -> str:
+    return str(s.waited)
+
+
+def _seconds(s: Saturation) -> str:
+    return f"{s.wait_seconds:.3f}"

@@ -15,7 +15,9 @@ from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, parse_overrides
 from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
 from learnsync.service.tokens import refresh_token_warning
+from learnsync.store.fleet import is_poison
 from learnsync.store.service_repository import AuditRecord, IntegrationSettings
+from learnsync.web.fleet import process_of
 
 # the run report's reasons, in the administrator's words
 FRIENDLY = {
@@ -107,7 +109,19 @@ def _run_json(run: Any) -> dict[str, Any]:
         "cancel_requested": run.cancel_requested,
         "shown": shown_status(run.status, run.cancel_requested),
         "health": STATUS_HEALTH.get(run.status, "neutral"),
+        # the run on a fleet: which process ran its last attempt, and how many it had
+        "worker": _worker_json(run.worker),
+        "attempts": run.attempts,
+        "max_attempts": run.max_attempts,
+        "poison": is_poison(run.status, run.error),
     }
+
+
+def _worker_json(owner: str | None) -> dict[str, Any] | None:
+    process = process_of(owner)
+    if process is None:
+        return None
+    return {"owner": process.owner, "host": process.host, "pid": process.pid}
 
 
 # how a status is coloured: partial is not green (items failed)
