@@ -15,12 +15,11 @@ from learnsync.config import (
 )
 from learnsync.http.shared import Saturation, company_key
 from learnsync.service.core import Service
+from learnsync.service.scheduler import ROLE as SCHEDULER_ROLE
 from learnsync.store.fleet import QueueCounts, Roles, WorkerRecord, Workers, queue_counts
 from learnsync.store.service_repository import IntegrationSettings
 
 log = logging.getLogger(__name__)
-
-SCHEDULER_ROLE = "scheduler"
 
 
 @dataclass(frozen=True)
