@@ -223,7 +223,7 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
             home = tmp_path / f"host-{index}"
             (home / "tmp").mkdir(parents=True)
             env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "PATH": os.environ.get("PATH", os.defpath),
                 "LANG": "C.UTF-8",
                 "HOME": str(home),
                 "TMPDIR": str(home / "tmp"),

@@ -22,15 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from learnsync.store import db
 from learnsync.store.clock import Clock, aware_utc, utc_now
-from learnsync.store.jobs import PRIORITY_TRIGGERS
+from learnsync.store.jobs import POISON_PREFIX, PRIORITY_TRIGGERS
 from learnsync.store.models import Role, Run, Worker
 
 # a worker beats every 10 s; one not seen for 45 s is not counted as alive
 ALIVE = timedelta(seconds=45)
 ROLE_TTL = timedelta(seconds=60)
-# how the error of a run that stopped on every attempt begins (``RunJobs`` expiring the lease of
-# its last attempt): a poison run, not retried again
-POISON_PREFIX = "stopped after "
 
 
 @dataclass(frozen=True)

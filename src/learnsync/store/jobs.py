@@ -48,6 +48,8 @@ from learnsync.store.models import (
 LEASE_TTL = timedelta(minutes=2)
 # runs a person waits for: ahead of scheduled ones in every queue (the executor's, the fleet's)
 PRIORITY_TRIGGERS = ("manual", "filters")
+# how the error of a run whose process died on every attempt begins: a poison run, not retried
+POISON_PREFIX = "stopped after "
 
 
 @dataclass(frozen=True)
@@ -463,7 +465,7 @@ class RunJobs:
             elif job is not None and job.max_attempts > 1:
                 values = {
                     "status": "failed",
-                    "error": f"stopped after {job.attempts} attempts, not retried again: {reason}",
+                    "error": f"{POISON_PREFIX}{job.attempts} attempts, not retried again: {reason}",
                     "finished_at": now,
                 }
             else:
