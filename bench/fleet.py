@@ -38,6 +38,7 @@ import json
 import math
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -98,17 +99,20 @@ class Worker:
         return b"ready" in self.log.read_bytes()
 
     def sample(self) -> None:
-        """CPU seconds of every process of the worker's group, as last seen."""
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
+        """CPU seconds of the worker and its pool processes, as last seen (cheap: the children
+        of its main process only, not a scan of /proc)."""
+        main = self.proc.pid
+        try:
+            kids = Path(f"/proc/{main}/task/{main}/children").read_text().split()
+        except OSError:
+            return
+        for pid in [main, *map(int, kids)]:
             try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
             except OSError:
                 continue
-            # after the name: state(0) ppid(1) pgrp(2) … utime(11) stime(12)
-            if int(fields[2]) == self.proc.pid:
-                self.cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+            # after the name: state(0) ppid(1) … utime(11) stime(12)
+            self.cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK
 
     def cpu_seconds(self) -> float:
         return sum(self.cpu.values())
@@ -143,6 +147,19 @@ def runs_since(service: Service, first_id: int) -> list[dict[str, Any]]:
             {"first": first_id},
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def ended_since(service: Service, first_id: int) -> int:
+    with service.store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM runs WHERE id >= :first AND status IN "
+                    "('succeeded', 'partial', 'failed', 'cancelled')"
+                ),
+                {"first": first_id},
+            ).scalar_one()
+        )
 
 
 def sent_statistics(service: Service) -> dict[int, int]:
@@ -190,13 +207,12 @@ def morning(
             integration = pending.pop(0)
             service.runs.start(integration, "content", "schedule")
             service.runs.start(integration, "stats", "schedule")
-        if time.monotonic() - last_sample >= 0.5:
+        if time.monotonic() - last_sample >= 1.0:
             for w in workers:
                 if w.proc.poll() is None:
                     w.sample()
             last_sample = time.monotonic()
-            runs = runs_since(service, first)
-            ended = sum(1 for r in runs if r["status"] in FINAL)
+            ended = ended_since(service, first)
             if kill_at is not None and killed is None and ended >= kill_at * total:
                 killed = workers[0]
                 print(
@@ -210,7 +226,7 @@ def morning(
                 break
             if time.monotonic() > deadline:
                 raise SystemExit(f"not finished within {timeout:.0f} s: {ended}/{total} ended")
-        time.sleep(0.05)
+        time.sleep(0.1 if pending else 0.5)
     runs = runs_since(service, first)
     due_of = {(r["id"]): due[r["integration_id"]] for r in runs}
     return {"runs": runs, "due": due_of, "t0": t0, "killed": killed}
@@ -220,7 +236,37 @@ def machine_busy() -> float:
     """CPU seconds this machine spent busy (every core, every process) since it started."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / TICK
+    # user nice system idle iowait irq softirq steal: the steal is the hypervisor's, not ours
+    return (sum(fields[:7]) - idle) / TICK
+
+
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return [raw[raw.index("(") + 1 : raw.rindex(")")], *raw.rpartition(")")[2].split()]
+
+
+def others_cpu() -> dict[str, float]:
+    """CPU seconds so far of the simulators' process, of PostgreSQL (its live processes and the
+    ones it reaped) and of this process: where the machine's CPU went besides the workers."""
+    me = os.getpid()
+    out = {"simulators": 0.0, "postgresql": 0.0}
+    kids = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    for pid in kids:
+        fields = _stat(pid)
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if fields else b""
+        if fields and b"sandbox" in cmd:
+            out["simulators"] += sum(int(v) for v in fields[12:16]) / TICK
+    for entry in os.listdir("/proc"):
+        fields = _stat(entry) if entry.isdigit() else None
+        if fields and fields[0] == "postgres":
+            # utime stime (the process) + cutime cstime (its reaped children: old backends)
+            out["postgresql"] += sum(int(v) for v in fields[12:16]) / TICK
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["this process"] = usage.ru_utime + usage.ru_stime
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -242,6 +288,8 @@ def main() -> int:
     parser.add_argument("--min-efficiency", type=float, default=0.8)
     parser.add_argument("--logs", type=Path, default=None, help="keep the workers' logs here")
     args = parser.parse_args()
+    # a TERM (or ^C) unwinds: the simulators, the workers and the Redis keys are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     fleet = Fleet(seed=args.fleet_seed, count=args.integrations)
     print(fleet.describe_mix(), flush=True)
@@ -298,6 +346,7 @@ def main() -> int:
             w.sample()
         cpu0 = sum(w.cpu_seconds() for w in workers)
         busy0 = machine_busy()
+        others0 = others_cpu()
 
         result = morning(
             service, ids, args.spread, workers, kill_at=0.5 if args.kill_worker else None
@@ -307,10 +356,13 @@ def main() -> int:
                 w.sample()
         cpu = sum(w.cpu_seconds() for w in workers) - cpu0
         busy = machine_busy() - busy0
+        others = {k: v - others0[k] for k, v in others_cpu().items()}
         print(
             f"machine: {busy:.1f} CPU s busy in all ({os.cpu_count()} cores), of which the "
-            f"connector's workers {cpu:.1f} s; the rest: simulators, PostgreSQL, Redis, serve"
+            f"connector's workers {cpu:.1f} s ({cpu / max(busy, 0.001):.0%}); the rest: the "
+            "simulators, PostgreSQL, Redis, this process (serve and the scheduler)"
         )
+        print("  of which " + ", ".join(f"{k} {v:.1f} s" for k, v in others.items()))
         counters = read_counters(sims["coursera_url"], sims["threesixty_url"])
         failures += report(args, fleet, result, counters, cpu, service)
 
