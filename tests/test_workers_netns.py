@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +43,8 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
+from fleet_support import FINAL, REDIS, log_entries, redis_up
+from fleet_support import unavailable as missing
 from learnsync.cli.service import _service as serve_service
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import Stack, running_stack
@@ -59,24 +59,8 @@ from netns_support import Namespace, NamespaceError, Relay, namespaces, unavaila
 pytestmark = pytest.mark.postgres
 
 WORLD = World(seed=23, catalog_size=40, learners=10, enrollments=30)
-REDIS = ("127.0.0.1", 6379)
-FINAL = ("succeeded", "partial", "failed", "cancelled")
 INTEGRATIONS = 4
 RUNS_EACH = 2
-
-
-def _unavailable(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI")
-    pytest.skip(f"{what} unavailable")
-
-
-def _reachable(address: tuple[str, int]) -> bool:
-    try:
-        socket.create_connection(address, timeout=2).close()
-    except OSError:
-        return False
-    return True
 
 
 @dataclass
@@ -88,14 +72,7 @@ class Worker:
 
     def entries(self) -> list[dict[str, Any]]:
         """The worker's JSON log lines."""
-        found = []
-        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("{"):
-                try:
-                    found.append(json.loads(line))
-                except ValueError:
-                    continue
-        return found
+        return log_entries(self.log)
 
     def started(self) -> set[int]:
         """The runs this worker executed."""
@@ -171,8 +148,8 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
     why = unavailable()
     if why:
         pytest.skip(why)  # in CI too: a machine without root or ip cannot run this
-    if not _reachable(REDIS):
-        _unavailable("Redis on 127.0.0.1:6379")
+    if not redis_up():
+        missing("Redis on 127.0.0.1:6379")
     import redis
 
     db = random.SystemRandom().randrange(1, 16)
@@ -182,7 +159,7 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
         try:
             store_url = stack.enter_context(postgres_schema_url())
         except PostgresUnavailable:
-            _unavailable("PostgreSQL")
+            missing("PostgreSQL")
         pg = make_url(store_url)
         pg_target = (pg.host or "127.0.0.1", pg.port or 5432)
         client = redis.Redis(host=REDIS[0], port=REDIS[1], db=db)

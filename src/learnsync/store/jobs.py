@@ -229,7 +229,7 @@ class RunJobs:
             if job.status != "queued":
                 raise NotQueued(f"run {run_id} is {job.status}, not queued")
             if in_order and not job.dry_run:
-                older = self._older_queued(conn, job)
+                older = self._older(conn, job, ("queued",))
                 if older is not None:
                     raise WaitsBehind(f"run {run_id} waits behind run {older} of its integration")
             if not job.dry_run:
@@ -268,13 +268,14 @@ class RunJobs:
             return None
 
     @staticmethod
-    def _older_queued(conn: Connection, job: JobRecord) -> int | None:
+    def _older(conn: Connection, job: JobRecord, statuses: tuple[str, ...]) -> int | None:
+        """The oldest run of ``job``'s integration submitted before it, in ``statuses``."""
         runs = Run.__table__
         row = conn.execute(
             select(runs.c.id)
             .where(
                 runs.c.integration_id == job.integration_id,
-                runs.c.status == "queued",
+                runs.c.status.in_(statuses),
                 runs.c.dry_run.is_(False),
                 runs.c.id < job.id,
             )
@@ -286,23 +287,9 @@ class RunJobs:
     def ahead_of(self, run_id: int) -> int | None:
         """An older run of the same integration still queued or running, if any (the one the
         run waits behind)."""
-        runs = Run.__table__
         with self.engine.connect() as conn:
             job = _get(conn, run_id)
-            if job is None:
-                return None
-            row = conn.execute(
-                select(runs.c.id)
-                .where(
-                    runs.c.integration_id == job.integration_id,
-                    runs.c.status.in_(("queued", "running")),
-                    runs.c.dry_run.is_(False),
-                    runs.c.id < job.id,
-                )
-                .order_by(runs.c.id)
-                .limit(1)
-            ).first()
-        return None if row is None else int(row[0])
+            return None if job is None else self._older(conn, job, ("queued", "running"))
 
     def _take_lease(self, conn: Connection, job: JobRecord, owner: str) -> None:
         leases = Lease.__table__
