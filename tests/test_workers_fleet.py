@@ -6,13 +6,15 @@
   lets the run's lease expire; the service's sweep queues it again and hands it to the fleet,
   the other worker runs it to the end (second attempt), and 360Learning ends exactly as after
   an uninterrupted run of the same world — nothing created twice, nothing missing;
-- a run a person asked for is sent to the priority queue, a scheduled one to the main queue.
+- a run a person asked for is sent to the priority queue, a scheduled one to the main queue;
+- a worker stopped with SIGTERM finishes the run it executes, then exits 0.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +127,25 @@ def test_a_run_a_person_asked_for_goes_to_the_priority_queue(trigger: str, queue
     dispatcher(app, "q")(7, trigger)  # type: ignore[arg-type]
     assert app.sent == [("learnsync.execute_run", [7], queue)]
     assert default_queues("q") == [priority_queue("q"), "q"]  # a worker reads it first
+
+
+def test_a_worker_stopped_with_term_finishes_its_run_then_exits(fleet: Fleet) -> None:
+    """SIGTERM to the worker's main process (systemd's stop with ``KillMode=mixed``): a warm
+    shutdown — the run it executes ends normally, then the worker exits 0."""
+    [worker] = [w for w in fleet.workers if w.proc.poll() is None][-1:]
+    with running_stack(WORLD) as slow:
+        slow.threesixty.faults.add(Fault(path="/bulk/operations", kind="slow", delay=1.0, times=-1))
+        run_id = fleet.service.runs.start(fleet.integration("Coursera (term)", slow), "content")
+
+        def following() -> Any:
+            job = fleet.service.runs.get(run_id)
+            busy = job is not None and job.status == "running" and job.worker
+            return job if busy and slow.threesixty.operations else None
+
+        job = fleet.wait(following, 60, "the run following a bulk operation")
+        assert _worker_of(fleet, job.worker or "") is worker
+        os.kill(worker.proc.pid, signal.SIGTERM)
+
+        done = fleet.final(run_id, 90)
+        assert (done.status, done.attempts) == ("succeeded", 1), done.error
+        assert worker.proc.wait(60) == 0
