@@ -102,15 +102,28 @@ def test_a_companys_writes_wait_once_the_window_is_full(where: str, request: Any
         limits.close()
 
 
-def test_three_local_slots_per_company() -> None:
-    slots = LocalSlots()
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_three_local_slots_per_company_expire_when_not_renewed() -> None:
+    clock = Ticks()
+    slots = LocalSlots(ttl=60, clock=clock)
     taken = [slots.take() for _ in range(3)]
     assert all(taken) and slots.take() is None
-    assert taken[0] is not None
+    assert taken[0] is not None and taken[1] is not None
     taken[0].release()
     taken[0].release()  # twice is once
     again = slots.take()
     assert again is not None and slots.take() is None
+    clock.now = 59
+    taken[1].renew()
+    clock.now = 61  # the two others were abandoned (a cancelled run): free again
+    assert slots.take() is not None and slots.take() is not None and slots.take() is None
 
 
 def test_redis_slots_are_shared_and_expire_when_not_renewed(redis_url: str) -> None:

@@ -138,25 +138,44 @@ class RedisSlots:
 class _LocalSlot:
     def __init__(self, owner: LocalSlots) -> None:
         self.owner = owner
-        self.held = True
+        self.renewed = owner.clock()
 
     def renew(self) -> None:
-        pass
+        self.renewed = self.owner.clock()
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.owner.semaphore.release()
+        self.owner.drop(self)
 
 
 class LocalSlots:
-    """``BULK_SLOTS`` slots of one company in this process."""
+    """``BULK_SLOTS`` slots of one company in this process; like the Redis ones, a slot not
+    renewed for ``ttl`` seconds is free again (a pipeline abandoned mid-way — a cancelled run —
+    cannot keep its company's slots)."""
 
-    def __init__(self, slots: int = BULK_SLOTS) -> None:
-        self.semaphore = threading.BoundedSemaphore(slots)
+    def __init__(
+        self,
+        slots: int = BULK_SLOTS,
+        ttl: float = SLOT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.slots, self.ttl, self.clock = slots, ttl, clock
+        self._held: list[_LocalSlot] = []
+        self._lock = threading.Lock()
 
     def take(self) -> Slot | None:
-        return _LocalSlot(self) if self.semaphore.acquire(blocking=False) else None
+        with self._lock:
+            now = self.clock()
+            self._held = [s for s in self._held if now - s.renewed < self.ttl]
+            if len(self._held) >= self.slots:
+                return None
+            slot = _LocalSlot(self)
+            self._held.append(slot)
+            return slot
+
+    def drop(self, slot: _LocalSlot) -> None:
+        with self._lock:
+            if slot in self._held:
+                self._held.remove(slot)
 
 
 class SharedLimits:
