@@ -12,12 +12,15 @@ this test run's own, so parallel runs cannot take each other's messages.
 - without a broker a service executes nothing through a dispatch, and with one its sweep hands
   queued runs again (a lost message loses no run);
 - the worker refuses a SQLite store, and a missing broker, with one line and exit 2; so does
-  ``serve`` with a broker on a SQLite store, or a broker setting that is not a broker URL.
+  ``serve`` with a broker on a SQLite store, or a broker setting that is not a broker URL; and so
+  does ``learnsync scheduler``, which otherwise holds the scheduler role until SIGTERM, then
+  hands it over at once and exits 0.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +34,7 @@ from fleet_support import Fleet, running_fleet
 from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.secrets import SecretBox
+from learnsync.store.fleet import Roles
 from learnsync.store.testing import sqlite_url
 from learnsync.workers.fleet import dispatcher, make_app
 from service_support import sample_input
@@ -169,3 +173,27 @@ def test_the_scheduler_refuses_sqlite_and_a_missing_broker(tmp_path: Path) -> No
     )
     assert no_broker.returncode == 2
     assert "LEARNSYNC_BROKER_URL" in no_broker.stderr and "serve" in no_broker.stderr
+
+
+def test_the_scheduler_command_holds_the_role_and_hands_it_over_on_term(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    roles = Roles(fleet.service.store.engine)
+    log = (tmp_path / "scheduler.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "learnsync", "scheduler"],
+        env={**fleet.env, "LEARNSYNC_STORE_URL": fleet.store_url},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        holder = fleet.wait(lambda: roles.holder("scheduler"), 30, "the scheduler's role held")
+        assert holder.split(":")[1] == str(proc.pid)  # host:pid:… of the scheduler process
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert roles.holder("scheduler") is None  # handed over at once, not after 60 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
