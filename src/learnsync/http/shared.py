@@ -38,7 +38,7 @@ from learnsync.http.ratelimit import READ_METHODS, Limiter
 # the fleet's budgets per company / organization and second (published: 50 reads, 10 writes)
 THREESIXTY_READS = 45
 THREESIXTY_WRITES = 9
-COURSERA_REQUESTS = 20
+COURSERA_REQUESTS = 50  # as one client allows itself (docs/api-notes.md#coursera-rate-limits)
 BULK_SLOTS = 3
 SLOT_TTL = 60.0  # a slot not renewed for a minute is free again (its holder died)
 PREFIX = "learnsync:limits"
