@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from learnsync.errors import LearnsyncError
 from learnsync.service import insights
@@ -28,7 +34,7 @@ from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.setup import form_words, setup_integration, verify_credentials
 from learnsync.store.service_repository import IntegrationSettings
-from learnsync.web import charts, fleet, metrics, views
+from learnsync.web import charts, errors, fleet, metrics, views
 from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -78,8 +84,37 @@ def create_app(
     templates = Jinja2Templates(directory=HERE / "templates")
     app.state.service = service
 
+    def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+        heading, sentence = errors.describe(status)
+        return page(
+            request,
+            "error.html",
+            status,
+            status=status,
+            heading=heading,
+            sentence=sentence,
+            detail=detail,
+        )
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if not errors.wants_page(request):
+            return await http_exception_handler(request, exc)
+        response = error_page(request, exc.status_code, str(exc.detail or ""))
+        response.headers.update(exc.headers or {})
+        return response
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        if not errors.wants_page(request):
+            return await request_validation_exception_handler(request, exc)
+        return error_page(request, 422, "")
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-        session = request.state.session
+        session = getattr(request.state, "session", None)
         return templates.TemplateResponse(
             request,
             name,
