@@ -69,6 +69,20 @@ def log_entries(log: Path) -> list[dict[str, Any]]:
     return found
 
 
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float, what: str, logs: Callable[[], str]
+) -> T:
+    """``predicate()``'s first truthy value within ``timeout`` seconds, else an AssertionError
+    saying ``what`` did not happen, with ``logs()`` (the workers' log tails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s; worker logs:\n{logs()}")
+
+
 @dataclass
 class WorkerProcess:
     proc: subprocess.Popen[bytes]
@@ -127,13 +141,7 @@ class Fleet:
         )
 
     def wait(self, predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = predicate()
-            if got:
-                return got
-            time.sleep(0.1)
-        raise AssertionError(f"{what}: not within {timeout} s; worker logs:\n{self.tails()}")
+        return wait_for(predicate, timeout, what, self.tails)
 
     def final(self, run_id: int, timeout: float = 45.0) -> JobRecord:
         def ended() -> JobRecord | None:

@@ -28,10 +28,8 @@ import contextlib
 import itertools
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 import uuid
 from collections.abc import Iterator
@@ -43,7 +41,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from fleet_support import FINAL, REDIS, log_entries, redis_up
+from fleet_support import FINAL, REDIS, WorkerProcess, redis_up, wait_for
 from fleet_support import unavailable as missing
 from learnsync.cli.service import _service as serve_service
 from learnsync.config import parse_config
@@ -64,50 +62,21 @@ RUNS_EACH = 2
 
 
 @dataclass
-class Worker:
+class Worker(WorkerProcess):
     netns: Namespace
-    proc: subprocess.Popen[bytes]
-    log: Path
     relays: tuple[Relay, Relay]  # PostgreSQL, Redis: on this worker's gateway
-
-    def entries(self) -> list[dict[str, Any]]:
-        """The worker's JSON log lines."""
-        return log_entries(self.log)
 
     def started(self) -> set[int]:
         """The runs this worker executed."""
         return {e["run"] for e in self.entries() if e["message"] == "run started"}
-
-    def ready(self) -> bool:
-        return self.proc.poll() is not None or any("ready" in e["message"] for e in self.entries())
 
     def tail(self) -> str:
         text = self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
         return f"--- worker in {self.netns.name} (exit {self.proc.poll()}):\n{text}"
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown (SIGTERM), then the worker's process group killed if it lingers."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # a pool process left behind
-
-
 def _wait(predicate: Any, timeout: float, what: str, workers: list[Worker]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    logs = "\n".join(w.tail() for w in workers)
-    raise AssertionError(f"{what}: not within {timeout} s\n{logs}")
+    return wait_for(predicate, timeout, what, lambda: "\n".join(w.tail() for w in workers))
 
 
 def _via(url: str, host: str, port: int) -> str:
@@ -224,8 +193,9 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            stack.callback(_stop, proc)
-            workers.append(Worker(netns, proc, log, relays))
+            worker = Worker(proc, log, netns, relays)
+            stack.callback(worker.stop)
+            workers.append(worker)
         _wait(lambda: all(w.ready() for w in workers), 30, "both workers ready", workers)
         for worker in workers:
             assert worker.proc.poll() is None, worker.tail()
