@@ -83,6 +83,19 @@ def _service(store: str | None, *, sandbox: bool = False, broker: str | None = N
     )
 
 
+def _fleet_member(store: str | None, who: str, no_broker: str) -> tuple[str, str]:
+    """The store URL and broker URL of a fleet process (``who``): a PostgreSQL store and a
+    broker, or a :class:`ConfigError` (``no_broker`` when the broker is missing)."""
+    from learnsync.workers.fleet import broker_url_from_env
+
+    url = _store_url(store)
+    _shared_store(url, who)
+    broker = broker_url_from_env()
+    if broker is None:
+        raise ConfigError(no_broker)
+    return url, broker
+
+
 def _shared_store(url: str, who: str) -> None:
     """A fleet shares one store between processes and hosts: SQLite is refused."""
     if url.lower().startswith("sqlite"):
@@ -407,16 +420,14 @@ def scheduler(
     from learnsync.service.logs import configure_json_logging
     from learnsync.service.scheduler import spread_from_env
     from learnsync.sync.context import retention_from_env
-    from learnsync.workers.fleet import BROKER_ENV, broker_url_from_env
+    from learnsync.workers.fleet import BROKER_ENV
 
-    url = _store_url(store)
-    _shared_store(url, "learnsync scheduler")
-    broker = broker_url_from_env()
-    if broker is None:
-        raise ConfigError(
-            f"learnsync scheduler hands runs to the fleet's workers: set {BROKER_ENV} "
-            "(without a broker, learnsync serve runs the schedules itself)"
-        )
+    url, broker = _fleet_member(
+        store,
+        "learnsync scheduler",
+        f"learnsync scheduler hands runs to the fleet's workers: set {BROKER_ENV} "
+        "(without a broker, learnsync serve runs the schedules itself)",
+    )
     retention_from_env()
     spread_from_env()
     configure_json_logging(logging.DEBUG if debug else logging.INFO)
@@ -465,7 +476,6 @@ def worker(
     from learnsync.workers.fleet import (
         BROKER_ENV,
         Presence,
-        broker_url_from_env,
         default_queues,
         limits_url_from_env,
         make_app,
@@ -474,14 +484,12 @@ def worker(
     )
     from learnsync.workers.fleet import set_store as set_worker_store
 
-    url = _store_url(store)
-    _shared_store(url, "learnsync worker")
-    broker = broker_url_from_env()
-    if broker is None:
-        raise ConfigError(
-            f"learnsync worker needs {BROKER_ENV}, the broker serve hands runs to: set it to "
-            "redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672// for serve and every worker"
-        )
+    url, broker = _fleet_member(
+        store,
+        "learnsync worker",
+        f"learnsync worker needs {BROKER_ENV}, the broker serve hands runs to: set it to "
+        "redis://HOST:6379/0 or amqp://USER:PASSWORD@HOST:5672// for serve and every worker",
+    )
     given = queues.split(",") if queues is not None else default_queues(queue_from_env())
     names = [q.strip() for q in given if q.strip()]
     if not names:
