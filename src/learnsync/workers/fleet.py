@@ -162,9 +162,9 @@ def dispatcher(app: Celery, queue: str = DEFAULT_QUEUE) -> Dispatch:
 
 class Presence:
     """A worker process's row in ``workers`` (:class:`~learnsync.store.fleet.Workers`): written
-    when it starts, renewed every ``interval`` seconds by a thread, removed when it stops. Its
-    engine keeps no connection between beats (``NullPool``): the pool processes forked from
-    this one inherit nothing open."""
+    when it starts (rows of workers unseen for a day are forgotten then), renewed every
+    ``interval`` seconds by a thread, removed when it stops. Its engine keeps no connection
+    between beats (``NullPool``): the pool processes forked from this one inherit nothing open."""
 
     def __init__(
         self, store_url: str, name: str, concurrency: int, queues: list[str], interval: float = 10
@@ -177,6 +177,7 @@ class Presence:
         self._thread = threading.Thread(target=self._beat, name="presence", daemon=True)
 
     def __enter__(self) -> Presence:
+        self.workers.prune()  # rows of workers killed long ago (a day unseen)
         self.workers.register(
             self.name, socket.gethostname(), os.getpid(), self.concurrency, self.queues
         )
