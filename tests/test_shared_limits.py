@@ -30,6 +30,7 @@ from learnsync.http.shared import (
     LocalSlots,
     RedisSlots,
     SharedLimits,
+    _RedisSlot,
     company_key,
 )
 from learnsync.sandbox.stack import Stack, running_stack
@@ -132,19 +133,28 @@ def test_redis_slots_are_shared_and_expire_when_not_renewed(redis_url: str) -> N
     client = redis.Redis.from_url(redis_url)
     key = uuid.uuid4().hex
     try:
-        mine, theirs = RedisSlots(client, key, ttl=1.0), RedisSlots(client, key, ttl=1.0)
+        # two runs of one company: "mine" abandons its slots (killed), "theirs" keeps its one
+        mine, theirs = RedisSlots(client, key, ttl=0.5), RedisSlots(client, key, ttl=30.0)
         held = [mine.take(), theirs.take(), mine.take()]
         assert all(held) and theirs.take() is None and mine.take() is None
-        assert held[1] is not None
-        held[1].release()
+        kept = held[1]
+        assert isinstance(kept, _RedisSlot)
+        kept.release()
         renewed = theirs.take()
-        assert renewed is not None
+        assert isinstance(renewed, _RedisSlot)
+        # a renewal gives the slot its whole lifetime again
+        client.pexpire(renewed.lock.name, 1000)
+        renewed.renew()
+        assert client.pttl(renewed.lock.name) > 20_000
+        later = RedisSlots(client, key, ttl=30.0)  # a run after the killed one
         deadline = time.monotonic() + 5
-        while (free := mine.take()) is None and time.monotonic() < deadline:
-            renewed.renew()  # the renewed slot stays held; the two others expire
+        while (free := later.take()) is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert free is not None  # a holder that stopped renewing (killed) gave its slot back
-        assert mine.take() is not None and mine.take() is None  # the renewed one is still held
+        deadline = time.monotonic() + 5
+        while (second := later.take()) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert second is not None and theirs.take() is None  # the renewed one is still held
     finally:
         client.close()
 
