@@ -305,14 +305,19 @@ class RunManager:
             log.info("run ended", extra=extra)
 
     def wait(self, timeout: float = 60.0) -> None:
-        """Wait until the runs this manager submitted have ended (tests, shutdown)."""
+        """Wait until the runs this manager submitted have ended (tests, shutdown): their row
+        final and their lease given back — what a run does after recording its end (marking the
+        refresh token used) is done too."""
         deadline = time.monotonic() + timeout
         with self._submitted_lock:
             waiting = sorted(self._submitted)
         for run_id in waiting:
             while time.monotonic() < deadline:
                 job = self.jobs.get(run_id)
-                if job is None or job.status in FINAL:
+                lease = self.jobs.lease(job.integration_id) if job is not None else None
+                if job is None or (
+                    job.status in FINAL and (lease is None or lease.run_id != run_id)
+                ):
                     self._ended(run_id)
                     break
                 time.sleep(0.05)
