@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from browser_support import browser  # noqa: F401 (the Chromium fixture of the browser tests)
 from learnsync.config import Config, load_config
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World

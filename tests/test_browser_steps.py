@@ -11,15 +11,14 @@ page keeps to the Content-Security-Policy: the walk ends with no violation repor
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from browser_support import TIMEOUT_MS, expect
 from e2e_support import store_record
 from learnsync.sandbox.serving import serve_in_thread
 from learnsync.sandbox.stack import Stack, running_stack
@@ -30,46 +29,7 @@ from learnsync.web import create_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("LEARNSYNC_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "admin-password-1"
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's auto-waiting assertions (imported lazily: the package may be missing)."""
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        import playwright.sync_api as playwright_api
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("the playwright package is required in CI")
-        pytest.skip("the playwright package is not installed")
-    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is required in CI: {CHROMIUM} is missing")
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -152,7 +112,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     assert service.integrations.get(integration).setup_status == "ok"
 
     # Sync now, with the live progress indicator
-    page.click("nav.side >> text=Runs")
+    page.click("nav.tabs >> text=Runs")
     page.click("button:has-text('Sync content now')")
     # the indicator follows the run; the page reloads itself when it ends
     page.locator("td.health-ok", has_text="succeeded").wait_for()
@@ -167,7 +127,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     assert active_before > 0 and _archived(stack) == 0
 
     # Step 4: languages — add two in the dialog, remove one with the bin, preview, Save
-    page.click("nav.side >> text=Languages")
+    page.click("nav.tabs >> text=Languages")
     page.wait_for_load_state()  # the dialog's button works once app.js ran
     page.click("text=+ Add languages")
     dialog = page.locator("#language-dialog")
@@ -200,7 +160,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     assert store_record(service, integration).languages == [keep_code]
 
     # content types: select one, see the preview (then cancel: nothing changes)
-    page.click("nav.side >> text=Content types")
+    page.click("nav.tabs >> text=Content types")
     page.locator("input[name=value]").first.check()
     page.click("button:has-text('Save')")
     assert re.search(r"\d+ courses will be archived", page.locator(".preview").inner_text())
@@ -208,7 +168,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     page.wait_for_url("**/content-types")
 
     # the catalog: archived by filter, then a search by a word of a title
-    page.click("nav.side >> text=Catalog")
+    page.click("nav.tabs >> text=Catalog")
     page.select_option("#state", "archived_filter")
     page.click("button:has-text('Search')")
     assert page.inner_text("#catalog-count") == f"{will_archive} items"
@@ -227,9 +187,9 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
     )
 
     # statistics page renders its charts; schedules are editable
-    page.click("nav.side >> text=Statistics")
+    page.click("nav.tabs >> text=Statistics")
     expect(page.locator("#completions-chart svg rect.bar")).to_have_count(30)
-    page.click("nav.side >> text=Schedules")
+    page.click("nav.tabs >> text=Schedules")
     page.fill("#content_time", "07:30")
     page.click("button:has-text('Save')")
     page.get_by_role("status").filter(has_text="Schedules saved").wait_for()

@@ -34,7 +34,7 @@ from learnsync.service.importing import import_integration
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.setup import form_words, setup_integration, verify_credentials
 from learnsync.store.service_repository import IntegrationSettings
-from learnsync.web import charts, errors, fleet, metrics, views
+from learnsync.web import charts, errors, fleet, metrics, notices, present, views
 from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
     LOGIN_CSRF_COOKIE,
@@ -82,6 +82,7 @@ def create_app(
     app.add_exception_handler(Exception, server_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
+    present.install(templates.env, service.clock)
     app.state.service = service
 
     def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
@@ -115,16 +116,24 @@ def create_app(
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         session = getattr(request.state, "session", None)
-        return templates.TemplateResponse(
+        notice = notices.take(request)
+        item = context.get("item")
+        response = templates.TemplateResponse(
             request,
             name,
             {
                 "session": session,
                 "csrf_token": session.csrf_token if session else "",
+                "notice": notice,
+                # times on an integration's pages read in its schedule's zone
+                "zone": views.zone_of(service, item.id) if item is not None else None,
                 **context,
             },
             status_code=status_code,
         )
+        if notices.COOKIE in request.cookies:
+            response.delete_cookie(notices.COOKIE)
+        return response
 
     def integration_or_404(integration_id: int) -> IntegrationSettings:
         try:

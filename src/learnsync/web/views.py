@@ -18,6 +18,7 @@ from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.fleet import is_poison
 from learnsync.store.service_repository import AuditRecord, IntegrationSettings
 from learnsync.web.fleet import process_of
+from learnsync.web.present import DEFAULT_ZONE
 
 # the run report's reasons, in the administrator's words
 FRIENDLY = {
@@ -293,6 +294,14 @@ def save_filters(service: Service, integration_id: int, which: str, values: list
     languages, kinds = _chosen_filters(service, integration_id, which, values)
     params = {"languages": languages, "content_types": kinds}
     return service.runs.start(integration_id, "filters", trigger="filters", params=params)
+
+
+def zone_of(service: Service, integration_id: int) -> str:
+    """The zone an integration's times are shown in: its content schedule's (else the default)."""
+    for s in service.repo.list_schedules(integration_id):
+        if s.kind == "content":
+            return s.timezone
+    return DEFAULT_ZONE
 
 
 def schedules_of(service: Service, integration_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,97 @@
+"""What every browser test shares: Debian's Chromium driven by Playwright, a signed-in page at a
+given width, and :func:`check_page` — run on every page a test visits: no horizontal scroll, no
+request off the learnsync origin, a screenshot into ``tests/.screenshots`` (ignored by git) for a
+reviewer, and axe-core at WCAG 2.2 AA.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("LEARNSYNC_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+WIDTHS = {"desktop": 1440, "mobile": 390}
+SCREENSHOTS = Path(__file__).parent / ".screenshots"
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's auto-waiting assertions (imported lazily: the package may be missing)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        import playwright.sync_api as playwright_api
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("the playwright package is required in CI")
+        pytest.skip("the playwright package is not installed")
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required in CI: {CHROMIUM} is missing")
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_context(browser: Any, base_url: str, width: int = WIDTHS["desktop"]) -> Any:
+    """A browser context at ``width`` CSS pixels whose every request is recorded on
+    ``context.requests`` (to check none leaves the origin)."""
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": width, "height": 900 if width > 600 else 844}
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    context.requests = []  # type: ignore[attr-defined]
+    context.on("request", lambda r: context.requests.append(r.url))
+    return context
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(re.compile(r"/integrations"))
+
+
+def no_horizontal_scroll(page: Any) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.evaluate("window.innerWidth")
+    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px window"
+
+
+def offsite_requests(context: Any, base_url: str) -> list[str]:
+    """Requests of the context that went anywhere but ``base_url`` (data: URLs excepted)."""
+    return [u for u in context.requests if not u.startswith(base_url) and not u.startswith("data:")]
+
+
+def check_page(page: Any, name: str) -> None:
+    """Every page a browser test visits: it fits the window and a screenshot is kept."""
+    page.wait_for_load_state()
+    no_horizontal_scroll(page)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    safe = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")
+    page.screenshot(path=str(SCREENSHOTS / f"{safe}-{width}.png"), full_page=True)
