@@ -227,7 +227,7 @@ def test_metrics_survive_limits_that_cannot_be_read(
     assert _metric(answer.text, "learnsync_runs_running") == 1
     assert "learnsync_limiter_requests_total{" not in answer.text
     page = site.client.get("/integrations")
-    assert page.status_code == 200 and "could not be read" in page.text
+    assert page.status_code == 200 and "Could not be read" in page.text
 
 
 def _text(html: str) -> str:
@@ -244,7 +244,7 @@ def test_the_integrations_page_shows_the_fleet(site: Site) -> None:
     assert '<span id="fleet-scheduled">2</span>' in html
     assert '<span id="fleet-running">1</span>' in html
     text = _text(html)
-    assert "Runs waiting: 4 (2 priority, 2 scheduled) · Running: 1" in text
+    assert "Runs waiting: 4 (2 asked by a person, 2 scheduled) · Running: 1" in text
     assert "Poison runs: 1" in text
     assert "Workers alive: 1 — host-a (pid 4242; 4 at a time)" in text
     assert "gone-host" not in text
@@ -265,8 +265,8 @@ def test_the_integrations_page_shows_the_fleet(site: Site) -> None:
 def test_a_fleet_without_a_live_worker_says_runs_wait(bare: tuple[Service, TestClient]) -> None:
     _service, client = bare
     text = _text(client.get("/integrations").text)
-    assert "Runs waiting: 0 (0 priority, 0 scheduled) · Running: 0" in text
-    assert "Workers alive: 0 — no worker is running: runs wait in the queue" in text
+    assert "Runs waiting: 0 (0 asked by a person, 0 scheduled) · Running: 0" in text
+    assert "Workers alive: 0 No worker running runs wait in the queue" in text
     assert "Scheduler: no process holds the role" in text
     assert "no request had to wait" in text and "Poison" not in text
 

@@ -228,7 +228,14 @@ def create_app(
     def integrations_page(request: Request) -> HTMLResponse:
         items = service.integrations.repo.list_integrations()
         status = fleet.fleet_status(service)
-        rows = [{**views.summary(service, s), "limits": fleet.row_limits(status, s)} for s in items]
+        rows = [
+            {
+                **views.summary(service, s),
+                "limits": fleet.row_limits(status, s),
+                "zone": views.zone_of(service, s.id),
+            }
+            for s in items
+        ]
         return page(
             request,
             "integrations.html",

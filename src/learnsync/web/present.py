@@ -130,6 +130,23 @@ def local_time(value: str | datetime | None, zone: str | None = None, *, date: b
     return f"{local:%a} {local.day} {local:%b %Y}, {clock}"
 
 
+def when(value: str | datetime | None, zone: str | None = None, now: datetime | None = None) -> str:
+    """Short local time for lists: ``08:45 today``, ``09:00 yesterday``, ``08:45 tomorrow``,
+    else ``Wed 2 Dec, 08:45``; the zone's abbreviation follows (``CET``)."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return "—"
+    tz = zone_or_default(zone)
+    local = moment.astimezone(tz)
+    today = (now or datetime.now(UTC)).astimezone(tz).date()
+    days = (local.date() - today).days
+    clock = f"{local:%H:%M} {local.tzname()}"
+    word = {0: "today", -1: "yesterday", 1: "tomorrow"}.get(days)
+    if word:
+        return f"{clock} {word}"
+    return f"{local:%a} {local.day} {local:%b}, {clock}"
+
+
 def relative(value: str | datetime | None, now: datetime | None = None) -> str:
     """``in 2 h``, ``5 min ago``, ``just now``, ``in 3 days`` ("" for none)."""
     moment = _as_datetime(value)
@@ -191,6 +208,7 @@ def install(env: Any, clock: Any) -> None:
         language_label=language_label,
         local_time=local_time,
         relative=lambda value: relative(value, clock()),
+        when=lambda value, zone=None: when(value, zone, clock()),
         duration=duration,
         kind_name=kind_name,
         trigger_name=trigger_name,

@@ -18,6 +18,7 @@ from learnsync.service.tokens import refresh_token_warning
 from learnsync.store.fleet import is_poison
 from learnsync.store.service_repository import AuditRecord, IntegrationSettings
 from learnsync.web.fleet import process_of
+from learnsync.web.health import health_of
 from learnsync.web.present import DEFAULT_ZONE
 
 # the run report's reasons, in the administrator's words
@@ -204,6 +205,10 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
         "next_content_run": upcoming["content"].isoformat() if "content" in upcoming else None,
         "next_stats_run": upcoming["stats"].isoformat() if "stats" in upcoming else None,
         "refresh_token_warning": token_warning,
+        # what the Integrations list says: status, the reason a person can act on, a link
+        "health_detail": health_of(
+            item.id, item.setup_status, item.setup_message, last, token_warning
+        ).to_json(),
         "coursera_token_used_at": (
             item.coursera_token_used_at.isoformat() if item.coursera_token_used_at else None
         ),
