@@ -39,7 +39,7 @@ def _failed_run_reason(run: dict[str, Any]) -> str:
 def health_of(
     integration_id: int,
     setup_status: str,
-    setup_message: str,
+    setup_message: str | None,
     last_runs: dict[str, dict[str, Any] | None],
     token_warning: str | None,
 ) -> Health:
