@@ -132,7 +132,7 @@ def test_administrator_actions_are_in_the_audit_log_without_a_secret(service: Se
     changed = next(e for e in entries if e["action"] == "settings_changed")
     assert changed["detail"] == "changed: author_id" and changed["client"]
     page = client.get("/audit")
-    assert page.status_code == 200 and "settings changed" in page.text
+    assert page.status_code == 200 and "Settings saved" in page.text
     assert SECRET not in page.text and SECRET not in str(entries)
     assert "admin-password-1" not in page.text
 
