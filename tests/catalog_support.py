@@ -3,6 +3,7 @@ catalog and known statistics, written straight into the store (no simulator, no 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -51,10 +52,13 @@ def catalog_items(count: int) -> list[ContentItemState]:
     return items
 
 
-def new_service(tmp_path: Path, clock: object | None = None) -> Service:
+def new_service(tmp_path: Path, clock: Callable[[], datetime] | None = None) -> Service:
     """A service with the admin user and one integration (id 1) on :data:`PLATFORM`."""
-    kwargs = {"clock": clock} if clock is not None else {}
-    service = Service(f"sqlite:///{tmp_path / 'catalog.db'}", SecretBox.generate(), **kwargs)  # type: ignore[arg-type]
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    if clock is None:
+        service = Service(url, SecretBox.generate())
+    else:
+        service = Service(url, SecretBox.generate(), clock=clock)
     service.auth.create_user("admin", PASSWORD)
     service.integrations.save(sample_input(threesixty_base_url=PLATFORM))
     return service

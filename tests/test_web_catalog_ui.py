@@ -57,7 +57,8 @@ def client(service: Service) -> TestClient:
 def _api(client: TestClient, **params: Any) -> dict[str, Any]:
     answer = client.get("/api/integrations/1/catalog", params=params)
     assert answer.status_code == 200, answer.text
-    return answer.json()
+    data: dict[str, Any] = answer.json()
+    return data
 
 
 # ------------------------------------------------------------------------------ sort
@@ -192,7 +193,13 @@ def test_the_pager_shows_totals_and_a_page_jump_that_keeps_the_search_filters_an
     service: Service, client: TestClient
 ) -> None:
     service.store.save_content_items(1, catalog_items(130))
-    params = {"q": "orchid", "state": "active", "sort": "language", "dir": "desc", "per_page": 10}
+    params: dict[str, str | int] = {
+        "q": "orchid",
+        "state": "active",
+        "sort": "language",
+        "dir": "desc",
+        "per_page": 10,
+    }
     expected = sum(
         1
         for i in catalog_items(130)
@@ -271,8 +278,11 @@ def test_rows_show_names_of_types_and_languages_and_link_out(
     items = catalog_items(12)
     service.store.save_content_items(1, items)
     page = client.get("/integrations/1/catalog", params={"per_page": 50}).text
-    assert "GuidedProject</td>" not in page and "<td>Guided project</td>" in page
-    assert "<td>French (fr)</td>" in page and "<td>German (de)</td>" in page
+    assert "GuidedProject</td>" not in page and '<td class="nowrap">Guided project</td>' in page
+    assert (
+        '<td class="nowrap">French (fr)</td>' in page
+        and '<td class="nowrap">German (de)</td>' in page
+    )
     assert "Coursera gives no link to open it" in page  # a skip reason in words
     rows = dict(re.findall(r'<tr data-external-id="([^"]+)"(.*?)</tr>', page, re.S))
     assert set(rows) == {i.external_id for i in items}
