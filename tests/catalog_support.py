@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from learnsync.mapping.stats import NO_LEARNER_EMAIL
 from learnsync.service.core import Service
 from learnsync.service.secrets import SecretBox
 from learnsync.store import ContentItemState, StatItemState
@@ -82,4 +83,23 @@ def fill_stats(service: Service, now: datetime, per_day: list[int]) -> None:
                     completed_seen_at=day,
                 )
             )
+    service.store.save_stat_items(1, items)
+
+
+def fill_unmatched(service: Service, count: int) -> None:
+    """``count`` learners 360Learning knows no user for (a rejected pair each, one in two on two
+    courses) and one learner Coursera gives no e-mail for."""
+    items = [
+        StatItemState(
+            external_id=f"Course~c{k:03d}",
+            learner=f"stranger{n:03d}@example.com",
+            state="failed",
+            last_error="userNotFound: no user with this e-mail",
+        )
+        for n in range(count)
+        for k in range(1 + n % 2)
+    ]
+    items.append(
+        StatItemState("Course~c000", "coursera-user-7", "skipped", last_error=NO_LEARNER_EMAIL)
+    )
     service.store.save_stat_items(1, items)

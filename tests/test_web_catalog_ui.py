@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from catalog_support import PLATFORM, catalog_items, fill_stats, new_service
+from catalog_support import PLATFORM, catalog_items, fill_stats, fill_unmatched, new_service
 from e2e_support import admin_login, courses_of
 from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
@@ -387,8 +387,8 @@ def test_statistics_charts_have_their_values_as_tables(
     assert "<span>5 Nov</span><span>4 Dec</span>" in page
     assert "Figures as of Fri 4 Dec 2026, 08:30 CET." in page  # the schedule's zone
     assert page.count('class="bar"') == 60
-    top = page[page.index('<table id="top-courses">') - 30 :]
-    assert top.startswith('<div class="table-wrap">', top.index("<div"))
+    wrap = '<div class="table-wrap" tabindex="0" role="region" aria-label="Top courses">\n'
+    assert wrap + '<table id="top-courses">' in page
 
 
 def test_statistics_empty_states_say_what_to_do(service: Service, client: TestClient) -> None:
@@ -398,6 +398,31 @@ def test_statistics_empty_states_say_what_to_do(service: Service, client: TestCl
     assert "0 course–learner pairs known" in re.sub(r"<[^>]+>", "", page).replace("\n", " ")
     assert _bars(page, "completions-chart") == _table(page, "completions-chart")
     assert all(v == 0 for _, v in _bars(page, "completions-chart"))
+
+
+@pytest.mark.parametrize(
+    ("count", "summary", "rows"),
+    [(1, "2 learners.", 2), (3, "4 learners.", 4), (205, "206 learners, the first 200 shown", 200)],
+)
+def test_unmatched_learners_are_a_table_with_their_count(
+    service: Service, client: TestClient, count: int, summary: str, rows: int
+) -> None:
+    service.store.save_content_items(1, catalog_items(4))
+    fill_unmatched(service, count)
+    page = client.get("/integrations/1/statistics").text
+    assert summary in page
+    wrap = page.index('<div class="table-wrap" tabindex="0" role="region" aria-label="Unmatched')
+    table = page[wrap : page.index("</table>", wrap)]
+    assert table.count("<tr>") == rows + 1  # and the header's
+    unknown = "<td>no 360Learning user with this e-mail</td>"
+    assert f'<td>stranger000@example.com</td>{unknown}<td class="num">1</td>' in table
+    two = f'<td>stranger001@example.com</td>{unknown}<td class="num">2</td>'
+    assert (two in table) == (count > 1)
+    # sorted by reason, then learner: no e-mail first
+    no_email = "<td>coursera-user-7</td><td>no e-mail address in Coursera</td>"
+    assert table.index(no_email) < table.index("stranger000")
+    # the first 200: the one without e-mail, then stranger000 to stranger198
+    assert ("stranger198@" in table, "stranger199@" in table) == (count > 198, False)
 
 
 @pytest.mark.parametrize(

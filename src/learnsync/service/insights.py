@@ -246,12 +246,6 @@ class Statistics:
     unmatched: list[Any] = field(default_factory=list)  # UnmatchedLearner
     unmatched_available: bool = True
 
-    def completion_points(self) -> list[tuple[str, int]]:
-        return [(d.isoformat(), n) for d, n in zip(self.days, self.completions, strict=True)]
-
-    def learner_points(self) -> list[tuple[str, int]]:
-        return [(d.isoformat(), n) for d, n in zip(self.days, self.active_learners, strict=True)]
-
 
 def statistics(
     store: Store, record: IntegrationRecord | None, now: datetime, *, days: int = 30, top: int = 10

@@ -107,7 +107,8 @@ def _table(points: list[tuple[str, int]], *, title: str, column: str, heading: s
     return (
         '<details class="chart-table"><summary>'
         f"{escape(title)}: show the values as a table</summary>"
-        f'<div class="table-wrap"><table><caption class="visually-hidden">{escape(title)}'
+        f'<div class="table-wrap" tabindex="0" role="region" aria-label="{escape(title)}: values">'
+        f'<table><caption class="visually-hidden">{escape(title)}'
         f'</caption><thead><tr><th scope="col">{escape(column)}</th>'
         f'<th scope="col" class="num">{escape(heading)}</th></tr></thead>'
         f"<tbody>{rows}</tbody></table></div></details>"
