@@ -325,6 +325,7 @@ def test_empty_catalog_and_nothing_matching_say_what_to_do(
     empty = client.get("/integrations/1/catalog").text
     assert "No content synchronized yet." in empty and 'href="/integrations/1/runs"' in empty
     assert '<table id="catalog">' not in empty
+    assert "No content synchronization has finished yet." in empty
     service.store.save_content_items(1, catalog_items(20))
     none = client.get("/integrations/1/catalog", params={"q": "zzzz-nothing"}).text
     assert "Nothing matches your search and filters." in none
@@ -389,6 +390,13 @@ def test_statistics_charts_have_their_values_as_tables(
     assert page.count('class="bar"') == 60
     wrap = '<div class="table-wrap" tabindex="0" role="region" aria-label="Top courses">\n'
     assert wrap + '<table id="top-courses">' in page
+    # the top courses (fill_stats: c000 most, then c001…) link to their 360Learning pages
+    top = page[page.index('<table id="top-courses">') : page.index("</table>", page.index("top-c"))]
+    links = re.findall(r'<td><a href="([^"]+)" rel="noopener">([^<]+)<svg', top)
+    assert links == [
+        (f"{PLATFORM}/course/play/{n:024x}", f"{name} {n:03d}")
+        for n, name in enumerate(("Data", "python", "Leadership", "cloud"))
+    ]
 
 
 def test_statistics_empty_states_say_what_to_do(service: Service, client: TestClient) -> None:
@@ -463,5 +471,15 @@ def test_links_of_a_synchronized_catalog_reach_the_simulators_courses(tmp_path: 
                 course = courses[row["external_id"]]
                 assert row["threesixty_url"] == f"{base}/course/play/{course.id}"
                 assert row["coursera_url"] == course.data["launchUrl"]
+            # the page says when the catalog was last synchronized, and links to that run
+            run = service.runs.latest(1)
+            assert run is not None
+            page = client.get("/integrations/1/catalog").text
+            line = page[
+                page.index('<p class="last-run"') : page.index("</p>", page.index("last-run"))
+            ]
+            assert "Last content synchronization:" in line and 'data-status="succeeded"' in line
+            assert f'href="/integrations/1/runs/{run.id}"' in line
+            assert " CET</a>" in line or " CEST</a>" in line  # the schedule's zone
         finally:
             service.close()

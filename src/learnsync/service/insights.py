@@ -231,6 +231,7 @@ class TopCourse:
     name: str
     completions: int
     learners: int
+    threesixty_url: str = ""  # the course's page in 360Learning ("" when unknown)
 
 
 @dataclass
@@ -271,14 +272,16 @@ def statistics(
         if day in index:
             result.active_learners[index[day]] = count
     items = store.load_content_items(record.id) if summary.top_courses else {}
-    result.top_courses = [
-        TopCourse(
-            course.external_id,
-            (items[course.external_id].name if course.external_id in items else None)
-            or course.external_id,
-            course.completions,
-            course.learners,
+    result.top_courses = []
+    for course in summary.top_courses:
+        known = items.get(course.external_id)
+        result.top_courses.append(
+            TopCourse(
+                course.external_id,
+                (known.name if known is not None else None) or course.external_id,
+                course.completions,
+                course.learners,
+                course_page_url(record.base_url, known.course_id if known else None),
+            )
         )
-        for course in summary.top_courses
-    ]
     return result

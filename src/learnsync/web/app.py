@@ -428,6 +428,7 @@ def create_app(
             criteria=criteria,
             query=_catalog_query(criteria, result),
             reasons=views.FRIENDLY,
+            last_run=_last_run(integration_id, "content"),
         )
 
     def _catalog(
@@ -466,6 +467,7 @@ def create_app(
             "statistics.html",
             item=item,
             stats=stats,
+            last_run=_last_run(integration_id, "stats"),
             as_of=service.clock(),
             period=f"{edges['first']} to {edges['last']} {days[-1].year}" if days else "",
             completions_chart=charts.bar_chart(
@@ -482,6 +484,11 @@ def create_app(
                 **edges,
             ),
         )
+
+    def _last_run(integration_id: int, kind: str) -> dict[str, Any] | None:
+        """The integration's newest finished run of ``kind`` among its last 20 runs."""
+        runs = views.runs_of(service, integration_id, 20)
+        return next((r for r in runs if r["kind"] == kind and r["finished_at"]), None)
 
     def _statistics(integration_id: int) -> insights.Statistics:
         item = integration_or_404(integration_id)
