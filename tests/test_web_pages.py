@@ -57,7 +57,7 @@ def _sync(service: Service, kind: str) -> None:
 
 def test_catalog_search_and_filters(site) -> None:  # type: ignore[no-untyped-def]
     service, client, _csrf, _stack, _ = site
-    assert "Nothing matches" in client.get("/integrations/1/catalog").text
+    assert "No content synchronized yet." in client.get("/integrations/1/catalog").text
     _sync(service, "content")
     full = client.get("/api/integrations/1/catalog").json()
     assert full["total"] > 0

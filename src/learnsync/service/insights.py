@@ -1,10 +1,13 @@
 """What the Catalog and Statistics pages show, read from the store (no API call, no secret).
 
 Catalog: the synchronized content of one integration (``content_items``), searched by title and
-description (the description is in ``payload``, the last ExternalCourseDTO 360Learning accepted)
-and filtered by language, content type and state. The whole integration's items are loaded and
-filtered in Python: a catalog is thousands of rows, and searching inside a JSON column would need
-one SQL dialect per database.
+description (the description is in ``payload``, the last ExternalCourseDTO 360Learning accepted),
+filtered by language, content type and state, sorted by title, language, type or state (either
+way) and paged. The whole integration's items are loaded, filtered and sorted in Python: a catalog
+is thousands of rows (5,000 in about 0.1 s), and searching inside a JSON column would need one SQL
+dialect per database. Each row links to the course in 360Learning (the platform URL +
+:data:`COURSE_PAGE`, from the ``course_id`` 360Learning gave it) and to Coursera (the payload's
+``launchUrl``), when known (docs/api-notes.md#course-pages).
 
 Statistics (``stat_items``), over the last ``days`` UTC days:
 
@@ -19,14 +22,20 @@ Statistics (``stat_items``), over the last ``days`` UTC days:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from learnsync.filter.names import language_name
 from learnsync.store import ContentItemState, IntegrationRecord, Store
 
 PAGE_SIZE = 50
+PAGE_SIZES = (10, 200)  # the smallest and largest page a caller may ask for
+# a course's page in the 360Learning web app, after the platform URL (OBSERVED, not in the API
+# documentation: docs/api-notes.md#course-pages)
+COURSE_PAGE = "/course/play/{course_id}"
 # catalog state filter → the stored states it covers, and how the page names it
 STATES: dict[str, tuple[tuple[str, ...], str]] = {
     "active": (("active",), "Active"),
@@ -36,6 +45,35 @@ STATES: dict[str, tuple[tuple[str, ...], str]] = {
     "failed": (("failed",), "Failed"),
 }
 STATE_LABELS = {state: label for _, (states, label) in STATES.items() for state in states}
+# how a row's state reads as a status chip (present.chip's statuses: tone and icon)
+STATE_CHIPS = {
+    "active": "succeeded",
+    "archived_filter": "cancelled",
+    "archived_removed": "cancelled",
+    "skipped": "skipped",
+    "failed": "failed",
+}
+_STATE_ORDER = {state: n for n, state in enumerate(STATE_LABELS)}
+SORT_DIRECTIONS = ("asc", "desc")
+
+
+def _title_key(item: ContentItemState) -> tuple[str, str]:
+    return ((item.name or item.external_id).casefold(), item.external_id)
+
+
+# sort key → what orders the rows (ties: by title, then externalId); unknown keys sort by title
+SORTS: dict[str, Callable[[ContentItemState], tuple[Any, ...]]] = {
+    "title": lambda i: _title_key(i),
+    "language": lambda i: (
+        i.language_code is None,
+        language_name(i.language_code).casefold() if i.language_code else "",
+        i.language_code or "",
+        *_title_key(i),
+    ),
+    # the code's order is its name's ("GuidedProject" → "Guided project": web.present)
+    "type": lambda i: (i.content_type is None, (i.content_type or "").casefold(), *_title_key(i)),
+    "state": lambda i: (_STATE_ORDER.get(i.state, len(_STATE_ORDER)), i.state, *_title_key(i)),
+}
 
 
 @dataclass
@@ -48,6 +86,11 @@ class CatalogRow:
     state: str
     state_label: str
     problem: str  # skip reason or last error, "" when none
+    language_code: str = ""
+    state_chip: str = ""  # the status its chip shows (STATE_CHIPS)
+    course_id: str = ""  # 360Learning's id of the course ("" before it was created)
+    threesixty_url: str = ""  # the course's page in 360Learning ("" when unknown)
+    coursera_url: str = ""  # where the course launches in Coursera ("" when unknown)
 
 
 @dataclass
@@ -59,6 +102,13 @@ class CatalogPage:
     languages: list[tuple[str, str, int]] = field(default_factory=list)  # code, name, count
     content_types: list[tuple[str, int]] = field(default_factory=list)
     states: list[tuple[str, str, int]] = field(default_factory=list)  # key, label, count
+    # per state, the items matching the search, language and type (what each state chip shows)
+    state_counts: list[tuple[str, str, int]] = field(default_factory=list)
+    any_state: int = 0  # items matching the search, language and type, whatever their state
+    catalog_total: int = 0  # every item of the catalog
+    sort: str = "title"
+    direction: str = "asc"
+    page_size: int = PAGE_SIZE
 
 
 def _description(item: ContentItemState) -> str:
@@ -72,6 +122,43 @@ def _matches(item: ContentItemState, words: list[str]) -> bool:
     return all(word in text for word in words)
 
 
+def _web_url(value: object) -> str:
+    """``value`` when it is an http(s) URL with a host (a link's target), else ""."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return ""
+    return value.strip() if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def course_page_url(base_url: str, course_id: str | None) -> str:
+    """The course's page in the 360Learning web app ("" without a course id or platform URL)."""
+    base = _web_url(base_url).rstrip("/")
+    if not base or not course_id:
+        return ""
+    return base + COURSE_PAGE.format(course_id=quote(course_id, safe=""))
+
+
+def _row(item: ContentItemState, base_url: str) -> CatalogRow:
+    return CatalogRow(
+        external_id=item.external_id,
+        name=item.name or item.external_id,
+        description=_description(item),
+        language=language_name(item.language_code) if item.language_code else "",
+        content_type=item.content_type or "",
+        state=item.state,
+        state_label=STATE_LABELS.get(item.state, item.state),
+        problem=item.skip_reason or item.last_error or "",
+        language_code=item.language_code or "",
+        state_chip=STATE_CHIPS.get(item.state, item.state),
+        course_id=item.course_id or "",
+        threesixty_url=course_page_url(base_url, item.course_id),
+        coursera_url=_web_url((item.payload or {}).get("launchUrl")),
+    )
+
+
 def catalog(
     store: Store,
     record: IntegrationRecord | None,
@@ -82,12 +169,24 @@ def catalog(
     state: str = "",
     page: int = 1,
     page_size: int = PAGE_SIZE,
+    sort: str = "title",
+    direction: str = "asc",
 ) -> CatalogPage:
-    """One page of the integration's synchronized content matching every given criterion."""
+    """One page of the integration's synchronized content matching every given criterion,
+    sorted by ``sort`` (title, language, type, state; else title) ``direction`` (asc, desc;
+    else asc). ``page`` is kept within the pages there are, ``page_size`` within
+    :data:`PAGE_SIZES`."""
+    sort = sort if sort in SORTS else "title"
+    direction = direction if direction in SORT_DIRECTIONS else "asc"
+    page_size = min(max(page_size, PAGE_SIZES[0]), PAGE_SIZES[1])
     if record is None:
-        return CatalogPage()
+        return CatalogPage(sort=sort, direction=direction, page_size=page_size)
     items = list(store.load_content_items(record.id).values())
     result = CatalogPage(
+        sort=sort,
+        direction=direction,
+        page_size=page_size,
+        catalog_total=len(items),
         languages=sorted(
             (
                 (code, language_name(code), n)
@@ -103,32 +202,26 @@ def catalog(
     )
     words = [w for w in query.casefold().split() if w]
     wanted_states = STATES[state][0] if state in STATES else None
-    found = [
+    # the search, language and type first: the state chips count within them
+    matching = [
         i
         for i in items
         if (not language or i.language_code == language)
         and (not content_type or i.content_type == content_type)
-        and (wanted_states is None or i.state in wanted_states)
         and (not words or _matches(i, words))
     ]
-    found.sort(key=lambda i: ((i.name or "").casefold(), i.external_id))
+    result.any_state = len(matching)
+    per_state = Counter(i.state for i in matching)
+    result.state_counts = [
+        (key, label, sum(per_state[s] for s in covered)) for key, (covered, label) in STATES.items()
+    ]
+    found = [i for i in matching if wanted_states is None or i.state in wanted_states]
+    found.sort(key=SORTS[sort], reverse=direction == "desc")
     result.total = len(found)
     result.pages = max(1, -(-len(found) // page_size))
     result.page = min(max(1, page), result.pages)
     start = (result.page - 1) * page_size
-    result.rows = [
-        CatalogRow(
-            external_id=i.external_id,
-            name=i.name or i.external_id,
-            description=_description(i),
-            language=language_name(i.language_code) if i.language_code else "",
-            content_type=i.content_type or "",
-            state=i.state,
-            state_label=STATE_LABELS.get(i.state, i.state),
-            problem=i.skip_reason or i.last_error or "",
-        )
-        for i in found[start : start + page_size]
-    ]
+    result.rows = [_row(i, record.base_url) for i in found[start : start + page_size]]
     return result
 
 
@@ -138,6 +231,7 @@ class TopCourse:
     name: str
     completions: int
     learners: int
+    threesixty_url: str = ""  # the course's page in 360Learning ("" when unknown)
 
 
 @dataclass
@@ -152,12 +246,6 @@ class Statistics:
     failed: int = 0
     unmatched: list[Any] = field(default_factory=list)  # UnmatchedLearner
     unmatched_available: bool = True
-
-    def completion_points(self) -> list[tuple[str, int]]:
-        return [(d.isoformat(), n) for d, n in zip(self.days, self.completions, strict=True)]
-
-    def learner_points(self) -> list[tuple[str, int]]:
-        return [(d.isoformat(), n) for d, n in zip(self.days, self.active_learners, strict=True)]
 
 
 def statistics(
@@ -184,14 +272,16 @@ def statistics(
         if day in index:
             result.active_learners[index[day]] = count
     items = store.load_content_items(record.id) if summary.top_courses else {}
-    result.top_courses = [
-        TopCourse(
-            course.external_id,
-            (items[course.external_id].name if course.external_id in items else None)
-            or course.external_id,
-            course.completions,
-            course.learners,
+    result.top_courses = []
+    for course in summary.top_courses:
+        known = items.get(course.external_id)
+        result.top_courses.append(
+            TopCourse(
+                course.external_id,
+                (known.name if known is not None else None) or course.external_id,
+                course.completions,
+                course.learners,
+                course_page_url(record.base_url, known.course_id if known else None),
+            )
         )
-        for course in summary.top_courses
-    ]
     return result

@@ -418,15 +418,33 @@ def create_app(
         language: str = "",
         content_type: str = "",
         state: str = "",
+        sort: str = "title",
+        direction: str = Query("asc", alias="dir"),
         page_number: int = Query(1, alias="page"),
+        per_page: int = insights.PAGE_SIZE,
     ) -> HTMLResponse:
+        """The synchronized content: search, filters, state chips, sortable columns, pages."""
         item = integration_or_404(integration_id)
         criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
-        result = _catalog(item, criteria, page_number)
-        return page(request, "catalog.html", item=item, result=result, criteria=criteria)
+        result = _catalog(item, criteria, page_number, sort, direction, per_page)
+        return page(
+            request,
+            "catalog.html",
+            item=item,
+            result=result,
+            criteria=criteria,
+            query=_catalog_query(criteria, result),
+            reasons=views.FRIENDLY,
+            last_run=_last_run(integration_id, "content"),
+        )
 
     def _catalog(
-        item: IntegrationSettings, criteria: dict[str, str], page_number: int
+        item: IntegrationSettings,
+        criteria: dict[str, str],
+        page_number: int,
+        sort: str = "title",
+        direction: str = "asc",
+        per_page: int = insights.PAGE_SIZE,
     ) -> insights.CatalogPage:
         return insights.catalog(
             service.store,
@@ -436,24 +454,48 @@ def create_app(
             content_type=criteria["content_type"],
             state=criteria["state"],
             page=page_number,
+            page_size=per_page,
+            sort=sort,
+            direction=direction,
         )
 
     @app.get("/integrations/{integration_id:id}/statistics", include_in_schema=False)
     def statistics_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
         stats = _statistics(integration_id)
+        days = stats.days
+        edges = {
+            "first": charts.day_label(days[0], weekday=False) if days else "",
+            "last": charts.day_label(days[-1], weekday=False) if days else "",
+        }
+        labels = [charts.day_label(d) for d in days]
         return page(
             request,
             "statistics.html",
             item=item,
             stats=stats,
+            last_run=_last_run(integration_id, "stats"),
+            as_of=service.clock(),
+            period=f"{edges['first']} to {edges['last']} {days[-1].year}" if days else "",
             completions_chart=charts.bar_chart(
-                stats.completion_points(), title="Completions per day", unit="completions"
+                list(zip(labels, stats.completions, strict=True)),
+                title="Completions per day",
+                unit="completion",
+                **edges,
             ),
             learners_chart=charts.bar_chart(
-                stats.learner_points(), title="Active learners per day", unit="learners"
+                list(zip(labels, stats.active_learners, strict=True)),
+                title="Active learners per day",
+                unit="learner",
+                heading="Active learners",
+                **edges,
             ),
         )
+
+    def _last_run(integration_id: int, kind: str) -> dict[str, Any] | None:
+        """The integration's newest finished run of ``kind`` among its last 20 runs."""
+        runs = views.runs_of(service, integration_id, 20)
+        return next((r for r in runs if r["kind"] == kind and r["finished_at"]), None)
 
     def _statistics(integration_id: int) -> insights.Statistics:
         item = integration_or_404(integration_id)
@@ -597,12 +639,25 @@ def create_app(
         language: str = "",
         content_type: str = "",
         state: str = "",
+        sort: str = "title",
+        direction: str = Query("asc", alias="dir"),
         page_number: int = Query(1, alias="page"),
+        per_page: int = insights.PAGE_SIZE,
     ) -> dict[str, Any]:
-        """Synchronized content matching a search (title and description) and filters."""
+        """Synchronized content matching a search (title and description) and filters, sorted
+        (``sort``: title, language, type or state; ``dir``: asc or desc) and paged (``page``,
+        ``per_page`` 10 to 200). ``states``: counts per state in the whole catalog;
+        ``state_counts``: within the search, language and type."""
         criteria = {"q": q, "language": language, "content_type": content_type, "state": state}
         return dataclasses.asdict(
-            _catalog(integration_or_404(integration_id), criteria, page_number)
+            _catalog(
+                integration_or_404(integration_id),
+                criteria,
+                page_number,
+                sort,
+                direction,
+                per_page,
+            )
         )
 
     @app.get("/api/integrations/{integration_id:id}/statistics", tags=["statistics"])
@@ -619,6 +674,17 @@ class ScheduleBody(BaseModel):
     time_of_day: str
     timezone: str = "Europe/Paris"
     enabled: bool = True
+
+
+def _catalog_query(criteria: dict[str, str], result: insights.CatalogPage) -> dict[str, Any]:
+    """The catalog's query string as links keep it: the search, filters, sort and page size
+    in effect (defaults left out), without the page."""
+    query: dict[str, Any] = {k: v for k, v in criteria.items() if v}
+    if result.sort != "title" or result.direction != "asc":
+        query.update(sort=result.sort, dir=result.direction)
+    if result.page_size != insights.PAGE_SIZE:
+        query["per_page"] = result.page_size
+    return query
 
 
 def _msg(exc: Exception) -> str:
