@@ -100,21 +100,27 @@ def browsing(browser: Any, site: Site) -> Iterator[dict[int, Browsing]]:
         b.context.close()
 
 
+def _watched(browser: Any, site: Site, width: int) -> Browsing:
+    """A new context at ``width`` whose CSP violations and script errors are recorded."""
+    context = new_context(browser, site.base_url, width)
+    csp: list[str] = []
+    # every CSP violation (an inline style or script, an off-site load), as it happens
+    context.expose_binding("learnsyncCsp", lambda _source, text: csp.append(str(text)))
+    context.add_init_script(
+        "document.addEventListener('securitypolicyviolation', function (e) {"
+        " window.learnsyncCsp(location.pathname + ': ' + e.violatedDirective"
+        " + ' ' + (e.blockedURI || 'inline')); });"
+    )
+    page = context.new_page()
+    b = Browsing(context, page, csp)
+    page.on("pageerror", lambda exc: b.errors.append(str(exc)))
+    return b
+
+
 def _at(browser: Any, site: Site, opened: dict[int, Browsing], width: int) -> Browsing:
     if width not in opened:
-        context = new_context(browser, site.base_url, width)
-        csp: list[str] = []
-        # every CSP violation (an inline style or script, an off-site load), as it happens
-        context.expose_binding("learnsyncCsp", lambda _source, text: csp.append(str(text)))
-        context.add_init_script(
-            "document.addEventListener('securitypolicyviolation', function (e) {"
-            " window.learnsyncCsp(location.pathname + ': ' + e.violatedDirective"
-            " + ' ' + (e.blockedURI || 'inline')); });"
-        )
-        page = context.new_page()
-        b = Browsing(context, page, csp)
-        page.on("pageerror", lambda exc: b.errors.append(str(exc)))
-        sign_in(page, USER, PASSWORD)
+        b = _watched(browser, site, width)
+        sign_in(b.page, USER, PASSWORD)
         opened[width] = b
     return opened[width]
 
@@ -153,9 +159,9 @@ SIZE_IDS = list(WIDTHS)
 
 @pytest.mark.parametrize(("label", "width"), SIZES, ids=SIZE_IDS)
 def test_login_page(browser: Any, site: Site, label: str, width: int) -> None:
-    context = new_context(browser, site.base_url, width)
+    b = _watched(browser, site, width)
+    page = b.page
     try:
-        page = context.new_page()
         page.goto("/integrations")  # signed out: sent to the sign-in form
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         check_page(page, f"login-{label}")
@@ -164,9 +170,9 @@ def test_login_page(browser: Any, site: Site, label: str, width: int) -> None:
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert")).to_contain_text("Wrong user name or password")
         check_page(page, f"login-refused-{label}")
-        assert offsite_requests(context, site.base_url) == []
+        _stayed_home(b, site, "login")
     finally:
-        context.close()
+        b.context.close()
 
 
 @pytest.mark.parametrize("name", list(PAGES))
