@@ -195,17 +195,33 @@ def test_page(
     _stayed_home(b, site, name)
 
 
+@pytest.mark.parametrize(
+    ("address", "status", "heading"),
+    [
+        ("/integrations/999999", 404, "Page not found"),
+        ("/integrations/{i}/sync/content", 405, "Not possible here"),  # it takes POST only
+    ],
+    ids=["404", "405"],
+)
 @pytest.mark.parametrize(("label", "width"), SIZES, ids=SIZE_IDS)
 def test_error_page(
-    browser: Any, site: Site, browsing: dict[int, Browsing], label: str, width: int
+    browser: Any,
+    site: Site,
+    browsing: dict[int, Browsing],
+    label: str,
+    width: int,
+    address: str,
+    status: int,
+    heading: str,
 ) -> None:
     b = _at(browser, site, browsing, width)
-    response = b.page.goto("/integrations/999999")  # a browser navigation: HTML, not JSON
-    assert response is not None and response.status == 404
-    expect(b.page.get_by_role("heading", level=1)).to_have_text("Page not found")
+    # a browser navigation: an HTML page, not JSON
+    response = b.page.goto(address.format(i=site.integration))
+    assert response is not None and response.status == status
+    expect(b.page.get_by_role("heading", level=1)).to_have_text(heading)
     back = b.page.get_by_role("link", name="Back to the integrations")
     expect(back).to_be_visible()
-    check_page(b.page, f"error-404-{label}")
+    check_page(b.page, f"error-{status}-{label}")
     _stayed_home(b, site, "error page")
     back.click()
     b.page.wait_for_url("**/integrations")
