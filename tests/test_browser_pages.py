@@ -233,7 +233,7 @@ def test_api_page(
 ) -> None:
     """The API reference works offline: Swagger UI from learnsync's own files lists the
     operations of /api/openapi.json, and its Try it out reaches the API — writes with the CSRF
-    token. axe checks Swagger UI's markup too (no exclusion: style.css fixes its contrast)."""
+    token. axe checks Swagger UI's markup too (no exclusion: api_docs.css fixes its contrast)."""
     b = _at(browser, site, browsing, width)
     b.page.goto("/integrations")
     b.page.get_by_role("link", name="API reference").click()  # the footer's link

@@ -45,7 +45,7 @@ def test_the_api_page_loads_only_learnsyncs_files(clients: tuple[TestClient, Tes
     loaded = re.findall(r'<(?:script|link)[^>]* (?:src|href)="([^"]+)"', html)
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in loaded
     assert "/static/vendor/swagger-ui/swagger-ui.css" in loaded
-    assert "/static/api_docs.js" in loaded
+    assert "/static/api_docs.js" in loaded and "/static/api_docs.css" in loaded
     for url in loaded:
         if url == "data:,":
             continue  # base.html's empty favicon: no request at all
