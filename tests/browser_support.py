@@ -87,11 +87,57 @@ def offsite_requests(context: Any, base_url: str) -> list[str]:
     return [u for u in context.requests if not u.startswith(base_url) and not u.startswith("data:")]
 
 
+#: The rules axe-core runs: WCAG 2.0, 2.1 and 2.2, levels A and AA.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """axe-core's violations on the page as it is now (an open dialog included), at
+    :data:`AXE_TAGS`.
+
+    axe is injected with ``page.evaluate`` (axe-playwright-python): the page's CSP
+    (``script-src 'self'``) would refuse a script tag, not an evaluation by the test."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    options = {"runOnly": {"type": "tag", "values": AXE_TAGS}, "resultTypes": ["violations"]}
+    results = Axe().run(page, options=options)
+    return list(results.response["violations"])
+
+
+def axe_report(violations: list[dict[str, Any]]) -> str:
+    """One paragraph per violated rule: its id, impact, help text and link, and each element
+    (its CSS selector path and axe's summary of what is wrong)."""
+    lines = []
+    for v in violations:
+        impact = v.get("impact") or "no impact"
+        lines.append(f"- {v['id']} ({impact}): {v['help']} <{v['helpUrl']}>")
+        for node in v["nodes"][:10]:
+            target = " ".join(str(t) for t in node["target"])
+            summary = " ".join(str(node.get("failureSummary") or "").split())
+            lines.append(f"    {target}: {summary[:300]}")
+        if len(v["nodes"]) > 10:
+            lines.append(f"    … and {len(v['nodes']) - 10} more elements")
+    return "\n".join(lines)
+
+
 def check_page(page: Any, name: str) -> None:
-    """Every page a browser test visits: it fits the window and a screenshot is kept."""
+    """Every page a browser test visits: it fits the window, a full-page screenshot is kept,
+    and axe-core finds no WCAG 2.2 AA violation (the failure lists each rule and element)."""
     page.wait_for_load_state()
-    no_horizontal_scroll(page)
+    problems = []
+    try:
+        no_horizontal_scroll(page)
+    except AssertionError as wide:
+        problems.append(str(wide))
     SCREENSHOTS.mkdir(exist_ok=True)
     width = page.viewport_size["width"] if page.viewport_size else 0
     safe = re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-")
     page.screenshot(path=str(SCREENSHOTS / f"{safe}-{width}.png"), full_page=True)
+    violations = axe_violations(page)
+    if violations:
+        problems.append(
+            f"axe-core: {len(violations)} WCAG 2.2 AA rule(s) violated on {name} at {width} px "
+            f"({page.url}):\n{axe_report(violations)}"
+        )
+    # both checks reported together: a page too wide is checked by axe all the same
+    assert not problems, "\n".join(problems)

@@ -62,8 +62,8 @@ def create_app(
     app = FastAPI(
         title="learnsync",
         summary="Coursera for Business → 360Learning connector service",
-        # no Swagger UI or ReDoc: their pages load scripts from a CDN (and run inline ones);
-        # the document itself is served to signed-in administrators
+        # FastAPI's own Swagger UI and ReDoc pages load scripts from a CDN and run inline ones:
+        # /api/docs (below) serves a vendored Swagger UI instead, to signed-in administrators
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -537,6 +537,13 @@ def create_app(
         return RedirectResponse(f"/integrations/{new_id}?imported={int(updated) + 1}", 303)
 
     # ------------------------------------------------------------------ JSON API
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs_page(request: Request) -> HTMLResponse:
+        """The API reference: Swagger UI from learnsync's own static files (static/vendor/: no
+        CDN, under the pages' strict CSP), reading ``/api/openapi.json``; for developers, linked
+        from every page's footer."""
+        return page(request, "api_docs.html")
 
     @app.get("/api/integrations", tags=["integrations"])
     def api_integrations() -> list[dict[str, Any]]:
