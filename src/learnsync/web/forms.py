@@ -155,7 +155,9 @@ def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
         return text
-    text = text[0].upper() + text[1:]
+    first_word = text.split(" ", 1)[0]
+    if "." not in first_word and "/" not in first_word:  # a host or an address stays as it is
+        text = text[0].upper() + text[1:]
     return text if text.endswith((".", ")", "?", "!")) else text + "."
 
 
@@ -280,12 +282,8 @@ def save_problems(message: str) -> Problems:
     text, code = split_code(form_words(message))
     fields: list[str] = []
     if "refused them" in text:
-        if text.split(" refused them", 1)[0].endswith("360Learning"):
-            fields = ["threesixty_client_id", "threesixty_client_secret"]
-        elif "refresh token" in text.lower():
-            fields = ["coursera_refresh_token"]
-        else:
-            fields = ["coursera_client_id", "coursera_client_secret"]
+        api = text.split(" refused them", 1)[0].rsplit(" ", 1)[-1]
+        fields = check_fields(f"{api} credentials", text)
     elif text.startswith("an integration named"):
         fields = ["label"]
         text = "Another integration already has this name: choose another one."
@@ -341,7 +339,7 @@ def check_fields(check: str, message: str) -> list[str]:
     words = message.lower()
     match check:
         case "Coursera credentials":
-            if "refresh token" in words and "client id" not in words:
+            if "refresh token was refused" in words:
                 return ["coursera_refresh_token"]
             return ["coursera_client_id", "coursera_client_secret"]
         case "Coursera organization":
