@@ -371,8 +371,8 @@ def create_app(
                 # Setup integration with them anyway, nothing stored: the failed check, its
                 # field and the checks it held back are shown (the stored setup status stays)
                 result = check_unsaved(service.integrations, integration_id, form, known_id=known)
-                refused.extend(forms.setup_problems(result).items)
-                return settings_form(request, item, form, refused, setup=result)
+                problems = forms.unsaved_setup_problems(str(exc), result)
+                return settings_form(request, item, form, problems, setup=result)
             return settings_form(request, item, form, refused)
         changed = views.changed_fields(item, form)
         if changed:

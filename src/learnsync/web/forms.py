@@ -128,23 +128,16 @@ class Problems:
         ]
         return order[0] if order else ""
 
-    def summary(self) -> list[dict[str, str]]:
-        """The summary banner's lines: each problem once, a link to its field."""
-        lines, seen = [], set()
+    def summary(self) -> list[dict[str, Any]]:
+        """The summary banner's lines: each problem once, with links to the fields it is on."""
+        lines: dict[str, dict[str, Any]] = {}
         for p in self.items:
-            key = (p.field, p.message)
-            if key in seen:
-                continue
-            seen.add(key)
-            lines.append(
-                {
-                    "field": p.field,
-                    "label": self.labels.get(p.field, ""),
-                    "message": p.message,
-                    "code": p.code,
-                }
-            )
-        return lines
+            line = lines.setdefault(p.message, {"message": p.message, "code": p.code, "fields": []})
+            if p.field and p.field not in [f["field"] for f in line["fields"]]:
+                line["fields"].append(
+                    {"field": p.field, "label": self.labels.get(p.field, p.field)}
+                )
+        return list(lines.values())
 
     @property
     def advanced_open(self) -> bool:
@@ -294,6 +287,17 @@ def save_problems(message: str) -> Problems:
             return problems
     for name in fields or [""]:
         problems.add(_sentence(text), name, code)
+    return problems
+
+
+def unsaved_setup_problems(message: str, result: SetupResult) -> Problems:
+    """*Setup integration* with changed credentials an API refused (``message``: the save's
+    refusal): that nothing was saved, then the failed checks on their fields."""
+    problems = Problems(SETTINGS_LABELS)
+    text, _code = split_code(form_words(message))
+    head = text.split(":", 1)[0].removesuffix(" (the stored ones are kept)")
+    problems.add(_sentence(f"{head} (the stored ones are kept)"))
+    problems.extend(setup_problems(result).items)
     return problems
 
 
