@@ -423,6 +423,11 @@ def test_no_draft_without_the_ended_sessions_csrf_token_or_cookie(
     assert stranger.post("/integrations/1", data=_settings_post(csrf)).status_code == 401
     secretless = client.post("/integrations/1", data=_settings_post(csrf))
     assert secretless.status_code == 303  # the real form, for comparison
+    # a browser's form without any session: to sign in and back to the form, nothing kept
+    page = {"Accept": "text/html,application/xhtml+xml"}
+    anonymous = stranger.post("/integrations/1", data=_settings_post(csrf), headers=page)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login?next=" + quote("/integrations/1", "")
 
 
 def test_a_draft_is_for_its_administrator_and_page_only() -> None:

@@ -168,6 +168,11 @@ class SessionMiddleware:
             draft = await self._keep_draft(scope, receive, path, cookie)
             if draft is not None:
                 return RedirectResponse(login_url(f"{path}?draft={draft}", expired="1"), 303)
+        accept = dict(scope.get("headers", [])).get(b"accept", b"")
+        if method == "POST" and b"text/html" in accept and not path.startswith("/api/"):
+            # a browser's form without a session (nothing kept): to sign in, back to the form
+            back = path if DRAFT_PATHS.fullmatch(path) else None
+            return RedirectResponse(login_url(back, expired="1" if cookie else ""), 303)
         return JSONResponse({"detail": "sign in first"}, status_code=401)
 
     async def _keep_draft(
