@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from learnsync.errors import ConfigError
 from learnsync.mapping.content_types import validate_content_type_overrides
-from learnsync.service.endpoints import ENDPOINTS, SECRET_LABELS, EndpointPolicy, secrets_needed
+from learnsync.service.endpoints import ENDPOINTS, EndpointPolicy, secrets_needed
 from learnsync.service.integrations import SECRET_FIELDS
 from learnsync.service.scheduler import parse_time_of_day, zone
 from learnsync.service.setup import SetupResult, form_words, split_code
@@ -170,7 +171,10 @@ def settings_problems(
     for the endpoint changes that need their secrets again)."""
     problems = Problems(SETTINGS_LABELS)
     stored = set(stored_secrets)
-    value: Callable[[str], str] = lambda name: str(getattr(form, name, "") or "").strip()  # noqa: E731
+
+    def value(name: str) -> str:
+        return str(getattr(form, name, "") or "").strip()
+
     refresh_flow = value("coursera_auth") in ("", "refresh_token")
 
     if not value("label"):
@@ -237,10 +241,9 @@ def _url_problems(name: str, url: str, policy: EndpointPolicy | None) -> list[Pr
         return []
     try:
         policy.check(name, url)
-    except Exception as exc:  # ConfigError: its message starts with the endpoint's label
-        message = getattr(exc, "message", str(exc))
-        _label, _, reason = message.partition(": ")
-        return [Problem(_sentence(_policy_words(reason or message)), name)]
+    except ConfigError as exc:  # its message starts with the endpoint's label
+        _label, _, reason = exc.message.partition(": ")
+        return [Problem(_sentence(_policy_words(reason or exc.message)), name)]
     return []
 
 
@@ -434,7 +437,7 @@ def schedule_problems(values: Mapping[str, str]) -> Problems:
         else:
             try:
                 parse_time_of_day(at)
-            except Exception:
+            except ConfigError:
                 problems.add(
                     f"“{at}” is not a time of day: use hours and minutes, e.g. 08:45.",
                     f"{kind}_time",
@@ -444,7 +447,7 @@ def schedule_problems(values: Mapping[str, str]) -> Problems:
         else:
             try:
                 zone(tz)
-            except Exception:
+            except ConfigError:
                 problems.add(
                     f"“{tz}” is not a time zone: use a name such as Europe/Paris or "
                     "America/New_York.",
@@ -457,7 +460,7 @@ def schedule_problems(values: Mapping[str, str]) -> Problems:
 
 #: The fields a draft keeps: the settings form's and the schedules', never a secret.
 DRAFT_FIELDS = frozenset(
-    [f for f in SETTINGS_LABELS if f not in SECRET_FIELDS and f not in SECRET_LABELS]
+    [f for f in SETTINGS_LABELS if f not in SECRET_FIELDS]
     + ["archive_removed", "action"]
     + [f"{k}_{part}" for k in SCHEDULE_KINDS for part in ("time", "timezone", "enabled")]
 )
