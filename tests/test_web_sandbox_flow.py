@@ -36,6 +36,24 @@ def flow(tmp_path: Path):  # type: ignore[no-untyped-def]
         service.close()
 
 
+def _check_message(page: str, name: str, status: str = "failed") -> str | None:
+    """The message of the setup check ``name`` on the settings page, when it has ``status``."""
+    found = re.search(
+        rf'<li data-check="{name}" data-status="{status}">.*?'
+        r'<span class="check-message">([^<]*)</span>',
+        page,
+        re.S,
+    )
+    return found.group(1) if found else None
+
+
+def _problems(page: str) -> str:
+    """The text of the problems' summary at the top of a refused form."""
+    found = re.search(r'<div class="banner banner-error problems"(.*?)</ul>', page, re.S)
+    assert found, page
+    return re.sub(r"<[^>]+>", "", found.group(1))
+
+
 def test_setup_integration_succeeds(flow) -> None:  # type: ignore[no-untyped-def]
     service, client, csrf, _ = flow
     answer = client.post("/integrations/1", data=settings_form(service, csrf))
@@ -100,11 +118,9 @@ def test_setup_failures_are_actionable(flow, changes, failed_check, words) -> No
     service, client, csrf, _ = flow
     answer = client.post("/integrations/1", data=settings_form(service, csrf, **changes))
     assert answer.status_code == 400
-    row = re.search(
-        rf"<tr><td>{failed_check}</td><td[^>]*>failed</td><td>([^<]*)</td>", answer.text
-    )
-    assert row, answer.text
-    assert words.lower() in row.group(1).lower()
+    message = _check_message(answer.text, failed_check)
+    assert message, answer.text
+    assert words.lower() in message.lower()
     assert service.integrations.get(1).setup_status == "error"
 
 
@@ -130,10 +146,9 @@ def test_a_mistyped_secret_is_refused_and_the_working_one_kept(
         "/integrations/1", data=settings_form(service, csrf, action=action, **{field: typo})
     )
     assert answer.status_code == 400
-    error = re.search(r'<div class="error"[^>]*>([^<]*)</div>', answer.text)
-    assert error, answer.text
-    assert f"the changed credentials were not saved — {api} refused them" in error.group(1)
-    assert words in error.group(1).lower()
+    error = _problems(answer.text).lower()
+    assert f"the changed credentials were not saved — {api.lower()} refused them" in error
+    assert words in error
     assert typo not in answer.text and before not in answer.text
     assert service.integrations.clear_secrets(1)[field] == before  # the working one stays
     assert service.integrations.get(1).setup_status == "ok"  # still the verified one
@@ -214,10 +229,8 @@ def test_setup_names_a_missing_courses_read_scope(flow) -> None:  # type: ignore
         ),
     )
     assert answer.status_code == 400
-    row = re.search(
-        r"<tr><td>360Learning course access</td><td[^>]*>failed</td><td>([^<]*)</td>", answer.text
-    )
-    assert row, answer.text
-    assert "courses:read" in row.group(1), row.group(1)
+    message = _check_message(answer.text, "360Learning course access")
+    assert message and "courses:read" in message, answer.text
     assert service.integrations.get(1).setup_status == "error"
-    assert "<tr><td>360Learning credentials</td><td" in answer.text  # the others were checked
+    # the others were checked
+    assert '<li data-check="360Learning credentials" data-status="ok">' in answer.text

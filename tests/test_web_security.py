@@ -14,7 +14,7 @@ from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput
 from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
-from learnsync.web.security import PUBLIC_PATHS
+from learnsync.web.security import PUBLIC_PATHS, login_url
 
 SECRETS = {
     "coursera_client_secret": "cs-SECRET-coursera-1234",
@@ -78,7 +78,8 @@ def test_every_route_refuses_anonymous(client: TestClient) -> None:
             checked += 1
             if method == "GET" and not path.startswith("/api/"):
                 assert answer.status_code == 303, (method, path)
-                assert answer.headers["location"] == "/login"
+                # to sign in, then back to the page asked for (web/security.py login_url)
+                assert answer.headers["location"] == login_url(_concrete(path))
             else:
                 assert answer.status_code == 401, (method, path, answer.status_code)
     assert checked >= 15
@@ -103,7 +104,7 @@ def test_a_forged_host_header_opens_no_route(client: TestClient, host: str) -> N
             checked += 1
             assert answer.status_code in (303, 401, 400), (host, method, path, answer.status_code)
             if answer.status_code == 303:
-                assert answer.headers["location"] == "/login"
+                assert answer.headers["location"] == login_url(_concrete(path))
     assert checked >= 15
     # the login form's CSRF check too: a forged Host does not make a write look like /login
     answer = client.post(

@@ -8,6 +8,7 @@ web form uses other words than the config file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,32 @@ from learnsync.errors import ApiError, LearnsyncError
 from learnsync.sync.context import Clients, open_clients
 from learnsync.sync.runner import one_line
 
-# config-file words → the settings page's labels
+# config-file words → the settings page's labels (longest first: a phrase is replaced before
+# the shorter ones it contains). The clients' own messages stay in config-file words for the
+# command line; the web shows them in these.
 _FORM_WORDS = {
+    "`learnsync coursera authorize` and put it in [coursera] refresh_token": (
+        "learnsync coursera authorize and enter it as the Refresh token"
+    ),
+    "check [coursera] client_id and client_secret (and [coursera] auth: 'refresh_token' for an "
+    "App Console app, 'client_credentials' for a developer-portal app)": (
+        "check the Client ID and Client secret (and, under Advanced, the Authorization flow: "
+        "refresh token for an App Console app, client credentials for a developer-portal app)"
+    ),
+    "check the [coursera] credentials and token_url": (
+        "check the Client ID, the Client secret and, under Advanced, the Token URL"
+    ),
+    "check [coursera] client_id, or run `learnsync coursera authorize` again": (
+        "check the Client ID, or create a new Refresh token (learnsync coursera authorize)"
+    ),
+    "check [coursera] org_id and program_id": "check the Organization ID and the Program ID",
+    "[coursera] program_id must be": "the Program ID must be",
+    "[threesixty] client_id and client_secret, and base_url": (
+        "the API Client ID and API Client secret, and the Platform URL"
+    ),
+    "[threesixty] client_id is still active": "the API Client ID is still active",
+    "the origin of [threesixty] base_url": "the origin of the Platform URL",
+    "choose another integration_name in [threesixty]": "choose another Integration name",
     "[coursera] client_id and client_secret": "the Coursera Client ID and Client secret",
     "[coursera] client_id": "the Coursera Client ID",
     "[coursera] org_id": "the Organization ID",
@@ -33,9 +58,25 @@ _FORM_WORDS = {
 
 
 def form_words(message: str) -> str:
+    """A client's or the config rules' message in the settings page's words (its labels, not
+    config keys)."""
     for old, new in _FORM_WORDS.items():
         message = message.replace(old, new)
     return message
+
+
+# an API's code in parentheses: "(invalid_grant)", "(404 on organization)", "(HTTP 401)",
+# "(groupNotFound)", "(401 invalid_client)" — shown in small print, not in the sentence
+_CODE = re.compile(
+    r" \((?P<code>HTTP \d{3}|\d{3}(?: [^()]*)?|[a-z]+(?:_[a-z]+)+|[a-z]+[A-Z][A-Za-z]*)\)"
+)
+
+
+def split_code(message: str) -> tuple[str, str]:
+    """``(sentence, codes)``: the message without its API codes in parentheses, and those codes
+    ("" when none) for the small print."""
+    codes = [m.group("code").strip() for m in _CODE.finditer(message)]
+    return _CODE.sub("", message), ", ".join(codes)
 
 
 REASON_LIMIT = 240  # characters of a check's reason on the page
@@ -52,7 +93,8 @@ def short_reason(message: str, limit: int = REASON_LIMIT) -> str:
 class Check:
     name: str
     status: str  # "ok", "failed", "skipped"
-    message: str = ""
+    message: str = ""  # in the settings page's words
+    code: str = ""  # the API's code(s), for the small print
 
 
 @dataclass
@@ -76,12 +118,13 @@ class SetupResult:
 
 def _run(result: SetupResult, name: str, step: Callable[[], Any], *, blocked: bool) -> bool:
     if blocked:
-        result.checks.append(Check(name, "skipped", "not checked (an earlier check failed)"))
+        result.checks.append(Check(name, "skipped", "not checked: an earlier check failed"))
         return False
     try:
         step()
     except LearnsyncError as exc:
-        result.checks.append(Check(name, "failed", short_reason(form_words(exc.message))))
+        text, code = split_code(short_reason(form_words(exc.message)))
+        result.checks.append(Check(name, "failed", text, code))
         return False
     result.checks.append(Check(name, "ok"))
     return True
@@ -202,3 +245,17 @@ def verify_credentials(
     finally:
         if own:
             clients.close()
+
+
+def check_unsaved(
+    integrations: Any, integration_id: int, data: Any, *, known_id: str | None = None
+) -> SetupResult:
+    """*Setup integration* on settings that were not saved (changed credentials an API refused):
+    the checks run with the entered values over the stored secrets, nothing is created or
+    stored — what failed is shown on its field, the stored settings stay as they were."""
+    from learnsync.service.integrations import validate_input
+
+    config = validate_input(
+        data, integrations.clear_secrets(integration_id), integrations.store_url
+    )
+    return setup_integration(config, create=False, known_id=known_id)

@@ -9,6 +9,7 @@ every ``{..._id}`` is ``{..._id:id}`` (1 to 18 digits: a longer id is a 404).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +32,28 @@ from learnsync.service.audit import AuditAction
 from learnsync.service.auth import SESSION_LIFETIME, LoginThrottled
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
-from learnsync.service.integrations import IntegrationInput
-from learnsync.service.setup import form_words, setup_integration, verify_credentials
-from learnsync.store.service_repository import IntegrationSettings
-from learnsync.web import charts, errors, fleet, metrics, notices, present, views
+from learnsync.service.integrations import SECRET_FIELDS, IntegrationInput
+from learnsync.service.setup import (
+    check_unsaved,
+    form_words,
+    setup_integration,
+    verify_credentials,
+)
+from learnsync.store.service_repository import SETTING_COLUMNS, IntegrationSettings
+from learnsync.web import charts, errors, fleet, forms, metrics, notices, present, views
 from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
+    HOME,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     SecurityHeadersMiddleware,
     SessionMiddleware,
     csrf_guard,
+    login_url,
     metrics_allowed,
     metrics_token_from_env,
     new_login_csrf,
+    safe_next,
     security_headers,
 )
 
@@ -70,7 +79,9 @@ def create_app(
         dependencies=[Depends(csrf_guard)],
     )
     # the last added runs first: headers on every answer, then the body limits, then sessions
-    app.add_middleware(SessionMiddleware, auth=service.auth)
+    # the non-secret fields of forms posted after their session ended (web/forms.py)
+    drafts = forms.Drafts()
+    app.add_middleware(SessionMiddleware, auth=service.auth, drafts=drafts)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, headers=headers)
 
@@ -173,18 +184,37 @@ def create_app(
         )
 
     @app.get("/login", include_in_schema=False)
-    def login_page(request: Request, error: str = "") -> HTMLResponse:
+    def login_page(
+        request: Request,
+        error: str = "",
+        next_path: str = Query("", alias="next"),
+        expired: str = "",
+    ) -> HTMLResponse:
         # keep the token of an earlier load: a browser's side requests (the favicon, redirected
         # here) must not rotate it under the form the administrator is filling
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
-        response = page(request, "login.html", login_csrf=token, error=error)
+        response = page(
+            request,
+            "login.html",
+            login_csrf=token,
+            error=error,
+            next_path=safe_next(next_path) or "",
+            expired=bool(expired),
+            restores="draft=" in (safe_next(next_path) or ""),
+        )
         response.set_cookie(
             LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=secure_cookies
         )
         return response
 
     @app.post("/login", include_in_schema=False)
-    def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+    def login(
+        request: Request,
+        username: str = Form(""),
+        password: str = Form(""),
+        next_path: str = Form("", alias="next"),
+    ) -> Response:
+        target = safe_next(next_path)
         try:  # sign-ins, failures and lockouts go to the audit log inside login()
             token = service.auth.login(username, password, client_of(request))
         except LoginThrottled as exc:
@@ -194,12 +224,15 @@ def create_app(
                 429,
                 login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf(),
                 throttled=exc.retry_after,
+                next_path=target or "",
+                username=username.strip()[:200],
             )
             refused.headers["Retry-After"] = str(exc.retry_after)
             return refused
         if token is None:
-            return RedirectResponse("/login?error=1", status_code=303)
-        response = RedirectResponse("/integrations", status_code=303)
+            return RedirectResponse(login_url(target, error="1"), status_code=303)
+        # back where the administrator was going (a page on this site only), else the list
+        response = RedirectResponse(target or HOME, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             token,
@@ -214,11 +247,11 @@ def create_app(
     # ------------------------------------------------------------------ pages
 
     @app.post("/logout", include_in_schema=False)
-    def logout(request: Request) -> RedirectResponse:
+    def logout(request: Request) -> Response:
         service.auth.logout(request.cookies.get(SESSION_COOKIE), client=client_of(request))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE)
-        return response
+        return notices.flash(response, "signed_out")
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
@@ -244,25 +277,79 @@ def create_app(
             labels=fleet.key_labels(items),
         )
 
+    def settings_form(
+        request: Request,
+        item: IntegrationSettings | None,
+        form: IntegrationInput,
+        problems: forms.Problems | None = None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
+        """The settings page: ``problems`` marked on their fields and listed at the top."""
+        if problems is not None and not problems:
+            problems = None
+        if problems is not None and status_code == 200:
+            status_code = 400
+        return page(
+            request,
+            "settings.html",
+            status_code,
+            item=item,
+            form=form,
+            problems=problems,
+            errors=problems.errors if problems else {},
+            labels=forms.SETTINGS_LABELS,
+            **context,
+        )
+
+    def draft_of(request: Request, key: str) -> dict[str, str] | None:
+        """The draft ``key`` kept for this administrator on this page (then forgotten)."""
+        session = request.state.session
+        if not key or session is None:
+            return None
+        return drafts.take(key, session.user_id, request.url.path)
+
+    def draft_input(values: dict[str, str], item: IntegrationSettings | None) -> IntegrationInput:
+        """A settings draft as the form shows it (secrets blank: they are never kept)."""
+        names = inspect.signature(views.form_input).parameters
+        posted = {name: values.get(name, "") for name in names if name not in SECRET_FIELDS}
+        posted.update(dict.fromkeys(SECRET_FIELDS, ""))
+        if not posted["label"] and item is not None:
+            posted["label"] = item.label
+        return views.form_input(**posted)
+
+    def save_problems_of(exc: Exception) -> forms.Problems:
+        return forms.save_problems(exc.message if isinstance(exc, LearnsyncError) else str(exc))
+
     @app.get("/integrations/new", include_in_schema=False)
-    def new_integration_page(request: Request) -> HTMLResponse:
-        return page(request, "settings.html", item=None, form=IntegrationInput(label="Coursera"))
+    def new_integration_page(request: Request, draft: str = "") -> HTMLResponse:
+        values = draft_of(request, draft)
+        if values is not None:
+            return settings_form(request, None, draft_input(values, None), restored=True)
+        return settings_form(request, None, IntegrationInput(label="Coursera"))
 
     @app.post("/integrations/new", include_in_schema=False)
     def create_integration(
         request: Request, form: IntegrationInput = Depends(views.form_input)
     ) -> Response:
+        problems = forms.settings_problems(form, policy=service.integrations.policy)
+        if problems:
+            return settings_form(request, None, form, problems)
         try:
             new_id = service.integrations.save(form)
         except (LearnsyncError, ValueError) as exc:
-            return page(request, "settings.html", 400, item=None, form=form, error=_msg(exc))
+            return settings_form(request, None, form, save_problems_of(exc))
         audit(request, AuditAction.SETTINGS_CHANGED, new_id, "integration created")
-        return RedirectResponse(f"/integrations/{new_id}", status_code=303)
+        response = RedirectResponse(f"/integrations/{new_id}", status_code=303)
+        return notices.flash(response, "created")
 
     @app.get("/integrations/{integration_id:id}", include_in_schema=False)
-    def settings_page(request: Request, integration_id: RowId) -> HTMLResponse:
+    def settings_page(request: Request, integration_id: RowId, draft: str = "") -> HTMLResponse:
         item = integration_or_404(integration_id)
-        return page(request, "settings.html", item=item, form=views.input_of(item))
+        values = draft_of(request, draft)
+        if values is not None:
+            return settings_form(request, item, draft_input(values, item), restored=True)
+        return settings_form(request, item, views.input_of(item))
 
     @app.post("/integrations/{integration_id:id}", include_in_schema=False)
     def save_settings(
@@ -272,18 +359,34 @@ def create_app(
         form: IntegrationInput = Depends(views.form_input),
     ) -> Response:
         item = integration_or_404(integration_id)
+        problems = forms.settings_problems(
+            form,
+            stored_secrets=[k for k in SECRET_FIELDS if getattr(item, f"has_{k}", False)],
+            before={k: getattr(item, k) for k in SETTING_COLUMNS},
+            policy=service.integrations.policy,
+        )
+        if problems:
+            return settings_form(request, item, form, problems)
+        record = service.store.get_integration(integration_id)
+        known = record.remote_integration_id if record is not None else None
         try:
             # changed credentials are checked before they replace the stored ones
             service.integrations.save(form, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
-            return page(request, "settings.html", 400, item=item, form=form, error=_msg(exc))
+            refused = save_problems_of(exc)
+            if action == "setup" and "changed credentials were not saved" in str(exc):
+                # Setup integration with them anyway, nothing stored: the failed check, its
+                # field and the checks it held back are shown (the stored setup status stays)
+                result = check_unsaved(service.integrations, integration_id, form, known_id=known)
+                problems = forms.unsaved_setup_problems(str(exc), result)
+                return settings_form(request, item, form, problems, setup=result)
+            return settings_form(request, item, form, refused)
         changed = views.changed_fields(item, form)
         if changed:
             audit(request, AuditAction.SETTINGS_CHANGED, integration_id, changed)
         if action != "setup":
-            return RedirectResponse(f"/integrations/{integration_id}?saved=1", status_code=303)
-        record = service.store.get_integration(integration_id)
-        known = record.remote_integration_id if record is not None else None
+            response = RedirectResponse(f"/integrations/{integration_id}", status_code=303)
+            return notices.flash(response, "saved")
         result = setup_integration(service.integrations.config(integration_id), known_id=known)
         if result.remote_integration_id and not known:
             service.store.set_remote_integration_id(integration_id, result.remote_integration_id)
@@ -294,12 +397,12 @@ def create_app(
             service.repo.mark_token_used(integration_id)
         audit(request, AuditAction.SETUP, integration_id, "passed" if result.ok else "failed")
         item = integration_or_404(integration_id)
-        return page(
+        return settings_form(
             request,
-            "settings.html",
+            item,
+            views.input_of(item),
+            None if result.ok else forms.setup_problems(result),
             200 if result.ok else 400,
-            item=item,
-            form=views.input_of(item),
             setup=result,
         )
 
@@ -384,31 +487,71 @@ def create_app(
         audit(request, AuditAction.CANCEL, run["integration_id"], f"run {run_id}")
         return RedirectResponse(f"/integrations/{run['integration_id']}/runs/{run_id}", 303)
 
+    def schedules_form(
+        request: Request,
+        item: IntegrationSettings,
+        values: dict[str, str] | None = None,
+        problems: forms.Problems | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """The schedules page; ``values``: what was posted (shown instead of the stored)."""
+        rows = views.schedules_of(service, item.id)
+        if values is not None:
+            rows = [
+                {
+                    **row,
+                    "time_of_day": values.get(f"{row['kind']}_time", ""),
+                    "timezone": values.get(f"{row['kind']}_timezone", ""),
+                    "enabled": values.get(f"{row['kind']}_enabled") in ("1", "on"),
+                }
+                for row in rows
+            ]
+        return page(
+            request,
+            "schedules.html",
+            400 if problems else 200,
+            item=item,
+            rows=rows,
+            problems=problems or None,
+            errors=problems.errors if problems else {},
+            **context,
+        )
+
     @app.get("/integrations/{integration_id:id}/schedules", include_in_schema=False)
-    def schedules_page(request: Request, integration_id: RowId, saved: str = "") -> HTMLResponse:
+    def schedules_page(request: Request, integration_id: RowId, draft: str = "") -> HTMLResponse:
         item = integration_or_404(integration_id)
-        rows = views.schedules_of(service, integration_id)
-        return page(request, "schedules.html", item=item, rows=rows, saved=saved)
+        values = draft_of(request, draft)
+        return schedules_form(request, item, values, restored=values is not None)
 
     @app.post("/integrations/{integration_id:id}/schedules", include_in_schema=False)
     async def save_schedules(request: Request, integration_id: RowId) -> Response:
         item = integration_or_404(integration_id)
         form = await request.form()
+        values = {
+            f"{kind}_{part}": str(form.get(f"{kind}_{part}", ""))
+            for kind in forms.SCHEDULE_KINDS
+            for part in ("time", "timezone", "enabled")
+        }
+        problems = forms.schedule_problems(values)
+        if problems:  # both checked before either is saved
+            return schedules_form(request, item, values, problems)
         try:
-            for kind in ("content", "stats"):
+            for kind in forms.SCHEDULE_KINDS:
                 views.save_schedule(
                     service,
                     integration_id,
                     kind,
-                    str(form.get(f"{kind}_time", "")),
-                    str(form.get(f"{kind}_timezone", "")),
-                    form.get(f"{kind}_enabled") in ("1", "on"),
+                    values[f"{kind}_time"],
+                    values[f"{kind}_timezone"],
+                    values[f"{kind}_enabled"] in ("1", "on"),
                 )
         except LearnsyncError as exc:
-            rows = views.schedules_of(service, integration_id)
-            return page(request, "schedules.html", 400, item=item, rows=rows, error=exc.message)
+            failed = forms.Problems(forms.schedule_labels())
+            failed.add(exc.message)
+            return schedules_form(request, item, values, failed)
         audit(request, AuditAction.SCHEDULE_CHANGED, integration_id, "content and statistics")
-        return RedirectResponse(f"/integrations/{integration_id}/schedules?saved=1", 303)
+        response = RedirectResponse(f"/integrations/{integration_id}/schedules", 303)
+        return notices.flash(response, "schedules_saved")
 
     @app.get("/integrations/{integration_id:id}/catalog", include_in_schema=False)
     def catalog_page(
@@ -520,21 +663,33 @@ def create_app(
 
     @app.get("/import", include_in_schema=False)
     def import_page(request: Request) -> HTMLResponse:
-        return page(request, "import.html")
+        return page(request, "import.html", errors={}, labels=forms.IMPORT_LABELS)
 
     @app.post("/import", include_in_schema=False)
     async def import_config(request: Request) -> Response:
         form = await request.form()
         upload = form.get("config")
-        label = str(form.get("label", "")).strip() or "Coursera"
+        typed = str(form.get("label", ""))
+        label = typed.strip() or "Coursera"
         data = await upload.read() if isinstance(upload, UploadFile) else str(upload or "").encode()
         await form.close()  # the upload's temporary file: closed now, not when collected
         try:
             new_id, updated = import_integration(service, data, label)
         except (LearnsyncError, ValueError) as exc:
-            return page(request, "import.html", 400, error=_msg(exc), label=label)
+            message = exc.message if isinstance(exc, LearnsyncError) else str(exc)
+            problems = forms.import_problems(message, label)
+            return page(
+                request,
+                "import.html",
+                400,
+                problems=problems,
+                errors=problems.errors,
+                labels=forms.IMPORT_LABELS,
+                label=label,
+            )
         audit(request, AuditAction.IMPORT, new_id, "updated" if updated else "created")
-        return RedirectResponse(f"/integrations/{new_id}?imported={int(updated) + 1}", 303)
+        response = RedirectResponse(f"/integrations/{new_id}", 303)
+        return notices.flash(response, "import_updated" if updated else "imported")
 
     # ------------------------------------------------------------------ JSON API
 
