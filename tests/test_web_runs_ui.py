@@ -260,8 +260,8 @@ def test_a_runs_items_are_grouped_by_reason_paged_and_titled(site: Site) -> None
     assert "90 360Learning has no user with this learner's e-mail userNotFound" in text
     assert "10 360Learning refused it without saying why rejected" in text
     assert text.count("360Learning has no user with this learner's e-mail") == 2  # list + group
-    assert "the course was never synchronized to this integration" in text
-    assert "the learner has no e-mail address in Coursera" in text
+    assert "The course was never synchronized to this integration" in text
+    assert "The learner has no e-mail address in Coursera" in text
     # titles and e-mails; an id the store has no title for says so
     assert "Course number 000" in text and "l0@example.com" in text
     assert "Course~unknown (no title in the store)" not in text
@@ -300,7 +300,7 @@ def test_the_items_download_as_csv(site: Site) -> None:
         ["list", "reason", "reason_code", "course_id", "course_title", "learner", "detail"],
         ["failed", "360Learning has no user with this learner's e-mail", "userNotFound",
          "Course~a", "'=HYPERLINK(evil)", "a@example.com", "userNotFound: x"],
-        ["skipped", "the course was never synchronized to this integration",
+        ["skipped", "The course was never synchronized to this integration",
          "course_not_synchronized", "Course~b", "Plain title", "b@example.com",
          "course_not_synchronized"],
     ]  # fmt: skip
@@ -315,7 +315,7 @@ def test_reasons_in_words() -> None:
     assert reason_of("no user with that e-mail").key == "userNotFound"
     free = reason_of("the bulk operation ended in error")
     assert (free.words, free.code) == ("The bulk operation ended in error", "")
-    assert reason_of("").words == "no reason was given"
+    assert reason_of("").words == "No reason was given"
 
 
 # ---------------------------------------------------------------------- Sync now, Cancel

@@ -58,12 +58,16 @@ class Reason:
     code: str = ""
 
 
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
 def reason_of(text: str | None) -> Reason:
     """A skip reason (``missing_name``) or a refused item's error (``userNotFound: no user with
-    mail …``, free text) in words."""
+    mail …``, free text) in words, as a sentence."""
     raw = (text or "").strip()
     if raw in REASONS:
-        return Reason(raw, REASONS[raw], raw)
+        return Reason(raw, _sentence(REASONS[raw]), raw)
     coded = _CODED.match(raw)
     if coded and coded.group(1) in API_CODES:
         code = coded.group(1)
@@ -71,9 +75,9 @@ def reason_of(text: str | None) -> Reason:
     if is_unknown_learner_error(raw):
         return Reason("userNotFound", API_CODES["userNotFound"], "userNotFound")
     if not raw:
-        return Reason("", "no reason was given")
+        return Reason("", "No reason was given")
     words = form_words(raw)
-    return Reason(words, words[:1].upper() + words[1:])
+    return Reason(words, _sentence(words))
 
 
 # ---------------------------------------------------------------------- the Runs list

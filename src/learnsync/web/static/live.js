@@ -63,6 +63,8 @@
 
   function show(run) {
     live.hidden = false;
+    byId("live-title").lastElementChild.textContent =
+      run.status === "queued" ? "A run is waiting to start" : "A run is going";
     outcome.hidden = true;
     byId("live-link").href = runUrl(run);
     say(run, false);
