@@ -365,3 +365,16 @@ def test_sync_now_confirms_the_queued_run(site: Site) -> None:
     service.runs.wait()
     after = client.get(f"/integrations/1/runs/{run_id}").text
     assert "Cancel run" not in after and 'id="live"' not in after  # an ended run: no live box
+
+
+def test_the_api_pages_the_history_too(site: Site) -> None:
+    service, client = site.service, site.client
+    ids = [_record_run(service, "succeeded", _content_report()) for _ in range(60)]
+    ids.append(_record_run(service, "failed", _content_report(), "down"))
+    first = client.get("/api/integrations/1/runs").json()
+    assert [r["id"] for r in first] == ids[::-1][:50]  # the default page, as before
+    rest = client.get("/api/integrations/1/runs?offset=50&limit=50").json()
+    assert [r["id"] for r in rest] == ids[::-1][50:]
+    failed = client.get("/api/integrations/1/runs?status=failed").json()
+    assert [(r["id"], r["error"]) for r in failed] == [(ids[-1], "down")]
+    assert client.get("/api/integrations/1/runs?limit=0").status_code == 422

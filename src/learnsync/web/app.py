@@ -567,9 +567,16 @@ def create_app(
         return views.summary(service, integration_or_404(integration_id))
 
     @app.get("/api/integrations/{integration_id:id}/runs", tags=["runs"])
-    def api_runs(integration_id: RowId) -> list[dict[str, Any]]:
+    def api_runs(
+        integration_id: RowId,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0),
+        status: str = "",
+    ) -> list[dict[str, Any]]:
+        """The integration's runs, newest first: ``limit`` of them from ``offset`` (the whole
+        history the store keeps, back to the retention), of one ``status`` if given."""
         integration_or_404(integration_id)
-        return views.runs_of(service, integration_id)
+        return runs_view.runs_json(service, integration_id, limit, offset, status)
 
     @app.get("/api/integrations/{integration_id:id}/progress", tags=["runs"])
     def api_progress(integration_id: RowId) -> dict[str, Any]:

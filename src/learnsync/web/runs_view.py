@@ -175,6 +175,17 @@ def runs_page(
     )
 
 
+def runs_json(
+    service: Service, integration_id: int, limit: int, offset: int = 0, status: str = ""
+) -> list[dict[str, Any]]:
+    """``GET /api/integrations/{id}/runs``: :func:`views.runs_of`'s shape, any page of it."""
+    record = service.store.get_integration(service.integrations.get(integration_id).id)
+    if record is None:
+        return []
+    rows = service.store.page_runs(record.id, offset=offset, limit=limit, status=status or None)
+    return [views._run_json(r) for r in rows]
+
+
 def current_run(service: Service, integration_id: int) -> dict[str, Any] | None:
     """The integration's run to show live: the one running, else the oldest queued, else the
     newest (ended: the live box is then hidden); None before any run."""
