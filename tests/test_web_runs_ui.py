@@ -378,3 +378,13 @@ def test_the_api_pages_the_history_too(site: Site) -> None:
     failed = client.get("/api/integrations/1/runs?status=failed").json()
     assert [(r["id"], r["error"]) for r in failed] == [(ids[-1], "down")]
     assert client.get("/api/integrations/1/runs?limit=0").status_code == 422
+
+
+def test_the_csv_needs_a_signed_in_administrator(site: Site) -> None:
+    run_id = _record_run(site.service, "succeeded", _content_report())
+    anonymous = TestClient(site.client.app, follow_redirects=False)
+    answer = anonymous.get(f"/integrations/1/runs/{run_id}/items.csv")
+    assert answer.status_code in (303, 401) and "text/csv" not in answer.headers.get(
+        "content-type", ""
+    )
+    assert site.client.get(f"/integrations/1/runs/{run_id}/items.csv").status_code == 200
