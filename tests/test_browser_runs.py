@@ -13,10 +13,12 @@ import re
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from browser_support import WIDTHS, check_page, expect, new_context, sign_in
 from learnsync.config import parse_config
@@ -26,6 +28,7 @@ from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
+from learnsync.store.models import Run
 from learnsync.web import create_app
 
 pytestmark = pytest.mark.browser
@@ -212,3 +215,64 @@ def test_sync_now_is_disabled_while_a_run_goes_and_the_box_clears_after(
             expect(page.locator("button:has-text('Sync statistics now')")).to_be_enabled()
             expect(page.locator("#live")).to_be_hidden()
             check_page(page, "runs-stats-ended")
+
+
+def _set_running(service: Service, run_id: int, stage: str, done: int, total: int) -> None:
+    """The row of a run a worker is executing, as its progress sink writes it."""
+    runs = Run.__table__
+    with service.store.engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(status="running", stage=stage, done=done, total=total, heartbeat_at=_now())
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
+def test_the_progress_is_announced_and_cancel_confirmed(
+    browser: Any, tmp_path: Path, width: int
+) -> None:
+    world = World(seed=3, catalog_size=10, learners=5, enrollments=5)
+    with _site(tmp_path, world) as (base, service, _stack), _page(browser, base, width) as page:
+        run_id = service.runs.jobs.submit(1, "content", "manual")
+        _set_running(service, run_id, "Reading the Coursera catalog", 40, 80)
+        page.goto("/integrations/1/runs")
+        status = page.locator("#live-progress")
+        expect(status).to_have_text(
+            f"Content run #{run_id}: running · Reading the Coursera catalog · 40 of 80 done"
+        )
+        bar = page.locator("#live-bar")
+        expect(bar).to_have_attribute("max", "80")
+        expect(bar).to_have_attribute("value", "40")
+        expect(page.locator("#live-heartbeat")).to_have_text(
+            re.compile(r"^\d\d:\d\d(:\d\d)? CES?T$")
+        )
+        check_page(page, "runs-running")
+        # the poll follows the row: a new stage is said at once, the bar moves
+        _set_running(service, run_id, "Sending to 360Learning", 60, 80)
+        expect(status).to_have_text(
+            f"Content run #{run_id}: running · Sending to 360Learning · 60 of 80 done"
+        )
+        expect(bar).to_have_attribute("value", "60")
+        # Cancel: confirmed on the page it lands on, shown cancelling… until the run stops
+        page.click("#live-cancel button")
+        page.wait_for_url("**/integrations/1/runs")
+        expect(page.locator("#notice")).to_have_text(f"Run #{run_id}: cancel asked.")
+        expect(page.locator("#live-status")).to_have_text("cancelling…")
+        expect(page.locator("#live-cancel")).to_be_hidden()
+        expect(page.locator("button[data-sync]").first).to_be_disabled()
+        check_page(page, "runs-cancelling")
+        service.store.finish_run(run_id, "cancelled", {}, error="cancelled while it ran")
+        expect(page.locator("#live")).to_be_hidden()
+        expect(page.locator("#live-done")).to_have_text(
+            f"Content run #{run_id} was cancelled. Open run #{run_id}"
+        )
+        expect(page.locator("button[data-sync]").first).to_be_enabled()
+        row = page.locator(f"#runs-table tr[data-run='{run_id}']")
+        expect(row).to_have_attribute("data-status", "cancelled")
+        expect(row).to_contain_text("cancelled while it ran")
+        check_page(page, "runs-cancelled")
