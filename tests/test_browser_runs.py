@@ -34,6 +34,7 @@ from learnsync.web import create_app
 pytestmark = pytest.mark.browser
 
 PASSWORD = "admin-password-1"
+RUN_ENDS = 30_000  # ms: how long a test waits for a run to end and the page to show it
 
 
 @contextmanager
@@ -88,7 +89,7 @@ def test_a_run_failing_on_a_wrong_secret_is_listed_with_its_reason(
         expect(page.locator("#notice")).to_contain_text("Run #1 queued")
         # the run ends on its own: the list shows it failed, with the reason in words
         row = page.locator("#runs-table tr[data-run='1']")
-        expect(row).to_have_attribute("data-status", "failed")
+        expect(row).to_have_attribute("data-status", "failed", timeout=RUN_ENDS)
         expect(row.locator(".chip")).to_have_text("Failed")
         expect(row).to_contain_text("Coursera refused the client credentials")
         expect(row).to_contain_text("check the Coursera Client ID and Client secret")
@@ -192,7 +193,7 @@ def test_sync_now_is_disabled_while_a_run_goes_and_the_box_clears_after(
             # the focus on Cancel: it must not fall to <body> when the box goes away
             page.focus("#live-cancel button")
             service.runs.start_executor()  # the run starts and ends on its own
-            expect(live).to_be_hidden()
+            expect(live).to_be_hidden(timeout=RUN_ENDS)
             done = page.locator("#live-done")
             expect(done).to_contain_text(f"Content run #{queued} succeeded.")
             for i in range(2):
@@ -211,7 +212,9 @@ def test_sync_now_is_disabled_while_a_run_goes_and_the_box_clears_after(
             found = re.search(r"Run #(\d+) queued", notice.inner_text())
             assert found, notice.inner_text()
             again = page.locator(f"#runs-table tr[data-run='{found.group(1)}']")
-            expect(again).to_have_attribute("data-status", re.compile("^(succeeded|partial)$"))
+            expect(again).to_have_attribute(
+                "data-status", re.compile("^(succeeded|partial)$"), timeout=RUN_ENDS
+            )
             expect(page.locator("button:has-text('Sync statistics now')")).to_be_enabled()
             expect(page.locator("#live")).to_be_hidden()
             check_page(page, "runs-stats-ended")
@@ -267,7 +270,7 @@ def test_the_progress_is_announced_and_cancel_confirmed(
         expect(page.locator("button[data-sync]").first).to_be_disabled()
         check_page(page, "runs-cancelling")
         service.store.finish_run(run_id, "cancelled", {}, error="cancelled while it ran")
-        expect(page.locator("#live")).to_be_hidden()
+        expect(page.locator("#live")).to_be_hidden(timeout=RUN_ENDS)
         expect(page.locator("#live-done")).to_have_text(
             f"Content run #{run_id} was cancelled. Open run #{run_id}"
         )

@@ -148,7 +148,8 @@
         if (watch) later(IDLE);
         return undefined;
       })
-      .catch(function () { if (watch || current !== null) later(IDLE); });
+      // a failed poll (the server busy, the network): tried again soon while a run is followed
+      .catch(function () { if (current !== null) later(FAST * 2); else if (watch) later(IDLE); });
   }
 
   if (watch || current !== null) poll();
