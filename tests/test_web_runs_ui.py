@@ -378,6 +378,10 @@ def test_the_api_pages_the_history_too(site: Site) -> None:
     failed = client.get("/api/integrations/1/runs?status=failed").json()
     assert [(r["id"], r["error"]) for r in failed] == [(ids[-1], "down")]
     assert client.get("/api/integrations/1/runs?limit=0").status_code == 422
+    assert client.get(f"/api/integrations/1/runs?offset={10**30}").status_code == 422
+    # a page past the last shows the last one, the run page's lists too
+    assert "Page 3 of 3" in _text(client.get(f"/integrations/1/runs?page={10**30}").text)
+    assert client.get(f"/integrations/1/runs/{ids[0]}?failed_page={10**30}").status_code == 200
 
 
 def test_the_csv_needs_a_signed_in_administrator(site: Site) -> None:

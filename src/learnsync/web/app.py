@@ -570,7 +570,7 @@ def create_app(
     def api_runs(
         integration_id: RowId,
         limit: int = Query(50, ge=1, le=500),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=1_000_000_000),
         status: str = "",
     ) -> list[dict[str, Any]]:
         """The integration's runs, newest first: ``limit`` of them from ``offset`` (the whole
