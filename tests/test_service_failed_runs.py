@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import tomllib
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, input_from_config
 from learnsync.service.secrets import SecretBox
+from learnsync.service.setup import form_words
 from learnsync.web import create_app
 from service_support import sample_input
 
@@ -150,4 +152,6 @@ def test_filter_save_with_a_wrong_secret_records_a_failed_run(flow) -> None:  # 
     assert runs[0]["error"] and "\n" not in runs[0]["error"] and WRONG not in runs[0]["error"]
     # a failed save saved nothing (as `filters set` on the command line) and says why
     assert service.store.get_integration(1).languages == []
-    assert runs[0]["error"] in client.get(saved.headers["location"]).text
+    # the run's page says it in the settings form's words (Client ID, not [threesixty])
+    page = html.unescape(client.get(saved.headers["location"]).text)
+    assert form_words(runs[0]["error"]) in page

@@ -312,7 +312,7 @@ def test_a_poison_run_is_marked(site: Site) -> None:
     assert page.status_code == 200
     text = _text(page.text)
     assert "Ran on: host-b (pid 99) · attempt 2 of 2" in text
-    assert "failed · poison run" in text
+    assert "Failed · poison run" in text  # the status chip, then the mark
     assert "Poison run: the process running it stopped on each of its 2 attempts" in text
     run = site.client.get(f"/api/runs/{site.poison}").json()
     assert run["poison"] is True and run["status"] == "failed"

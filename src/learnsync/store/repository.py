@@ -594,6 +594,58 @@ class Store:
         with self.engine.connect() as conn:
             return [_run(row) for row in conn.execute(stmt)]
 
+    def page_runs(
+        self,
+        integration_id: int,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        status: str | None = None,
+        oldest_first: bool = False,
+    ) -> list[RunRecord]:
+        """A page of the integration's runs (summary columns only, no report), newest first
+        (``oldest_first``: by start time ascending); ``status``: only the runs of that status.
+        All of them, back to the retention (:meth:`prune_runs`): the run history pages."""
+        table = Run.__table__
+        columns = [c for c in table.c if c.name != "report"]
+        order = (
+            (table.c.started_at.asc(), table.c.id.asc())
+            if oldest_first
+            else (table.c.started_at.desc(), table.c.id.desc())
+        )
+        stmt = select(*columns).where(table.c.integration_id == integration_id)
+        if status is not None:
+            stmt = stmt.where(table.c.status == status)
+        stmt = stmt.order_by(*order).offset(max(offset, 0)).limit(limit)
+        with self.engine.connect() as conn:
+            return [_run(row) for row in conn.execute(stmt)]
+
+    def count_runs(self, integration_id: int) -> dict[str, int]:
+        """How many runs of the integration the store keeps, by status (one query)."""
+        table = Run.__table__
+        stmt = (
+            select(table.c.status, func.count())
+            .where(table.c.integration_id == integration_id)
+            .group_by(table.c.status)
+        )
+        with self.engine.connect() as conn:
+            return {str(status): int(n) for status, n in conn.execute(stmt)}
+
+    def content_names(self, integration_id: int, external_ids: Iterable[str]) -> dict[str, str]:
+        """The stored titles of the given content items, by externalId (the ones with a title;
+        a run's page names the courses of its failed and skipped items)."""
+        table = ContentItem.__table__
+        wanted = sorted({e for e in external_ids if e})
+        names: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                stmt = select(table.c.external_id, table.c.name).where(
+                    table.c.integration_id == integration_id,
+                    table.c.external_id.in_(wanted[start : start + 500]),
+                )
+                names.update({row.external_id: row.name for row in conn.execute(stmt) if row.name})
+        return names
+
     def get_run(self, run_id: int, *, with_report: bool = True) -> RunRecord | None:
         """One run; ``with_report=False`` (live progress) reads only the summary columns."""
         table = Run.__table__

@@ -40,7 +40,17 @@ from learnsync.service.setup import (
     verify_credentials,
 )
 from learnsync.store.service_repository import SETTING_COLUMNS, IntegrationSettings
-from learnsync.web import charts, errors, fleet, forms, metrics, notices, present, views
+from learnsync.web import (
+    charts,
+    errors,
+    fleet,
+    forms,
+    metrics,
+    notices,
+    present,
+    runs_view,
+    views,
+)
 from learnsync.web.limits import BodyLimitMiddleware, RowId
 from learnsync.web.security import (
     HOME,
@@ -448,20 +458,55 @@ def create_app(
         )
 
     @app.get("/integrations/{integration_id:id}/runs", include_in_schema=False)
-    def runs_page(request: Request, integration_id: RowId) -> HTMLResponse:
+    def runs_page(
+        request: Request,
+        integration_id: RowId,
+        status: str = "",
+        order: str = "",
+        page_number: int = Query(1, alias="page"),
+    ) -> HTMLResponse:
+        """The run history, paged back to the retention, with counts per status; the run going
+        now shown live, and Sync now disabled while one is queued or running."""
         item = integration_or_404(integration_id)
-        runs = views.runs_of(service, integration_id)
-        current = service.runs.current(integration_id)
-        live = views.run_json(service, current.id) if current else None
-        return page(request, "runs.html", item=item, runs=runs, live=live)
+        history = runs_view.runs_page(
+            service, integration_id, status=status, order=order, page=page_number
+        )
+        live = runs_view.current_run(service, integration_id)
+        return page(request, "runs.html", item=item, history=history, live=live)
 
     @app.get("/integrations/{integration_id:id}/runs/{run_id:id}", include_in_schema=False)
-    def run_page(request: Request, integration_id: RowId, run_id: RowId) -> HTMLResponse:
+    def run_page(
+        request: Request,
+        integration_id: RowId,
+        run_id: RowId,
+        failed_page: int = 1,
+        skipped_page: int = 1,
+    ) -> HTMLResponse:
         item = integration_or_404(integration_id)
-        run = views.run_of(service, integration_id, run_id)
-        if run is None:
+        view = runs_view.run_view(
+            service, integration_id, run_id, failed_page=failed_page, skipped_page=skipped_page
+        )
+        if view is None:
             raise HTTPException(404, "no such run")
-        return page(request, "run.html", item=item, run=run)
+        return page(request, "run.html", item=item, run=view.run, view=view)
+
+    @app.get(
+        "/integrations/{integration_id:id}/runs/{run_id:id}/items.csv", include_in_schema=False
+    )
+    def run_items_csv(integration_id: RowId, run_id: RowId) -> Response:
+        """The run's kept failed and skipped items (reason, course, title, learner) as CSV."""
+        integration_or_404(integration_id)
+        text = runs_view.items_csv(service, integration_id, run_id)
+        if text is None:
+            raise HTTPException(404, "no such run")
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="run-{run_id}-items.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @app.post("/integrations/{integration_id:id}/sync/{kind}", include_in_schema=False)
     def sync_now(request: Request, integration_id: RowId, kind: str) -> RedirectResponse:
@@ -471,7 +516,9 @@ def create_app(
             raise HTTPException(404, "unknown run kind")
         run_id = service.runs.start(integration_id, kind)
         audit(request, AuditAction.SYNC_NOW, integration_id, f"{kind} (run {run_id})")
-        return RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
+        response = RedirectResponse(f"/integrations/{integration_id}/runs", status_code=303)
+        notices.flash(response, "sync_queued", run_id)
+        return response
 
     def run_or_404(run_id: int) -> dict[str, Any]:
         run = views.run_json(service, run_id)
@@ -480,12 +527,17 @@ def create_app(
         return run
 
     @app.post("/runs/{run_id:id}/cancel", include_in_schema=False)
-    def cancel_run(request: Request, run_id: RowId) -> RedirectResponse:
-        """Cancel a run: a queued one at once, a running one at its next progress step."""
+    def cancel_run(request: Request, run_id: RowId, back: str = Form("")) -> RedirectResponse:
+        """Cancel a run: a queued one at once, a running one at its next progress step; back to
+        the Runs list (``back=runs``) or the run's page."""
         run = run_or_404(run_id)
-        service.runs.cancel(run_id)
+        outcome = service.runs.cancel(run_id)
         audit(request, AuditAction.CANCEL, run["integration_id"], f"run {run_id}")
-        return RedirectResponse(f"/integrations/{run['integration_id']}/runs/{run_id}", 303)
+        where = f"/integrations/{run['integration_id']}/runs"
+        response = RedirectResponse(where if back == "runs" else f"{where}/{run_id}", 303)
+        key = {"cancelled": "run_cancelled", "cancelling": "cancel_asked"}.get(outcome, "run_ended")
+        notices.flash(response, key, run_id)
+        return response
 
     def schedules_form(
         request: Request,
@@ -736,9 +788,16 @@ def create_app(
         return views.summary(service, integration_or_404(integration_id))
 
     @app.get("/api/integrations/{integration_id:id}/runs", tags=["runs"])
-    def api_runs(integration_id: RowId) -> list[dict[str, Any]]:
+    def api_runs(
+        integration_id: RowId,
+        limit: int = Query(50, ge=1, le=500),
+        offset: int = Query(0, ge=0, le=1_000_000_000),
+        status: str = "",
+    ) -> list[dict[str, Any]]:
+        """The integration's runs, newest first: ``limit`` of them from ``offset`` (the whole
+        history the store keeps, back to the retention), of one ``status`` if given."""
         integration_or_404(integration_id)
-        return views.runs_of(service, integration_id)
+        return runs_view.runs_json(service, integration_id, limit, offset, status)
 
     @app.get("/api/integrations/{integration_id:id}/progress", tags=["runs"])
     def api_progress(integration_id: RowId) -> dict[str, Any]:

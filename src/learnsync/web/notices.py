@@ -42,6 +42,10 @@ def _text(key: str, numbers: list[int]) -> Notice | None:
             return Notice("info", f"Run #{n[0]} queued: its progress shows below.")
         case "cancel_asked":
             return Notice("info", f"Run #{n[0]}: cancel asked.")
+        case "run_cancelled":
+            return Notice("ok", f"Run #{n[0]} cancelled before it started.")
+        case "run_ended":
+            return Notice("info", f"Run #{n[0]} had already ended: nothing to cancel.")
         case "filters_saved":
             return Notice(
                 "ok",
