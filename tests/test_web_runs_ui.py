@@ -124,7 +124,7 @@ def test_a_run_that_failed_before_it_started_is_listed_with_its_reason(tmp_path:
         # the chip, the reason in the form's words, who started it
         assert 'class="chip chip-error" data-status="failed"' in html
         assert "Coursera refused the client credentials" in text
-        assert "check the Coursera Client ID and Client secret" in text
+        assert "check the Client ID and Client secret" in text
         assert "an administrator (Sync now)" in text
         assert site.secret not in html
         run = _text(site.client.get("/integrations/1/runs/1").text)
