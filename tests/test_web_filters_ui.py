@@ -89,7 +89,7 @@ def test_the_languages_page_lists_names_with_codes_counts_and_bin_buttons(site: 
     assert row, html
     cells = row.group(1)
     name = filters_view.language_name(big)
-    assert f"<td>{name}</td>" in cells and f"<code>{big}</code>" in cells
+    assert f'<span class="lang-name">{name}</span>' in cells and f"<code>{big}</code>" in cells
     assert f"{big_count:,} item" in cells
     # Remove with the bin icon as an SVG (no emoji), named for the language
     assert f'aria-label="Remove {name}"' in cells

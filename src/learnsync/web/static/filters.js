@@ -28,7 +28,8 @@
   function plural(n, word) { return number(n) + " " + word + (Number(n) === 1 ? "" : "s"); }
 
   function say(text, tone) {
-    status.textContent = text;
+    // the same words again are not written again (a screen reader would repeat them)
+    if (status.textContent !== text || status.children.length) status.textContent = text;
     status.dataset.tone = tone || "";
   }
 
@@ -84,14 +85,26 @@
     const row = document.createElement("tr");
     row.dataset.code = code;
     row.dataset.name = name;
-    const cells = [name, null, plural(checkbox.dataset.count, "item")];
-    cells.forEach(function (text, i) {
-      const td = document.createElement("td");
-      if (i === 1) { const c = document.createElement("code"); c.textContent = code; td.appendChild(c); }
-      else td.textContent = text;
-      if (i === 2) td.className = "num";
-      row.appendChild(td);
-    });
+    const count = plural(checkbox.dataset.count, "item");
+    const element = function (tag, className, text) {
+      const e = document.createElement(tag);
+      if (className) e.className = className;
+      if (text !== undefined) e.textContent = text;
+      return e;
+    };
+    // as the page renders a row: the name (with the code and count under it on a narrow
+    // screen), the code, the count
+    const first = element("td");
+    first.appendChild(element("span", "lang-name", name));
+    const meta = element("span", "lang-meta muted");
+    meta.appendChild(element("code", "", code));
+    meta.appendChild(document.createTextNode(" · " + count));
+    first.appendChild(meta);
+    const second = element("td", "lang-code");
+    second.appendChild(element("code", "", code));
+    row.appendChild(first);
+    row.appendChild(second);
+    row.appendChild(element("td", "num lang-count", count));
     const td = document.createElement("td");
     td.className = "row-action";
     const hidden = document.createElement("input");
@@ -141,6 +154,7 @@
       search.value = ""; filterChoices();
       if (dialog.open) dialog.close();
       dialog.showModal();
+      search.focus();
     };
     // boxes ticked but not confirmed go back to unticked
     const forget = function () {
