@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from browser_support import WIDTHS, check_page, expect, new_context, sign_in
+from browser_support import (
+    SCREENSHOTS,
+    WIDTHS,
+    check_page,
+    expect,
+    new_context,
+    no_horizontal_scroll,
+    sign_in,
+)
 from e2e_support import store_record
 from learnsync.config import parse_config
 from learnsync.sandbox.serving import serve_in_thread
@@ -335,6 +343,15 @@ def test_a_save_of_a_large_catalog_answers_at_once(browser: Any, big_site: Site)
     w.close()
 
 
+def _check_without_script(page: Any, name: str, width: int) -> None:
+    """check_page's checks that need no script in the page (axe-core runs as one): it fits
+    the window; a screenshot is kept."""
+    page.wait_for_load_state()
+    no_horizontal_scroll(page)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+
+
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
 def test_without_javascript_the_save_still_works(browser: Any, site: Site, width: int) -> None:
     """The buttons are forms: + Add languages opens the dialog on the page, Confirm opens the
@@ -350,7 +367,7 @@ def test_without_javascript_the_save_still_works(browser: Any, site: Site, width
     page.wait_for_url("**/languages?add=1")
     dialog = page.locator("#language-dialog")
     expect(dialog).to_be_visible()
-    check_page(page, "filters-nojs-add")
+    _check_without_script(page, "filters-nojs-add", width)
     keep = _by_size(service)[0]
     dialog.locator(f"input[value='{keep.code}']").check()
     dialog.get_by_role("button", name="Confirm").click()
@@ -362,7 +379,7 @@ def test_without_javascript_the_save_still_works(browser: Any, site: Site, width
         f"{len(archive)} courses will be archived, 0 restored."
     )
     expect(page.locator(".course-title")).to_have_count(len(archive))
-    check_page(page, "filters-nojs-confirm")
+    _check_without_script(page, "filters-nojs-confirm", width)
     assert _archived(stack) == 0
     page.get_by_role("button", name=f"Archive {len(archive)} courses and save").click()
     page.wait_for_url(re.compile(r"/integrations/1/runs/\d+$"))
