@@ -358,7 +358,7 @@
       openConfirmation(data);
     }).catch(function (error) {
       setBusy(false);
-      say("Could not check the change: " + error.message + ". Try again.", "error");
+      say("Could not check the change: " + error.message, "error");
     });
   });
 })();
