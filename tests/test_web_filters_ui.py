@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from e2e_support import admin_login, store_record
 from learnsync.config import parse_config
+from learnsync.filter.names import language_name
 from learnsync.filter.rules import Filters
 from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
@@ -25,6 +26,7 @@ from learnsync.service.secrets import SecretBox
 from learnsync.sync.filters import preview_from_store, set_filters
 from learnsync.web import create_app, filters_view
 from learnsync.web.notices import COOKIE
+from learnsync.web.present import language_label
 
 Site = tuple[Service, TestClient, str, Stack]
 
@@ -88,7 +90,7 @@ def test_the_languages_page_lists_names_with_codes_counts_and_bin_buttons(site: 
     row = re.search(rf'<tr data-code="{re.escape(big)}"[^>]*>(.*?)</tr>', html, re.S)
     assert row, html
     cells = row.group(1)
-    name = filters_view.language_name(big)
+    name = language_name(big)
     assert f'<span class="lang-name">{name}</span>' in cells and f"<code>{big}</code>" in cells
     assert f"{big_count:,} item" in cells
     # Remove with the bin icon as an SVG (no emoji), named for the language
@@ -305,7 +307,7 @@ def test_without_javascript_save_opens_a_confirmation_page_then_runs(site: Site)
     removed = preview_from_store(service.store, 1, Filters(frozenset([big]))).archive
     assert removed and all(s.language_code != big for s in removed)
     assert "Save these filters?" in html
-    assert f"<dd>{filters_view.language_label(big)}</dd>" in html
+    assert f"<dd>{language_label(big)}</dd>" in html
     assert f"{len(removed)} courses will be archived, 0 restored." in html
     assert f'class="btn btn-danger">Archive {len(removed)} courses and save</button>' in html
     for state in removed:
@@ -317,10 +319,10 @@ def test_without_javascript_save_opens_a_confirmation_page_then_runs(site: Site)
     # the other language alone (from no filter): its confirmation, then its button
     service.store.save_filters(1, [], [])
     archive = preview_from_store(service.store, 1, Filters(frozenset([other]))).archive
-    page = client.get(
+    alone = client.get(
         "/integrations/1/filters/confirm", params={"which": "languages", "value": [other]}
     ).text
-    assert f"Archive {len(archive)} courses and save" in page
+    assert f"Archive {len(archive)} courses and save" in alone
     assert _archived(stack) == set()  # the pages changed nothing
 
     # its button: the run, then its page
