@@ -128,7 +128,7 @@ def test_steps_3_and_4_in_a_browser(browser: Any, site: tuple[str, Service, Stac
 
     # Step 4: languages — add two in the dialog, remove one with the bin, preview, Save
     page.click("nav.tabs >> text=Languages")
-    page.wait_for_load_state()  # the dialog's button works once app.js ran
+    page.wait_for_load_state()  # the dialog's button works once filters.js ran
     page.click("text=+ Add languages")
     dialog = page.locator("#language-dialog")
     boxes = dialog.locator("input[type=checkbox]")

@@ -352,7 +352,7 @@ def test_every_route_answers_with_the_security_headers(site: tuple[Service, Stac
     for method, path in _routes(client.app):
         _assert_security_headers(client.request(method, _concrete(path)))
         checked += 1
-    for path in ("/login", "/static/style.css", "/static/app.js", "/nowhere", "/healthz"):
+    for path in ("/login", "/static/style.css", "/static/live.js", "/nowhere", "/healthz"):
         _assert_security_headers(client.get(path))
     csrf = admin_login(client, PASSWORD)
     statuses = set()
@@ -366,7 +366,7 @@ def test_every_route_answers_with_the_security_headers(site: tuple[Service, Stac
     admin_login(client, PASSWORD)
     for answer in (
         client.get("/static/style.css"),
-        client.get("/static/app.js"),
+        client.get("/static/live.js"),
         client.get("/no-such-page"),
         client.get("/integrations/99"),
         client.get("/integrations/123456789012345678901234567890"),
@@ -439,14 +439,14 @@ def test_no_page_loads_anything_from_elsewhere_or_inline(site: tuple[Service, St
             assert answer.status_code == 200, path
             pages[path] = answer.text
     pages["/static/style.css"] = client.get("/static/style.css").text
-    pages["/static/app.js"] = client.get("/static/app.js").text
+    pages["/static/live.js"] = client.get("/static/live.js").text
     assert len(pages) >= 15
     for path, text in pages.items():
         assert not OFF_SITE.search(text), (path, OFF_SITE.search(text))
         assert not re.search(r"\bcdn\b|jsdelivr|unpkg|swagger", text, re.I), path
         if path.startswith("/static/"):
             continue
-        # only learnsync's own files: app.js, and a page's own script (live.js, …)
+        # only learnsync's own files: a page's own script (live.js, filters.js, …)
         scripts = re.findall(r"<script\b[^>]*>", text)
         assert all(re.fullmatch(r'<script src="/static/[a-z][a-z_-]*\.js">', s) for s in scripts)
         assert "<style" not in text and " style=" not in text, path
@@ -464,7 +464,7 @@ def test_the_stylesheet_is_public_the_script_and_the_api_document_are_not(
 ) -> None:
     css = client.get("/static/style.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
-    assert client.get("/static/app.js").status_code == 303
+    assert client.get("/static/live.js").status_code == 303
     assert client.get("/api/openapi.json").status_code == 401
 
 

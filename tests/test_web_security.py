@@ -83,7 +83,7 @@ def test_every_route_refuses_anonymous(client: TestClient) -> None:
             else:
                 assert answer.status_code == 401, (method, path, answer.status_code)
     assert checked >= 15
-    for path in ("/static/app.js", "/docs", "/api/openapi.json", "/no-such-page"):
+    for path in ("/static/live.js", "/docs", "/api/openapi.json", "/no-such-page"):
         assert client.get(path).status_code in (303, 401), path
 
 

@@ -74,6 +74,49 @@ def show_filters(config: Config, *, clients: Clients | None = None) -> FiltersVi
     return view
 
 
+@dataclass
+class FilterPreview:
+    """What saving ``filters`` would archive and restore, planned from the store alone (the
+    stored filters and item states: no request to either API). The counts are the ones a dry
+    run of :func:`set_filters` reports, read in a fraction of its time (it also looks up the
+    360Learning integration): what the web app's confirmation shows before a save."""
+
+    current: Filters
+    filters: Filters
+    archive: list[ContentItemState] = field(default_factory=list)
+    restore: list[ContentItemState] = field(default_factory=list)
+    unchanged: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether ``filters`` differ from the saved ones (nothing to save otherwise)."""
+        return self.filters != self.current
+
+
+def preview_from_store(store: Store, integration_id: int, filters: Filters) -> FilterPreview:
+    """What saving ``filters`` on the integration ``integration_id`` would do, read from the
+    store (one query for its items); an integration never synchronized has nothing to change."""
+    record = store.get_integration(integration_id)
+    if record is None:
+        return FilterPreview(Filters(), filters)
+    current = Filters(frozenset(record.languages), frozenset(record.content_types))
+    states = store.load_content_items(record.id)
+    plan = plan_filter_change(states, filters)
+    archived_ids = {s.external_id for s in plan.archive}
+    return FilterPreview(
+        current,
+        filters,
+        # the plan hands the store's own objects back: typed again by their externalId
+        archive=[states[s.external_id] for s in plan.archive],
+        restore=[states[s.external_id] for s in plan.restore],
+        unchanged=sum(
+            1 for s in states.values() if is_live(s) and s.external_id not in archived_ids
+        ),
+        warnings=_unknown_values(filters, states),
+    )
+
+
 def new_filters(
     current: Filters, *, languages: list[str], content_types: list[str], clear: bool
 ) -> Filters:

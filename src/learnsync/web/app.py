@@ -43,6 +43,7 @@ from learnsync.store.service_repository import SETTING_COLUMNS, IntegrationSetti
 from learnsync.web import (
     charts,
     errors,
+    filters_view,
     fleet,
     forms,
     metrics,
@@ -416,46 +417,115 @@ def create_app(
             setup=result,
         )
 
+    # ------------------------------------------------------------------ filters (Step 4)
+
     @app.get("/integrations/{integration_id:id}/languages", include_in_schema=False)
-    def languages_page(request: Request, integration_id: RowId) -> HTMLResponse:
+    def languages_page(request: Request, integration_id: RowId, add: str = "") -> HTMLResponse:
+        """``add=1``: the Add languages dialog open (the button without JavaScript)."""
         item = integration_or_404(integration_id)
-        view = views.filters_view(service, integration_id)
-        return page(request, "languages.html", item=item, view=view)
+        view = filters_view.filters_view(service, integration_id)
+        return page(request, "languages.html", item=item, view=view, adding=add == "1")
 
     @app.get("/integrations/{integration_id:id}/content-types", include_in_schema=False)
     def content_types_page(request: Request, integration_id: RowId) -> HTMLResponse:
         item = integration_or_404(integration_id)
-        view = views.filters_view(service, integration_id)
+        view = filters_view.filters_view(service, integration_id)
         return page(request, "content_types.html", item=item, view=view)
 
-    @app.post("/integrations/{integration_id:id}/filters", include_in_schema=False)
-    async def save_filters(request: Request, integration_id: RowId) -> Response:
-        """Step 1 (``confirm`` absent): the preview; step 2 (``confirm=1``): save the filters and
-        submit the ``filters`` run that archives and restores — the run's page shows it."""
-        item = integration_or_404(integration_id)
-        form = await request.form()
-        which = str(form.get("which", "languages"))
-        values = [str(v) for v in form.getlist("value") if str(v).strip()]
-        confirm = form.get("confirm") == "1"
-        if confirm:
-            run_id = views.save_filters(service, integration_id, which, values)
-            kind = "languages" if which == "languages" else "content types"
-            audit(request, AuditAction.FILTERS_CHANGED, integration_id, f"{kind} (run {run_id})")
-            return RedirectResponse(f"/integrations/{integration_id}/runs/{run_id}", 303)
+    def filters_confirmation(
+        request: Request,
+        item: IntegrationSettings,
+        which: str,
+        values: list[str],
+        *,
+        unchanged: bool = False,
+    ) -> Response:
+        """The confirmation page of a save without JavaScript: what it archives and restores,
+        by title; nothing changed: back to the list, saying so (``unchanged``: the page
+        anyway, as the form's first step always showed it)."""
         try:
-            report, filters = await views.preview_filters(service, integration_id, which, values)
+            chosen = filters_view.chosen(
+                service, item.id, **filters_view.form_change(which, values)
+            )
         except LearnsyncError as exc:
-            return page(request, "preview.html", 400, item=item, error=form_words(exc.message))
+            return page(
+                request, "preview.html", 400, item=item, which=which, error=form_words(exc.message)
+            )
+        preview = filters_view.preview(service, item.id, chosen)
+        if not preview.changed and not unchanged:
+            back = RedirectResponse(filters_view.page_path(item.id, which), status_code=303)
+            return notices.flash(back, "filters_nothing")
         return page(
             request,
             "preview.html",
             item=item,
-            which=which,
-            values=values,
-            report=report,
-            filters=filters,
-            saved=False,
+            which=filters_view.which_of(which),
+            values=sorted(getattr(chosen, filters_view.which_of(which))),
+            preview=preview,
+            archive=filters_view.courses(preview.archive, 0, filters_view.PAGE_TITLES),
+            restore=filters_view.courses(preview.restore, 0, filters_view.PAGE_TITLES),
+            summary=filters_view.summary(len(preview.archive), len(preview.restore)),
+            confirm_label=filters_view.confirm_label(len(preview.archive), len(preview.restore)),
         )
+
+    @app.get("/integrations/{integration_id:id}/filters/confirm", include_in_schema=False)
+    def confirm_filters(
+        request: Request,
+        integration_id: RowId,
+        which: str = "languages",
+        value: list[str] = Query([]),
+        remove: str = "",
+    ) -> Response:
+        """A page's Save (or a language's Remove) without JavaScript: the confirmation page
+        (a GET: reloading it re-posts nothing)."""
+        item = integration_or_404(integration_id)
+        values = [v for v in value if v != remove] if remove else value
+        return filters_confirmation(request, item, which, values)
+
+    @app.post("/integrations/{integration_id:id}/filters", include_in_schema=False)
+    async def save_filters(request: Request, integration_id: RowId) -> Response:
+        """``confirm=1`` (the confirmation page's button): save the filters — submit the
+        ``filters`` run that archives and restores; its page shows it. Without ``confirm``:
+        the confirmation page, as ``GET …/filters/confirm`` shows it."""
+        item = integration_or_404(integration_id)
+        form = await request.form()
+        which = filters_view.which_of(str(form.get("which", "languages")))
+        values = [str(v) for v in form.getlist("value")]
+        if form.get("confirm") != "1":
+            return filters_confirmation(request, item, which, values, unchanged=True)
+        try:
+            chosen = filters_view.chosen(
+                service, integration_id, **filters_view.form_change(which, values)
+            )
+        except LearnsyncError as exc:
+            return page(
+                request, "preview.html", 400, item=item, which=which, error=form_words(exc.message)
+            )
+        before = filters_view.saved_filters(service, integration_id)
+        run_id = filters_view.save(service, integration_id, chosen, unchanged=True)
+        assert run_id is not None
+        detail = f"{filters_view.what_changed(before, chosen)} (run {run_id})"
+        audit(request, AuditAction.FILTERS_CHANGED, integration_id, detail)
+        return RedirectResponse(f"/integrations/{integration_id}/runs/{run_id}", 303)
+
+    @app.get("/integrations/{integration_id:id}/filters/runs/{run_id:id}", include_in_schema=False)
+    def filters_saved(
+        request: Request, integration_id: RowId, run_id: RowId, back: str = "languages"
+    ) -> RedirectResponse:
+        """Where a page goes once its save's run ended: back to the list with the confirmation
+        ("Filters saved: 112 courses archived, 0 restored."); a run that failed or has not
+        ended yet: its page."""
+        integration_or_404(integration_id)
+        run = views.run_json(service, run_id)
+        if run is None or run["integration_id"] != integration_id or run["kind"] != "filters":
+            raise HTTPException(404, "no such filter save")
+        notice = filters_view.done_notice(run)
+        if notice is None:
+            return RedirectResponse(f"/integrations/{integration_id}/runs/{run_id}", 303)
+        key, numbers = notice
+        response = RedirectResponse(filters_view.page_path(integration_id, back), 303)
+        notices.flash(response, key, *numbers)
+        return response
 
     @app.get("/integrations/{integration_id:id}/runs", include_in_schema=False)
     def runs_page(
@@ -833,6 +903,51 @@ def create_app(
         audit(request, AuditAction.SYNC_NOW, integration_id, f"{kind} (run {run_id}, API)")
         return JSONResponse(run_or_404(run_id), status_code=202)
 
+    @app.get("/api/integrations/{integration_id:id}/filters", tags=["filters"])
+    def api_filters(integration_id: RowId) -> dict[str, Any]:
+        """The saved filters (``languages``, ``content_types``; empty: every value) and the
+        choices, each with its count of catalog items."""
+        integration_or_404(integration_id)
+        return filters_view.choices_json(filters_view.filters_view(service, integration_id))
+
+    @app.post("/api/integrations/{integration_id:id}/filters/preview", tags=["filters"])
+    def api_filters_preview(
+        integration_id: RowId,
+        body: FiltersBody,
+        offset: int = Query(0, ge=0),
+        limit: int = Query(filters_view.TITLES, ge=0, le=filters_view.MAX_TITLES),
+    ) -> dict[str, Any]:
+        """What saving these filters would do (nothing is saved): ``changed``, the courses to
+        ``archive`` and ``restore`` (``count``, ``limit`` titles from ``offset``, ``more``),
+        ``unchanged``. A filter left out keeps its saved value. Read from the store."""
+        integration_or_404(integration_id)
+        try:
+            chosen = filters_view.chosen(service, integration_id, **body.change())
+        except LearnsyncError as exc:
+            raise HTTPException(400, form_words(exc.message)) from None
+        preview = filters_view.preview(service, integration_id, chosen)
+        return filters_view.preview_json(preview, offset=offset, limit=limit)
+
+    @app.put("/api/integrations/{integration_id:id}/filters", tags=["filters"])
+    def api_save_filters(
+        request: Request, integration_id: RowId, body: FiltersBody
+    ) -> JSONResponse:
+        """Save the filters: ``202`` with the submitted ``filters`` run (it archives and
+        restores at once; follow it at ``/api/runs/{id}``), or ``200`` with ``changed`` false
+        and no run when they are the saved ones. A filter left out keeps its saved value."""
+        integration_or_404(integration_id)
+        try:
+            chosen = filters_view.chosen(service, integration_id, **body.change())
+        except LearnsyncError as exc:
+            raise HTTPException(400, form_words(exc.message)) from None
+        before = filters_view.saved_filters(service, integration_id)
+        run_id = filters_view.save(service, integration_id, chosen)
+        if run_id is None:
+            return JSONResponse({"changed": False, "run": None})
+        detail = f"{filters_view.what_changed(before, chosen)} (run {run_id})"
+        audit(request, AuditAction.FILTERS_CHANGED, integration_id, detail)
+        return JSONResponse({"changed": True, "run": run_or_404(run_id)}, status_code=202)
+
     @app.get("/api/integrations/{integration_id:id}/schedules", tags=["schedules"])
     def api_schedules(integration_id: RowId) -> list[dict[str, Any]]:
         integration_or_404(integration_id)
@@ -889,6 +1004,17 @@ def create_app(
         return data
 
     return app
+
+
+class FiltersBody(BaseModel):
+    """Filters to save or preview: each one given replaces the saved one (an empty list: every
+    value); one left out keeps its saved value."""
+
+    languages: list[str] | None = None
+    content_types: list[str] | None = None
+
+    def change(self) -> dict[str, list[str] | None]:
+        return {"languages": self.languages, "content_types": self.content_types}
 
 
 class ScheduleBody(BaseModel):

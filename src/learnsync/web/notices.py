@@ -53,6 +53,15 @@ def _text(key: str, numbers: list[int]) -> Notice | None:
             )
         case "filters_unchanged":
             return Notice("ok", "Filters saved: no course changes.")
+        case "filters_partial":
+            return Notice(
+                "warning",
+                f"Filters saved: {plural(n[0], 'course')} archived, {n[1]:,} restored; "
+                f"{plural(n[2], 'course')} could not be changed — the next synchronization "
+                "retries them.",
+            )
+        case "filters_nothing":
+            return Notice("info", "No change to save: the filters are as they were saved.")
         case _:
             return None
 

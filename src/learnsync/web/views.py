@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Form
-from starlette.concurrency import run_in_threadpool
 
-from learnsync.filter.names import language_name
-from learnsync.filter.rules import Filters
 from learnsync.service.core import Service
 from learnsync.service.integrations import IntegrationInput, parse_overrides
 from learnsync.service.scheduler import next_runs, parse_time_of_day, zone
@@ -220,85 +215,6 @@ def summary(service: Service, item: IntegrationSettings) -> dict[str, Any]:
             "threesixty_client_secret": item.has_threesixty_client_secret,
         },
     }
-
-
-@dataclass
-class FilterChoice:
-    code: str
-    name: str
-    count: int
-    selected: bool
-
-
-@dataclass
-class FiltersPage:
-    filters: Filters
-    languages: list[FilterChoice] = field(default_factory=list)
-    content_types: list[FilterChoice] = field(default_factory=list)
-    error: str = ""
-
-
-def filters_view(service: Service, integration_id: int) -> FiltersPage:
-    from learnsync.errors import LearnsyncError
-    from learnsync.service.setup import form_words
-    from learnsync.sync.filters import show_filters
-
-    try:
-        view = show_filters(service.integrations.config(integration_id))
-    except LearnsyncError as exc:
-        return FiltersPage(Filters(), error=form_words(exc.message))
-    f = view.filters
-    languages = {**dict.fromkeys(f.languages, 0), **view.languages}
-    kinds = {**dict.fromkeys(f.content_types, 0), **view.content_types}
-    return FiltersPage(
-        f,
-        languages=sorted(
-            (FilterChoice(c, language_name(c), n, c in f.languages) for c, n in languages.items()),
-            key=lambda c: (c.name.lower(), c.code),
-        ),
-        content_types=sorted(
-            (FilterChoice(k, k, n, k in f.content_types) for k, n in kinds.items()),
-            key=lambda c: c.code,
-        ),
-    )
-
-
-def _chosen_filters(
-    service: Service, integration_id: int, which: str, values: list[str]
-) -> tuple[list[str], list[str]]:
-    """Replace one filter (languages or content types), keep the other."""
-    record = service.store.get_integration(integration_id)
-    current = Filters(
-        frozenset(record.languages if record else ()),
-        frozenset(record.content_types if record else ()),
-    )
-    languages = values if which == "languages" else sorted(current.languages)
-    kinds = values if which == "content_types" else sorted(current.content_types)
-    return languages, kinds
-
-
-async def preview_filters(
-    service: Service, integration_id: int, which: str, values: list[str]
-) -> tuple[Any, Filters]:
-    """What saving would archive and restore (a dry run: nothing saved or written)."""
-    from learnsync.sync.filters import set_filters
-
-    config = service.integrations.config(integration_id)
-    languages, kinds = _chosen_filters(service, integration_id, which, values)
-    preview = functools.partial(
-        set_filters, config, languages=languages, content_types=kinds, clear=True, dry_run=True
-    )
-    report = await run_in_threadpool(preview)
-    return report, Filters(frozenset(languages), frozenset(kinds))
-
-
-def save_filters(service: Service, integration_id: int, which: str, values: list[str]) -> int:
-    """Submit the ``filters`` run that saves the chosen filters and archives and restores
-    (as ``filters set --clear``); its id. The request returns at once; the run's page shows
-    its progress, and a run that fails (a wrong secret) saves nothing, as on the command line."""
-    languages, kinds = _chosen_filters(service, integration_id, which, values)
-    params = {"languages": languages, "content_types": kinds}
-    return service.runs.start(integration_id, "filters", trigger="filters", params=params)
 
 
 def zone_of(service: Service, integration_id: int) -> str:
