@@ -92,7 +92,7 @@ def test_a_run_failing_on_a_wrong_secret_is_listed_with_its_reason(
         expect(row).to_have_attribute("data-status", "failed", timeout=RUN_ENDS)
         expect(row.locator(".chip")).to_have_text("Failed")
         expect(row).to_contain_text("Coursera refused the client credentials")
-        expect(row).to_contain_text("check the Coursera Client ID and Client secret")
+        expect(row).to_contain_text("check the Client ID and Client secret")
         expect(row).to_contain_text("an administrator (Sync now)")
         expect(page.locator("#live")).to_be_hidden()
         expect(page.locator("button:has-text('Sync content now')")).to_be_enabled()
