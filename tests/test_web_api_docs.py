@@ -16,7 +16,7 @@ from e2e_support import admin_login
 from learnsync.service.core import Service
 from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
-from learnsync.web.security import CONTENT_SECURITY_POLICY
+from learnsync.web.security import CONTENT_SECURITY_POLICY, login_url
 
 PASSWORD = "admin-password-1"
 VENDOR = Path(__file__).parents[1] / "src" / "learnsync" / "web" / "static" / "vendor"
@@ -60,7 +60,10 @@ def test_the_api_page_is_for_signed_in_administrators(
     clients: tuple[TestClient, TestClient],
 ) -> None:
     _, anonymous = clients
-    assert anonymous.get("/api/docs").status_code == 401
+    # a page: signed out, the browser goes to sign in, then back to it
+    refused = anonymous.get("/api/docs", follow_redirects=False)
+    assert refused.status_code == 303
+    assert refused.headers["location"] == login_url("/api/docs")
     assert anonymous.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code in (
         303,
         401,

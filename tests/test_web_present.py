@@ -64,6 +64,7 @@ def test_content_type_names(code: str | None, name: str) -> None:
 
 def test_language_labels() -> None:
     assert language_label("fr") == "French (fr)"
+    assert language_label("es-419") == "Spanish (Latin America, es-419)"  # one pair of brackets
     assert language_label("") == ""
 
 

@@ -97,11 +97,15 @@ def content_type_name(code: str | None) -> str:
 
 
 def language_label(code: str | None) -> str:
-    """``fr`` → ``French (fr)``."""
+    """``fr`` → ``French (fr)``; ``es-419`` → ``Spanish (Latin America, es-419)``."""
     if not code:
         return ""
     name = language_name(code)
-    return name if name == code else f"{name} ({code})"
+    if name == code:
+        return name
+    if name.endswith(")"):
+        return f"{name[:-1]}, {code})"
+    return f"{name} ({code})"
 
 
 def zone_or_default(name: str | None) -> ZoneInfo:

@@ -35,6 +35,8 @@ LOGIN_CSRF_COOKIE = "learnsync_login_csrf"
 #: Paths open without a session: the login form and its stylesheet, the probes. ``/metrics``
 #: takes a bearer token instead when :data:`METRICS_TOKEN_ENV` is set.
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics", "/static/style.css"})
+# pages under /api/ (the API reference): signed out, a browser is sent to sign in first
+API_PAGES = frozenset({"/api/docs"})
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 METRICS_TOKEN_ENV = "LEARNSYNC_METRICS_TOKEN"
 #: Where a sign-in lands without a ``next`` (and pages that need none to come back to).
@@ -160,7 +162,7 @@ class SessionMiddleware:
         self, scope: Scope, receive: Receive, path: str, cookie: str | None
     ) -> JSONResponse | RedirectResponse:
         method = scope["method"]
-        if method == "GET" and not path.startswith("/api/"):
+        if method == "GET" and (not path.startswith("/api/") or path in API_PAGES):
             query = scope.get("query_string", b"").decode("latin-1")
             target = path + (f"?{query}" if query else "")
             return RedirectResponse(login_url(target, expired="1" if cookie else ""), 303)
