@@ -48,3 +48,52 @@ def settings_form(
     item = service.integrations.get(integration_id)
     form = {"csrf_token": csrf, "action": "setup", **{f: getattr(item, f) for f in FORM_FIELDS}}
     return {**form, **changes}
+
+
+class FakeReport:
+    """What a fake pipeline returns: one created course, nothing failed (the web tests run no
+    real pipeline unless they say so)."""
+
+    failed = ()
+
+    def to_record(self) -> dict[str, object]:
+        return {"kind": "content", "created": 1, "skipped": [], "failed": []}
+
+    def to_json(self) -> dict[str, object]:
+        return self.to_record()
+
+    def summary(self) -> str:
+        return "1 created"
+
+
+FAKE_PIPELINES = {kind: (lambda *_args: FakeReport()) for kind in ("content", "stats", "filters")}
+
+
+def fake_service(
+    url: str, password: str, users: tuple[str, ...] = ("admin",), **secrets: str
+) -> Service:
+    """A service on the store ``url`` whose pipelines are fakes, with ``users`` (all with
+    ``password``) and one integration "Coursera" (``secrets`` replace its placeholder ones)."""
+    from learnsync.service.secrets import SecretBox
+
+    service = Service(url, SecretBox.generate(), pipelines=FAKE_PIPELINES)
+    for user in users:
+        service.auth.create_user(user, password)
+    values = {
+        "coursera_client_secret": "cs",
+        "coursera_refresh_token": "rt",
+        "threesixty_client_secret": "ts",
+        **secrets,
+    }
+    service.integrations.save(
+        IntegrationInput(
+            label="Coursera",
+            coursera_org_id="org-1",
+            coursera_client_id="client-1",
+            threesixty_client_id="tsl-client",
+            group_id="a" * 24,
+            author_id="b" * 24,
+            **values,
+        )
+    )
+    return service

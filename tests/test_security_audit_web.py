@@ -14,38 +14,16 @@ from fastapi.testclient import TestClient
 from e2e_support import admin_login
 from learnsync.service import auth as auth_module
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput
-from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
+from service_support import fake_service
 
 SECRET = "ts-SECRET-do-not-show-4711"
 
 
-class _Report:
-    failed = ()
-
-    def to_record(self) -> dict[str, object]:
-        return {"kind": "content", "created": 0, "skipped": [], "failed": []}
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    pipelines = {kind: (lambda *_args: _Report()) for kind in ("content", "stats", "filters")}
-    svc = Service(f"sqlite:///{tmp_path / 'audit.db'}", SecretBox.generate(), pipelines=pipelines)
-    svc.auth.create_user("admin", "admin-password-1")
-    svc.integrations.save(
-        IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org-1",
-            coursera_client_id="client-1",
-            coursera_client_secret="cs",
-            coursera_refresh_token="rt",
-            threesixty_client_id="tsl-client",
-            threesixty_client_secret=SECRET,
-            group_id="a" * 24,
-            author_id="b" * 24,
-        )
-    )
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    svc = fake_service(url, "admin-password-1", threesixty_client_secret=SECRET)
     yield svc
     svc.close()
 

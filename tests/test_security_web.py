@@ -34,7 +34,7 @@ from learnsync.sandbox.stack import Stack, running_stack
 from learnsync.sandbox.world import World
 from learnsync.service.core import Service
 from learnsync.service.importing import MAX_BYTES as IMPORT_FILE_MAX_BYTES
-from learnsync.service.integrations import IntegrationInput, input_from_config
+from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
 from learnsync.web.limits import (
@@ -49,20 +49,10 @@ from learnsync.web.security import (
     SECURITY_HEADERS,
     SESSION_COOKIE,
 )
+from service_support import FAKE_PIPELINES, fake_service
 
 PASSWORD = "admin-password-1"
 MIB = 1024 * 1024
-
-
-class _Report:
-    def to_json(self) -> dict[str, object]:
-        return {"kind": "content", "created": 1, "skipped": [], "failed": []}
-
-    def summary(self) -> str:
-        return "1 created"
-
-
-PIPELINES = {kind: (lambda *_args: _Report()) for kind in ("content", "stats", "filters")}
 
 
 @pytest.fixture(autouse=True)
@@ -72,21 +62,7 @@ def _no_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    svc = Service(f"sqlite:///{tmp_path / 'web.db'}", SecretBox.generate(), pipelines=PIPELINES)
-    svc.auth.create_user("admin", PASSWORD)
-    svc.integrations.save(
-        IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org-1",
-            coursera_client_id="client-1",
-            coursera_client_secret="cs",
-            coursera_refresh_token="rt",
-            threesixty_client_id="tsl-client",
-            threesixty_client_secret="ts",
-            group_id="a" * 24,
-            author_id="b" * 24,
-        )
-    )
+    svc = fake_service(f"sqlite:///{tmp_path / 'web.db'}", PASSWORD)
     yield svc
     svc.runs.wait()
     svc.close()
@@ -102,7 +78,7 @@ def site(tmp_path: Path) -> Iterator[tuple[Service, Stack]]:
     """A service whose integration points at both simulators (pages that read Coursera work)."""
     with running_stack(World(seed=3, catalog_size=30, learners=10, enrollments=30)) as stack:
         svc = Service(
-            f"sqlite:///{tmp_path / 'site.db'}", SecretBox.generate(), pipelines=PIPELINES
+            f"sqlite:///{tmp_path / 'site.db'}", SecretBox.generate(), pipelines=FAKE_PIPELINES
         )
         svc.auth.create_user("admin", PASSWORD)
         raw = tomllib.loads(stack.config_toml(svc.store_url))

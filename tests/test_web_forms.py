@@ -19,13 +19,13 @@ from learnsync.config import parse_config
 from learnsync.sandbox.stack import running_stack
 from learnsync.sandbox.world import World
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput, input_from_config
+from learnsync.service.integrations import input_from_config
 from learnsync.service.secrets import SecretBox
 from learnsync.store.service_models import AdminSession
 from learnsync.web import create_app
 from learnsync.web.forms import Drafts, config_problem, import_problems
 from learnsync.web.security import login_url, safe_next
-from service_support import settings_form
+from service_support import fake_service, settings_form
 
 PASSWORD = "admin-password-1"
 SECRETS = {
@@ -39,30 +39,10 @@ CONFIG_WORDS = re.compile(
 )
 
 
-class _Report:
-    def to_json(self) -> dict[str, object]:
-        return {"kind": "content", "created": 1, "skipped": [], "failed": []}
-
-    def summary(self) -> str:
-        return "1 created"
-
-
 @pytest.fixture
 def service(tmp_path: Path) -> Any:
-    pipelines = {"content": lambda *_a: _Report(), "stats": lambda *_a: _Report()}
-    svc = Service(f"sqlite:///{tmp_path / 'forms.db'}", SecretBox.generate(), pipelines=pipelines)
-    svc.auth.create_user("admin", PASSWORD)
-    svc.auth.create_user("other", PASSWORD)
-    svc.integrations.save(
-        IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org-1",
-            coursera_client_id="client-1",
-            threesixty_client_id="tsl-client",
-            group_id="a" * 24,
-            author_id="b" * 24,
-            **SECRETS,
-        )
+    svc = fake_service(
+        f"sqlite:///{tmp_path / 'forms.db'}", PASSWORD, ("admin", "other"), **SECRETS
     )
     yield svc
     svc.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,9 @@ from fastapi.testclient import TestClient
 
 from e2e_support import admin_login
 from learnsync.service.core import Service
-from learnsync.service.integrations import IntegrationInput
-from learnsync.service.secrets import SecretBox
 from learnsync.web import create_app
 from learnsync.web.security import API_PAGES, PUBLIC_PATHS, login_url
+from service_support import fake_service
 
 SECRETS = {
     "coursera_client_secret": "cs-SECRET-coursera-1234",
@@ -24,30 +24,9 @@ SECRETS = {
 PASSWORD = "admin-password-1"
 
 
-class _Report:
-    def to_json(self) -> dict[str, object]:
-        return {"kind": "content", "created": 1, "skipped": [], "failed": []}
-
-    def summary(self) -> str:
-        return "1 created"
-
-
 @pytest.fixture
-def service(tmp_path: Path) -> Service:
-    pipelines = {"content": lambda *_args: _Report(), "stats": lambda *_args: _Report()}
-    svc = Service(f"sqlite:///{tmp_path / 'web.db'}", SecretBox.generate(), pipelines=pipelines)
-    svc.auth.create_user("admin", PASSWORD)
-    svc.integrations.save(
-        IntegrationInput(
-            label="Coursera",
-            coursera_org_id="org-1",
-            coursera_client_id="client-1",
-            threesixty_client_id="tsl-client",
-            group_id="a" * 24,
-            author_id="b" * 24,
-            **SECRETS,
-        )
-    )
+def service(tmp_path: Path) -> Iterator[Service]:
+    svc = fake_service(f"sqlite:///{tmp_path / 'web.db'}", PASSWORD, **SECRETS)
     yield svc
     svc.close()
 
