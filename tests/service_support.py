@@ -79,7 +79,7 @@ def fake_service(
     service = Service(url, SecretBox.generate(), pipelines=FAKE_PIPELINES)
     for user in users:
         service.auth.create_user(user, password)
-    values = {
+    values: dict[str, Any] = {
         "coursera_client_secret": "cs",
         "coursera_refresh_token": "rt",
         "threesixty_client_secret": "ts",
