@@ -36,13 +36,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from learnsync.store import db
 from learnsync.store.clock import Clock, aware_utc, utc_now
-from learnsync.store.models import (
-    RUN_FINAL_STATUSES,
-    RUN_KINDS,
-    RUN_TRIGGERS,
-    Lease,
-    Run,
-)
+from learnsync.store.models import Lease, Run
+from learnsync.store.records import RUN_FINAL_STATUSES, RUN_KINDS, RUN_TRIGGERS
 
 # how long a lease lives without a heartbeat; runs beat every third of it
 LEASE_TTL = timedelta(minutes=2)

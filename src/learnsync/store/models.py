@@ -29,6 +29,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
 
 from learnsync.store.db import UtcDateTime
+from learnsync.store.records import (
+    CONTENT_STATES,
+    RUN_ITEM_ACTIONS,
+    RUN_KINDS,
+    RUN_STATUSES,
+    RUN_TRIGGERS,
+    STAT_STATES,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -42,15 +50,6 @@ NAMING_CONVENTION = {
 Json = JSON().with_variant(JSONB(), "postgresql")
 # BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-CONTENT_STATES = ("active", "archived_filter", "archived_removed", "skipped", "failed")
-STAT_STATES = ("sent", "skipped", "failed")
-RUN_KINDS = ("content", "stats", "filters")
-# queued → running → succeeded | partial | failed | cancelled (learnsync.store.jobs)
-RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
-RUN_FINAL_STATUSES = ("succeeded", "partial", "failed", "cancelled")
-RUN_TRIGGERS = ("cli", "manual", "schedule", "filters")
-RUN_ITEM_ACTIONS = ("created", "updated", "archived", "restored", "skipped", "failed", "sent")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

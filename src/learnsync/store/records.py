@@ -10,6 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+CONTENT_STATES = ("active", "archived_filter", "archived_removed", "skipped", "failed")
+STAT_STATES = ("sent", "skipped", "failed")
+RUN_KINDS = ("content", "stats", "filters")
+# queued → running → succeeded | partial | failed | cancelled (learnsync.store.jobs)
+RUN_STATUSES = ("queued", "running", "succeeded", "partial", "failed", "cancelled")
+RUN_FINAL_STATUSES = ("succeeded", "partial", "failed", "cancelled")
+RUN_TRIGGERS = ("cli", "manual", "schedule", "filters")
+RUN_ITEM_ACTIONS = ("created", "updated", "archived", "restored", "skipped", "failed", "sent")
+
 
 @dataclass(slots=True)
 class IntegrationRecord:

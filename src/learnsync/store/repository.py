@@ -24,11 +24,6 @@ from learnsync.store import bulk, db
 from learnsync.store.clock import Clock, aware_utc, utc_now
 from learnsync.store.history import bound_report, summary_counts
 from learnsync.store.models import (
-    CONTENT_STATES,
-    RUN_ITEM_ACTIONS,
-    RUN_KINDS,
-    RUN_STATUSES,
-    STAT_STATES,
     ContentItem,
     Integration,
     Lease,
@@ -38,6 +33,11 @@ from learnsync.store.models import (
 )
 from learnsync.store.models import RunItem as RunItemRow
 from learnsync.store.records import (
+    CONTENT_STATES,
+    RUN_ITEM_ACTIONS,
+    RUN_KINDS,
+    RUN_STATUSES,
+    STAT_STATES,
     ContentItemState,
     CourseCompletions,
     IntegrationRecord,

@@ -18,7 +18,7 @@ from learnsync.model.untrusted import csv_cell
 from learnsync.service.core import Service
 from learnsync.service.setup import form_words
 from learnsync.store.history import REPORT_SAMPLE
-from learnsync.store.models import RUN_STATUSES
+from learnsync.store.records import RUN_STATUSES
 from learnsync.sync.unmatched import is_unknown_learner_error
 from learnsync.web import views
 from learnsync.web.present import chip_of, plural
