@@ -75,3 +75,12 @@ def test_other_callers_keep_the_json_answer(
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json() == {"detail": "no such integration"}
+
+
+def test_an_error_page_marks_no_section_current(client: TestClient) -> None:
+    """A 404 under /integrations is not the Integrations list: no main-nav link is current."""
+    page = client.get("/integrations/99", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "Page not found" in page.text
+    assert 'aria-current="page"' not in page.text
+    listed = client.get("/integrations", headers={"Accept": "text/html"}).text
+    assert 'href="/integrations" aria-current="page"' in listed

@@ -114,6 +114,7 @@ def create_app(
             "error.html",
             status,
             status=status,
+            error_page=True,  # no section of the main nav is "current"
             heading=heading,
             sentence=sentence,
             detail=detail,
