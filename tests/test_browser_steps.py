@@ -95,6 +95,17 @@ def test_steps_3_and_4_in_a_browser(
     page.click("button:has-text('Sign in')")
     page.wait_for_url("**/integrations")
     shown("integrations-empty")
+    # the first Tab reaches the skip link, which moves to the content; the section is current
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to the content")
+    expect(skip).to_be_focused()
+    skip.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    main_nav = page.get_by_role("navigation", name="Main")
+    expect(main_nav.get_by_role("link", name="Integrations")).to_have_attribute(
+        "aria-current", "page"
+    )
+    expect(page.get_by_role("link", name="Add an integration").first).to_be_visible()
 
     # Step 3: add the integration, then Setup integration
     page.get_by_role("link", name="Add an integration").first.click()
@@ -126,6 +137,8 @@ def test_steps_3_and_4_in_a_browser(
 
     # Sync now, with the live progress indicator: the run's row ends succeeded or partial
     tabs.get_by_role("link", name="Runs").click()
+    expect(tabs.get_by_role("link", name="Runs")).to_have_attribute("aria-current", "page")
+    expect(tabs.locator("[aria-current]")).to_have_count(1)
     page.get_by_role("button", name="Sync content now").click()
     row = page.locator("#runs-table tr[data-run]").first
     expect(row).to_have_attribute("data-status", re.compile("succeeded|partial"), timeout=30_000)
