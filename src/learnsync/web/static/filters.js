@@ -43,7 +43,11 @@
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);
     }
-    return fetch(url, options).then(function (answer) {
+    // a request that hangs is abandoned after 15 s (its caller says so) instead of forever
+    const abort = new AbortController();
+    const timer = setTimeout(function () { abort.abort(); }, 15000);
+    options.signal = abort.signal;
+    return fetch(url, options).finally(function () { clearTimeout(timer); }).then(function (answer) {
       return answer.json().catch(function () { return {}; }).then(function (data) {
         if (!answer.ok) {
           const detail = typeof data.detail === "string" ? data.detail : "the server refused it (" + answer.status + ")";

@@ -27,6 +27,16 @@
     } catch (e) { return iso.slice(11, 19) + " UTC"; }
   }
   function later(ms) { window.setTimeout(poll, ms); }
+  // a request that hangs (a busy server, a dropped connection) is abandoned after a while, so
+  // the poll goes on instead of waiting forever
+  const ANSWER_WITHIN = 10000;
+  function get(url, accept) {
+    const abort = new AbortController();
+    const timer = window.setTimeout(function () { abort.abort(); }, ANSWER_WITHIN);
+    return fetch(url, { credentials: "same-origin", headers: { Accept: accept }, signal: abort.signal })
+      .then(function (r) { window.clearTimeout(timer); return r.ok ? r : Promise.reject(r.status); },
+            function (e) { window.clearTimeout(timer); return Promise.reject(e); });
+  }
   // before an element that may hold the focus is hidden or disabled: move the focus on
   function release(element, to) {
     if (element && element.contains(document.activeElement)) to.focus();
@@ -108,9 +118,10 @@
   }
 
   // the parts of the page the server renders from the run's row: fetched again, swapped in
-  function refresh() {
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+  function refresh(tries) {
+    const left = tries === undefined ? 5 : tries;
+    get(window.location.href, "text/html")
+      .then(function (r) { return r.text(); })
       .then(function (html) {
         const fresh = new DOMParser().parseFromString(html, "text/html");
         ["history", "run-head", "run-body"].forEach(function (id) {
@@ -121,19 +132,20 @@
           if (held) outcome.focus();
         });
       })
-      .catch(function () { /* the page stays as it was; a reload shows the run */ });
+      // tried again a few times; then the page stays as it was (a reload shows the run)
+      .catch(function () { if (left > 1) window.setTimeout(function () { refresh(left - 1); }, FAST * 2); });
   }
 
   function poll() {
-    fetch(live.dataset.url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+    get(live.dataset.url, "application/json")
+      .then(function (r) { return r.json(); })
       .then(function (run) {
         if (current !== null && run.id !== current) {
           // the run shown ended and another one is shown now: say how the first ended
           const previous = current;
           current = null;
-          return fetch("/api/runs/" + previous, { credentials: "same-origin" })
-            .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+          return get("/api/runs/" + previous, "application/json")
+            .then(function (r) { return r.json(); })
             .then(function (old) { if (!going(old.status)) ended(old); later(0); });
         }
         if (going(run.status)) {
