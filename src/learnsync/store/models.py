@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -351,3 +352,31 @@ class Intent(Base):
     items: Mapped[list[dict[str, Any]]] = mapped_column(Json)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+MAPPING_ACTIONS = ("map", "ignore")
+MAPPING_ORIGINS = ("suggestion", "manual", "csv")
+
+
+class LearnerMapping(Base):
+    """The identity inbox's decision for one Coursera learner of an integration (0012): its
+    statistics go to ``threesixty_email`` (``map``), or are never sent (``ignore``). The
+    casefolded 360Learning address is unique per integration: one user, one Coursera learner."""
+
+    __tablename__ = "learner_mappings"
+    __table_args__ = (
+        CheckConstraint(_one_of("action", MAPPING_ACTIONS), name="action"),
+        CheckConstraint(_one_of("origin", MAPPING_ORIGINS), name="origin"),
+        CheckConstraint("(action = 'map') = (threesixty_key IS NOT NULL)", name="target"),
+        UniqueConstraint("integration_id", "threesixty_key"),
+    )
+
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id"), primary_key=True)
+    coursera_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    coursera_learner: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(8))
+    threesixty_email: Mapped[str | None] = mapped_column(String(320))
+    threesixty_key: Mapped[str | None] = mapped_column(String(320))
+    origin: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
