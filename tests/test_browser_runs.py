@@ -90,6 +90,8 @@ def test_a_run_failing_on_a_wrong_secret_is_listed_with_its_reason(
         # the run ends on its own (on a loaded machine, in its own time): the list then shows
         # it failed, with the reason in words, without a reload
         _service.runs.wait(timeout=RUN_ENDS / 1000)
+        ran = _service.runs.get(1)
+        assert ran is not None and ran.status == "failed", ran  # the service's side first
         row = page.locator("#runs-table tr[data-run='1']")
         expect(row).to_have_attribute("data-status", "failed", timeout=RUN_ENDS)
         expect(row.locator(".chip")).to_have_text("Failed")

@@ -89,6 +89,7 @@
   }
 
   function ended(run) {
+    refresh();  // first: the page's tables follow the run even if what follows fails
     say(run, true);
     const bar = byId("live-bar");
     bar.max = 1; bar.value = 1;
@@ -114,7 +115,6 @@
     outcome.hidden = false;
     release(live, outcome);
     live.hidden = true;
-    refresh();
   }
 
   // the parts of the page the server renders from the run's row: fetched again, swapped in
@@ -155,9 +155,15 @@
           later(FAST);
           return undefined;
         }
+        let stale = false;
         if (current !== null) { current = null; ended(run); }
+        else if (document.querySelector("#history tr[data-status='running'], #history tr[data-status='queued']")) {
+          // nothing is going, yet the list shows a run going (its end was missed): fetch it again
+          stale = true;
+          refresh();
+        }
         setBusy(false);
-        if (watch) later(IDLE);
+        if (watch) later(stale ? FAST * 2 : IDLE);
         return undefined;
       })
       // a failed poll (the server busy, the network): tried again soon while a run is followed
