@@ -42,6 +42,10 @@ SECRET_FIELDS = {
 }
 
 
+class CredentialsRefused(ConfigError):
+    """A save refused because an API refused the changed credentials (nothing was stored)."""
+
+
 class IntegrationInput(IntegrationSchema):
     """What an administrator enters (UI form, API body or config file): the settings' schema
     plus the secrets. Empty secrets mean "keep the stored one" — secret fields are write-only."""
@@ -235,7 +239,7 @@ class Integrations:
         if edited and verify is not None:
             refused = verify(config, edited)
             if refused:
-                raise ConfigError(
+                raise CredentialsRefused(
                     f"the changed credentials were not saved — {refused} (the stored ones are kept)"
                 )
         # what was validated is stored, so what the pages read without decrypting is what the

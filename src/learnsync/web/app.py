@@ -32,7 +32,7 @@ from learnsync.service.audit import AuditAction
 from learnsync.service.auth import SESSION_LIFETIME, LoginThrottled
 from learnsync.service.core import Service
 from learnsync.service.importing import import_integration
-from learnsync.service.integrations import SECRET_FIELDS, IntegrationInput
+from learnsync.service.integrations import SECRET_FIELDS, CredentialsRefused, IntegrationInput
 from learnsync.service.setup import (
     check_unsaved,
     form_words,
@@ -386,7 +386,7 @@ def create_app(
             service.integrations.save(form, integration_id, verify=verify_credentials)
         except (LearnsyncError, ValueError) as exc:
             refused = save_problems_of(exc)
-            if action == "setup" and "changed credentials were not saved" in str(exc):
+            if action == "setup" and isinstance(exc, CredentialsRefused):
                 # Setup integration with them anyway, nothing stored: the failed check, its
                 # field and the checks it held back are shown (the stored setup status stays)
                 result = check_unsaved(service.integrations, integration_id, form, known_id=known)
